@@ -1,0 +1,1 @@
+//! (in progress) JSON request bodies written as TOML values.

@@ -1,0 +1,344 @@
+//! The compiled scenario: what the engine runs. Everything here is checked
+//! and resolved (templates compiled, variables turned into slots), so the
+//! engine never meets a name it has to look up or a value it has to
+//! validate mid-run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::rng::Rng;
+use super::template::Template;
+use super::vars::{Capture, Slot};
+
+/// A scenario file, compiled.
+#[derive(Debug, Clone)]
+pub(crate) struct Scenario {
+    /// `name`: used for the run folder and `summary.json`'s `scenario`.
+    pub(crate) name: String,
+    /// `description`, if the file has one.
+    pub(crate) description: Option<String>,
+    /// The file it came from (as given to `load`/`parse`).
+    pub(crate) path: PathBuf,
+    /// `[load]`: what to run when the command line does not say.
+    pub(crate) defaults: LoadDefaults,
+    /// `[users]`: who the virtual users log in as.
+    pub(crate) users: UserPool,
+    /// The flows; a file with top-level `[[steps]]` has one flow named
+    /// `main` of weight 1. Never empty, and no flow has zero steps.
+    pub(crate) flows: Vec<Flow>,
+    /// Names of the captured variables; `vars[slot.index()]`. Size a
+    /// `VarStore` with `vars.len()`.
+    pub(crate) vars: Vec<String>,
+    /// `[thresholds]`, in a fixed order (see [`ThresholdKind::ALL`]).
+    pub(crate) thresholds: Vec<Threshold>,
+    /// Sum of flow weights, cached for `pick_flow`.
+    pub(crate) total_weight: u64,
+}
+
+impl Scenario {
+    /// The flow a virtual user runs for its next iteration, chosen by
+    /// weight. Draws from `rng` only when there is more than one flow, so
+    /// single-flow runs keep the rng stream for templates.
+    pub(crate) fn pick_flow(&self, rng: &Rng) -> &Flow {
+        if self.flows.len() == 1 {
+            return &self.flows[0];
+        }
+        let mut ticket = rng.below(self.total_weight);
+        for flow in &self.flows {
+            if ticket < u64::from(flow.weight) {
+                return flow;
+            }
+            ticket -= u64::from(flow.weight);
+        }
+        unreachable!("ticket below total weight")
+    }
+
+    /// Every step of every flow, e.g. to register one histogram per step
+    /// name.
+    pub(crate) fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.flows.iter().flat_map(|f| f.steps.iter())
+    }
+}
+
+/// `[load]`. Command-line flags override each of these.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LoadDefaults {
+    /// `users`: concurrent virtual users (closed model) or the cap on
+    /// in-flight iterations (open model). Default 10.
+    pub(crate) users: u32,
+    /// `duration`: load time after ramp-up starts. Default 60 s.
+    pub(crate) duration: Duration,
+    /// `ramp_up`: time over which users start, evenly. Default 0.
+    pub(crate) ramp_up: Duration,
+    /// `model` and `arrival_rate`. Default closed.
+    pub(crate) model: LoadModel,
+}
+
+/// How load is offered.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum LoadModel {
+    /// Each virtual user starts its next iteration when the last ends.
+    Closed,
+    /// Iterations start on a fixed schedule of `arrival_rate` per second
+    /// across all users, whether or not earlier ones finished, so latency
+    /// can be corrected for coordinated omission.
+    Open { arrival_rate: f64 },
+}
+
+impl LoadModel {
+    /// `"closed"` or `"open"`, as in `summary.json`.
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            LoadModel::Closed => "closed",
+            LoadModel::Open { .. } => "open",
+        }
+    }
+}
+
+/// `[users]`: the accounts virtual users log in as. The server's profiles
+/// generate `user-0..user-{count-1}` with password `clw-load-test`, which
+/// is the default here.
+#[derive(Debug, Clone)]
+pub(crate) struct UserPool {
+    /// `count`: how many users the pool has. Default 16, the test server's
+    /// user count; the shipped scenarios set it to match the profiles.
+    /// The engine may lower it to what the target really has.
+    pub(crate) count: u64,
+    /// `username`: default `user-{index}`.
+    pub(crate) username: Template,
+    /// `password`: default `clw-load-test`.
+    pub(crate) password: Template,
+    /// `pick`: default `per-vu`.
+    pub(crate) pick: UserPick,
+}
+
+/// How a virtual user chooses which pool user it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserPick {
+    /// `per-vu`: always user `vu % count`, like a real person keeping
+    /// their account.
+    PerVu,
+    /// `random`: a uniformly random user each iteration.
+    Random,
+}
+
+impl UserPool {
+    /// The pool user a virtual user runs as for iteration `iter`... the
+    /// `index` to put in `RenderCtx::user_index` before rendering
+    /// `username`/`password` with it.
+    pub(crate) fn pick_index(&self, vu: u64, rng: &Rng) -> u64 {
+        match self.pick {
+            UserPick::PerVu => vu % self.count,
+            UserPick::Random => rng.below(self.count),
+        }
+    }
+}
+
+/// A weighted sequence of steps; one iteration runs one flow start to end.
+#[derive(Debug, Clone)]
+pub(crate) struct Flow {
+    /// `name`; `main` for a file with top-level `[[steps]]`.
+    pub(crate) name: String,
+    /// `weight` (default 1, at least 1): relative chance of being picked.
+    pub(crate) weight: u32,
+    pub(crate) steps: Vec<Step>,
+}
+
+/// One HTTP request, possibly repeated.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    /// `name`, default the last path segment (`/auth/login` -> `login`).
+    /// The tag for this step's latency histogram and CSV rows.
+    pub(crate) name: String,
+    pub(crate) method: Method,
+    /// Path and query, starting with `/`; appended to the target URL.
+    pub(crate) path: Template,
+    /// Extra request headers, sorted by name. `Content-Type:
+    /// application/json` is the engine's to add when there is a body.
+    pub(crate) headers: Vec<(String, Template)>,
+    /// The JSON body: always renders to valid JSON.
+    pub(crate) body: Option<Template>,
+    /// Response fields to store after a response with an expected status.
+    pub(crate) captures: Vec<Capture>,
+    /// Statuses that count as success. Default `2xx`.
+    pub(crate) expect: StatusSet,
+    /// `repeat`: how many times the request is sent in a row (default 1).
+    pub(crate) repeat: u32,
+    /// `think_time`: pause after each request of this step (default 0).
+    pub(crate) think_time: Duration,
+    /// Captured variables this step's templates read.
+    pub(crate) uses: Vec<Slot>,
+    /// Index, in the same flow, of the earliest step that captures one of
+    /// `uses` (the login, typically): the step to re-run when the server
+    /// says 401, as a real client logs in again when its token is refused.
+    pub(crate) reauth: Option<usize>,
+}
+
+impl Step {
+    /// Whether the step's templates read captured variables.
+    pub(crate) fn uses_vars(&self) -> bool {
+        !self.uses.is_empty()
+    }
+
+    /// The step to re-run before retrying this one, when a response with
+    /// `status` means "your token is no good": a 401 the step did not
+    /// expect, on a step that sends a captured value.
+    pub(crate) fn reauth_on(&self, status: u16) -> Option<usize> {
+        if status == 401 && !self.expect.contains(401) {
+            self.reauth
+        } else {
+            None
+        }
+    }
+}
+
+/// HTTP methods a scenario may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub(crate) enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl Method {
+    /// The method as it goes on the request line.
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+/// A set of HTTP statuses (100..=599), e.g. `2xx` or `[200, 401]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StatusSet {
+    bits: [u64; 10],
+    /// As written in the file, for messages: `2xx`, `[200, 401]`.
+    label: String,
+}
+
+impl StatusSet {
+    /// An empty set labelled `label`.
+    pub(crate) fn new(label: impl Into<String>) -> StatusSet {
+        StatusSet { bits: [0; 10], label: label.into() }
+    }
+
+    /// Add one status.
+    pub(crate) fn insert(&mut self, status: u16) {
+        let s = usize::from(status);
+        if s < 640 {
+            self.bits[s / 64] |= 1 << (s % 64);
+        }
+    }
+
+    /// Add a class: 2 adds 200..=299.
+    pub(crate) fn insert_class(&mut self, class: u16) {
+        (class * 100..class * 100 + 100).for_each(|s| self.insert(s));
+    }
+
+    pub(crate) fn contains(&self, status: u16) -> bool {
+        let s = usize::from(status);
+        s < 640 && self.bits[s / 64] & (1 << (s % 64)) != 0
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// A `[thresholds]` entry: the run fails (exit 1) if the measured figure is
+/// on the wrong side of `limit`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Threshold {
+    pub(crate) kind: ThresholdKind,
+    pub(crate) limit: f64,
+}
+
+impl Threshold {
+    /// Whether `actual` satisfies this threshold.
+    pub(crate) fn passes(&self, actual: f64) -> bool {
+        if self.kind.is_minimum() {
+            actual >= self.limit
+        } else {
+            actual <= self.limit
+        }
+    }
+}
+
+/// The closed set of threshold names; each is a `summary.json` figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum ThresholdKind {
+    /// `memory.peak_rss_percent` (of the memory limit), at most.
+    PeakRssPercent,
+    /// `memory.peak_allocated_percent`, at most.
+    PeakAllocatedPercent,
+    /// Overall `latency_ms.p50`, at most.
+    P50Ms,
+    P90Ms,
+    P99Ms,
+    P999Ms,
+    MaxMs,
+    /// `requests.failed / requests.total`, at most (0.01 = 1 %).
+    ErrorRate,
+    /// `memory.slope_bytes_per_s`, at most.
+    SlopeBytesPerS,
+    /// `memory.retained_bytes_per_session`, at most.
+    RetainedBytesPerSession,
+    /// `throughput_rps`, at least.
+    MinThroughputRps,
+}
+
+impl ThresholdKind {
+    /// Every kind, in the order thresholds are listed.
+    pub(crate) const ALL: [ThresholdKind; 11] = [
+        ThresholdKind::PeakRssPercent,
+        ThresholdKind::PeakAllocatedPercent,
+        ThresholdKind::P50Ms,
+        ThresholdKind::P90Ms,
+        ThresholdKind::P99Ms,
+        ThresholdKind::P999Ms,
+        ThresholdKind::MaxMs,
+        ThresholdKind::ErrorRate,
+        ThresholdKind::SlopeBytesPerS,
+        ThresholdKind::RetainedBytesPerSession,
+        ThresholdKind::MinThroughputRps,
+    ];
+
+    /// The name in scenario files and in `summary.json`'s `thresholds`.
+    pub(crate) fn as_str(&self) -> &'static str {
+        match self {
+            ThresholdKind::PeakRssPercent => "peak_rss_percent",
+            ThresholdKind::PeakAllocatedPercent => "peak_allocated_percent",
+            ThresholdKind::P50Ms => "p50_ms",
+            ThresholdKind::P90Ms => "p90_ms",
+            ThresholdKind::P99Ms => "p99_ms",
+            ThresholdKind::P999Ms => "p999_ms",
+            ThresholdKind::MaxMs => "max_ms",
+            ThresholdKind::ErrorRate => "error_rate",
+            ThresholdKind::SlopeBytesPerS => "slope_bytes_per_s",
+            ThresholdKind::RetainedBytesPerSession => "retained_bytes_per_session",
+            ThresholdKind::MinThroughputRps => "min_throughput_rps",
+        }
+    }
+
+    /// The kind named `name`, e.g. from a command-line `--threshold`.
+    pub(crate) fn from_name(name: &str) -> Option<ThresholdKind> {
+        ThresholdKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// True when the limit is a floor (throughput), false for a ceiling.
+    pub(crate) fn is_minimum(&self) -> bool {
+        matches!(self, ThresholdKind::MinThroughputRps)
+    }
+}
