@@ -10,3 +10,5 @@ pub mod config;
 pub mod units;
 
 pub use config::{CacheMode, Config, EvictionPolicy, LeakKind};
+pub mod cache;
+pub mod token;
