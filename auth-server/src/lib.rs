@@ -11,4 +11,7 @@ pub mod units;
 
 pub use config::{CacheMode, Config, EvictionPolicy, LeakKind};
 pub mod cache;
+pub mod memory;
+pub mod oom;
 pub mod token;
+pub mod users;
