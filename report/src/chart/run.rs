@@ -1,0 +1,173 @@
+//! The four charts of one run: memory, session cache, throughput, latency.
+
+use super::panel::{HLine, Line, Marker, Panel};
+use super::*;
+use crate::run::Run;
+
+/// All charts of `run`, in page order.
+pub(crate) fn specs(run: &Run) -> Vec<ChartSpec<'_>> {
+    vec![memory(run), cache(run), throughput(run), latency(run)]
+}
+
+fn line<'a>(label: &str, t: &'a [f64], values: &'a crate::samples::Series, scale: f64, color: RGBColor) -> Line<'a> {
+    Line {
+        label: label.to_string(),
+        t,
+        values,
+        scale,
+        color,
+        dashed: false,
+    }
+}
+
+fn dashed(mut line: Line<'_>) -> Line<'_> {
+    line.dashed = true;
+    line
+}
+
+fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> Panel<'a> {
+    Panel {
+        caption: caption.to_string(),
+        y_desc: y_desc.to_string(),
+        lines: lines.into_iter().filter(|l| l.values.iter().any(Option::is_some)).collect(),
+        hlines: Vec::new(),
+        markers: Vec::new(),
+        shade: None,
+        empty_message: empty.to_string(),
+    }
+}
+
+/// Where the server died, as a marker (when it was OOM-killed at a known time).
+pub(crate) fn oom_marker(run: &Run, label_prefix: &str, color: RGBColor) -> Option<Marker> {
+    let at = run.oom_kill()??;
+    let emulated = run
+        .summary
+        .as_ref()
+        .and_then(|s| s.exit())
+        .and_then(|e| e.emulated)
+        .unwrap_or(false);
+    let what = if emulated { "OOM kill (emulated)" } else { "OOM kill" };
+    Some(Marker {
+        x: at,
+        label: format!("{label_prefix}{what} at {}", format_duration(at)),
+        color,
+    })
+}
+
+fn memory(run: &Run) -> ChartSpec<'_> {
+    let s = &run.samples;
+    let t = s.t_s.as_slice();
+    let mut p = panel(
+        "Server memory",
+        "MiB",
+        vec![
+            line("RSS", t, &s.rss, MIB, BLUE),
+            line("jemalloc allocated", t, &s.allocated, MIB, GREEN),
+            line("jemalloc resident", t, &s.resident, MIB, PURPLE),
+            line("cgroup usage", t, &s.cgroup, MIB, BROWN),
+        ],
+        "no memory samples in samples.csv",
+    );
+    if let Some(limit) = run.limit_bytes() {
+        p.hlines.push(HLine {
+            y: limit * MIB,
+            label: format!("limit {}", format_bytes(limit)),
+            color: RED,
+            dashed: false,
+        });
+        p.hlines.push(HLine {
+            y: 0.8 * limit * MIB,
+            label: "80% of limit".into(),
+            color: ORANGE,
+            dashed: true,
+        });
+    }
+    p.markers.extend(oom_marker(run, "", DARK_RED));
+    p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
+    ChartSpec {
+        name: "memory",
+        title: "Memory over time",
+        panels: vec![p],
+    }
+}
+
+fn cache(run: &Run) -> ChartSpec<'_> {
+    let s = &run.samples;
+    let t = s.t_s.as_slice();
+    let mut panels = vec![
+        panel(
+            "Sessions in cache",
+            "sessions",
+            vec![line("sessions in cache", t, &s.sessions, 1.0, BLUE)],
+            "no session counts in samples.csv",
+        ),
+        panel(
+            "Evictions (cumulative, all causes)",
+            "evictions",
+            vec![line("evictions", t, &s.evictions, 1.0, ORANGE)],
+            "no eviction counts in samples.csv",
+        ),
+    ];
+    for p in &mut panels {
+        p.markers.extend(oom_marker(run, "", DARK_RED));
+    }
+    ChartSpec {
+        name: "cache",
+        title: "Session cache",
+        panels,
+    }
+}
+
+fn throughput(run: &Run) -> ChartSpec<'_> {
+    let s = &run.samples;
+    let t = s.t_s.as_slice();
+    let mut panels = vec![
+        panel(
+            "Throughput",
+            "requests/s",
+            vec![line("requests/s", t, &s.rps, 1.0, GREEN)],
+            "no throughput in samples.csv",
+        ),
+        panel(
+            "Errors",
+            "errors per interval",
+            vec![line("errors", t, &s.errors, 1.0, RED)],
+            "no error counts in samples.csv",
+        ),
+    ];
+    for p in &mut panels {
+        p.markers.extend(oom_marker(run, "", DARK_RED));
+        p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
+    }
+    ChartSpec {
+        name: "throughput",
+        title: "Throughput and errors",
+        panels,
+    }
+}
+
+fn latency(run: &Run) -> ChartSpec<'_> {
+    let l = &run.latency;
+    let t = l.t_s.as_slice();
+    let mut p = panel(
+        "Latency percentiles (all steps)",
+        "ms",
+        vec![
+            line("p50", t, &l.p50, 1.0, GREEN),
+            line("p90", t, &l.p90, 1.0, BLUE),
+            line("p99", t, &l.p99, 1.0, ORANGE),
+            line("max", t, &l.max, 1.0, RED),
+            dashed(line("p50 corrected", t, &l.cp50, 1.0, GREEN)),
+            dashed(line("p90 corrected", t, &l.cp90, 1.0, BLUE)),
+            dashed(line("p99 corrected", t, &l.cp99, 1.0, ORANGE)),
+            dashed(line("max corrected", t, &l.cmax, 1.0, RED)),
+        ],
+        "no latency rows (step `all`) in latency.csv",
+    );
+    p.markers.extend(oom_marker(run, "", DARK_RED));
+    ChartSpec {
+        name: "latency",
+        title: "Latency percentiles",
+        panels: vec![p],
+    }
+}

@@ -1,0 +1,49 @@
+//! The one error type of the crate: every variant names the file (and where
+//! it helps, the line) so a user can find what to fix.
+
+use std::path::PathBuf;
+
+/// Why a report could not be rendered.
+///
+/// Damaged *data* (a truncated last row, an unreadable summary.json) is not
+/// an error: it becomes a notice in [`crate::Rendered`]. Errors are for
+/// folders that are not run folders, input that contradicts the contract in
+/// the middle of a file, and output that cannot be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The folder has none of samples.csv, latency.csv, summary.json.
+    #[error("{0}: not a run folder (no samples.csv, latency.csv or summary.json)")]
+    NotARunFolder(PathBuf),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A CSV file breaks the run-folder contract before its last line.
+    #[error("{path}:{line}: {reason}")]
+    Csv {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    /// plotters could not draw a chart.
+    #[error("chart {chart}: {reason}")]
+    Chart { chart: String, reason: String },
+    /// The HTML template failed to render (a bug in the crate, not the data).
+    #[error("template {name}: {reason}")]
+    Template { name: String, reason: String },
+    /// `render_comparison` was given no runs.
+    #[error("a comparison needs at least one run folder")]
+    NoRuns,
+}
+
+impl ReportError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ReportError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! samples.csv: the memory and cache time series (docs/run-folder.md).
+
+use std::path::Path;
+
+use crate::error::ReportError;
+use crate::table::Table;
+
+/// One column of samples.csv, aligned with [`Samples::t_s`]; `None` = unknown.
+pub(crate) type Series = Vec<Option<f64>>;
+
+/// The samples of one run, column by column.
+#[derive(Debug, Default)]
+pub(crate) struct Samples {
+    pub(crate) t_s: Vec<f64>,
+    pub(crate) rss: Series,
+    pub(crate) cgroup: Series,
+    pub(crate) allocated: Series,
+    pub(crate) resident: Series,
+    pub(crate) sessions: Series,
+    pub(crate) evictions: Series,
+    pub(crate) rps: Series,
+    pub(crate) errors: Series,
+}
+
+impl Samples {
+    /// Reads `dir/samples.csv`; `Ok(None)` when the file is absent.
+    pub(crate) fn read(dir: &Path, notices: &mut Vec<String>) -> Result<Option<Samples>, ReportError> {
+        let path = dir.join("samples.csv");
+        let Some(table) = Table::read(&path, notices)? else {
+            return Ok(None);
+        };
+        let t_col = table.require(&path, "t_s")?;
+        let names = [
+            "rss_bytes",
+            "cgroup_bytes",
+            "allocated_bytes",
+            "resident_bytes",
+            "sessions",
+            "evictions",
+            "rps",
+            "errors",
+        ];
+        let cols: Vec<Option<usize>> = names.iter().map(|n| table.column(n)).collect();
+        let mut out = Samples::default();
+        for row in table.rows() {
+            let Some(t) = row.number(&path, Some(t_col), "t_s")? else {
+                // A sample without a time cannot be placed on any chart.
+                notices.push(format!("samples.csv:{}: blank t_s, row ignored", row.line));
+                continue;
+            };
+            out.t_s.push(t);
+            let mut values = Vec::with_capacity(names.len());
+            for (name, col) in names.iter().zip(&cols) {
+                values.push(row.number(&path, *col, name)?);
+            }
+            let targets = [
+                &mut out.rss,
+                &mut out.cgroup,
+                &mut out.allocated,
+                &mut out.resident,
+                &mut out.sessions,
+                &mut out.evictions,
+                &mut out.rps,
+                &mut out.errors,
+            ];
+            for (target, value) in targets.into_iter().zip(values) {
+                target.push(value);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The best single memory series for overlays and peaks: RSS, else the
+    /// cgroup's usage, else jemalloc's resident, else allocated bytes.
+    pub(crate) fn primary_memory(&self) -> Option<(&'static str, &Series)> {
+        [
+            ("RSS", &self.rss),
+            ("cgroup usage", &self.cgroup),
+            ("jemalloc resident", &self.resident),
+            ("jemalloc allocated", &self.allocated),
+        ]
+        .into_iter()
+        .find(|(_, s)| s.iter().any(Option::is_some))
+    }
+}
+
+/// The largest known value of a series.
+pub(crate) fn peak(series: &Series) -> Option<f64> {
+    series.iter().flatten().copied().reduce(f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_columns_by_name_in_any_order_and_extra_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("samples.csv"),
+            "rss_bytes,t_s,future_col,sessions\n100,0.5,x,3\n,1.0,y,\n",
+        )
+        .unwrap();
+        let mut notices = Vec::new();
+        let s = Samples::read(dir.path(), &mut notices).unwrap().unwrap();
+        assert_eq!(s.t_s, vec![0.5, 1.0]);
+        assert_eq!(s.rss, vec![Some(100.0), None]);
+        assert_eq!(s.sessions, vec![Some(3.0), None]);
+        assert_eq!(s.cgroup, vec![None, None], "absent column is unknown");
+        assert_eq!(peak(&s.rss), Some(100.0));
+        assert_eq!(s.primary_memory().unwrap().0, "RSS");
+    }
+
+    #[test]
+    fn missing_t_s_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("samples.csv"), "rss_bytes\n1\n").unwrap();
+        let err = Samples::read(dir.path(), &mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("`t_s`"), "{err}");
+    }
+}

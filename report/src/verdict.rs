@@ -1,0 +1,96 @@
+//! The verdict banner: what a reader must get in one second (leak or
+//! bounded, peak against the limit, OOM kill, time left to the limit).
+
+use serde::Serialize;
+
+use crate::format;
+use crate::run::Run;
+
+/// The banner at the top of a page and the verdict cell of the tables.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Banner {
+    /// CSS class: `leak` (red), `bounded` (green) or `inconclusive` (grey).
+    pub(crate) class: &'static str,
+    /// One word or two: LEAK, OOM-KILLED, BOUNDED, INCONCLUSIVE.
+    pub(crate) label: &'static str,
+    /// The sentence next to the label.
+    pub(crate) headline: String,
+    /// Short supporting facts shown under the headline.
+    pub(crate) details: Vec<String>,
+}
+
+impl Banner {
+    pub(crate) fn of(run: &Run) -> Banner {
+        let memory = run.summary.as_ref().and_then(|s| s.memory());
+        let verdict = memory
+            .and_then(|m| m.verdict.as_deref())
+            .map(str::to_ascii_lowercase)
+            .unwrap_or_default();
+        let oom = run.oom_kill();
+        let (class, label) = match (verdict.as_str(), oom.is_some()) {
+            ("leak", _) => ("leak", "LEAK"),
+            (_, true) => ("leak", "OOM-KILLED"),
+            ("bounded", false) => ("bounded", "BOUNDED"),
+            _ => ("inconclusive", "INCONCLUSIVE"),
+        };
+
+        let mut headline = Vec::new();
+        match (run.peak_memory(), run.limit_bytes(), run.peak_percent()) {
+            (Some((peak, what)), Some(limit), Some(pct)) => headline.push(format!(
+                "peak {what} {} = {} of the {} limit",
+                format::format_bytes(peak),
+                format::percent(Some(pct)),
+                format::format_bytes(limit)
+            )),
+            (Some((peak, what)), _, _) => {
+                headline.push(format!("peak {what} {} (no memory limit known)", format::format_bytes(peak)))
+            }
+            (None, _, _) => headline.push("no memory figures recorded".into()),
+        }
+        if let Some(at) = oom {
+            let emulated = run
+                .summary
+                .as_ref()
+                .and_then(|s| s.exit())
+                .and_then(|e| e.emulated)
+                .unwrap_or(false);
+            let who = if emulated {
+                "killed at the limit by the watchdog (emulated OOM kill)"
+            } else {
+                "OOM-killed by the kernel"
+            };
+            headline.push(match at {
+                Some(at) => format!("{who} at {}", format::format_duration(at)),
+                None => who.to_string(),
+            });
+        } else if let Some(t) = memory.and_then(|m| m.projected_time_to_limit_s) {
+            headline.push(format!("limit reached in ~{} at this rate", format::format_duration(t)));
+        }
+
+        let mut details = Vec::new();
+        if let Some(slope) = memory.and_then(|m| m.slope_bytes_per_s) {
+            let r2 = memory
+                .and_then(|m| m.r_squared)
+                .map(|r| format!(" (R\u{b2} {r:.2})"))
+                .unwrap_or_default();
+            details.push(format!("growth {}/min{r2}", format::format_bytes(slope * 60.0)));
+        }
+        if memory.and_then(|m| m.plateau) == Some(true) {
+            details.push("memory reached a plateau".into());
+        }
+        if let Some(passed) = run.summary.as_ref().and_then(|s| s.passed) {
+            details.push(if passed { "gate passed" } else { "gate FAILED" }.into());
+        }
+        if run.summary.is_none() {
+            details.push("no summary.json: verdict unknown".into());
+        } else if verdict.is_empty() {
+            details.push("summary.json has no verdict".into());
+        }
+        Banner {
+            class,
+            label,
+            headline: headline.join(" \u{b7} "),
+            details,
+        }
+    }
+}

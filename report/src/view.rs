@@ -1,0 +1,288 @@
+//! The run page's view model: every figure already formatted, so templates
+//! only lay out text.
+
+use serde::Serialize;
+
+use crate::chart::Written;
+use crate::format::{self, DASH};
+use crate::run::Run;
+use crate::summary::{Percentiles, Summary};
+use crate::verdict::Banner;
+
+#[derive(Debug, Serialize)]
+pub(crate) struct RunView {
+    pub(crate) name: String,
+    pub(crate) banner: Banner,
+    pub(crate) figures: Vec<Figure>,
+    pub(crate) notices: Vec<String>,
+    pub(crate) charts: Vec<Written>,
+    pub(crate) steps: Vec<StepRow>,
+    pub(crate) thresholds: Vec<ThresholdRow>,
+    pub(crate) gate: Option<bool>,
+    pub(crate) evidence: Vec<String>,
+    pub(crate) errors_by: Vec<(String, String)>,
+    pub(crate) setup: Vec<(String, String)>,
+}
+
+/// A key figure card: "Peak memory / 243 MiB / 95% of limit".
+#[derive(Debug, Serialize)]
+pub(crate) struct Figure {
+    pub(crate) label: &'static str,
+    pub(crate) value: String,
+    pub(crate) note: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct StepRow {
+    pub(crate) name: String,
+    pub(crate) requests: String,
+    pub(crate) errors: String,
+    pub(crate) error_rate: String,
+    pub(crate) p50: String,
+    pub(crate) p90: String,
+    pub(crate) p99: String,
+    pub(crate) p999: String,
+    pub(crate) max: String,
+    pub(crate) total: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ThresholdRow {
+    pub(crate) name: String,
+    pub(crate) limit: String,
+    pub(crate) actual: String,
+    pub(crate) passed: Option<bool>,
+}
+
+fn number(v: Option<f64>) -> String {
+    match v {
+        Some(v) if v.fract() == 0.0 => format::count(Some(v)),
+        Some(v) => format!("{v:.2}"),
+        None => DASH.into(),
+    }
+}
+
+fn text(v: Option<&str>) -> String {
+    v.filter(|s| !s.is_empty()).unwrap_or(DASH).to_string()
+}
+
+impl StepRow {
+    fn new(name: &str, requests: Option<f64>, errors: Option<f64>, l: Option<&Percentiles>, total: bool) -> Self {
+        let l = l.cloned().unwrap_or_default();
+        let error_rate = match (requests, errors) {
+            (Some(r), Some(e)) if r > 0.0 => format::percent(Some(e * 100.0 / r)),
+            _ => DASH.into(),
+        };
+        StepRow {
+            name: name.to_string(),
+            requests: format::count(requests),
+            errors: format::count(errors),
+            error_rate,
+            p50: format::ms(l.p50),
+            p90: format::ms(l.p90),
+            p99: format::ms(l.p99),
+            p999: format::ms(l.p999),
+            max: format::ms(l.max),
+            total,
+        }
+    }
+}
+
+impl RunView {
+    pub(crate) fn new(run: &Run, charts: Vec<Written>, mut notices: Vec<String>) -> RunView {
+        let s = run.summary.as_ref();
+        notices.splice(0..0, run.notices.iter().cloned());
+        RunView {
+            name: run.name.clone(),
+            banner: Banner::of(run),
+            figures: figures(run),
+            notices,
+            charts,
+            steps: steps(run),
+            thresholds: s
+                .and_then(|s| s.thresholds.as_ref())
+                .map(|ts| {
+                    ts.iter()
+                        .map(|t| ThresholdRow {
+                            name: text(t.name.as_deref()),
+                            limit: number(t.limit),
+                            actual: number(t.actual),
+                            passed: t.passed,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            gate: s.and_then(|s| s.passed),
+            evidence: s
+                .and_then(|s| s.memory())
+                .and_then(|m| m.evidence.clone())
+                .unwrap_or_default(),
+            errors_by: s
+                .and_then(|s| s.requests.as_ref())
+                .and_then(|r| r.by_error.as_ref())
+                .map(|m| {
+                    m.iter()
+                        .filter(|(_, n)| **n > 0.0)
+                        .map(|(k, n)| (k.clone(), format::count(Some(*n))))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            setup: s.map(setup).unwrap_or_default(),
+        }
+    }
+}
+
+fn figures(run: &Run) -> Vec<Figure> {
+    let s = run.summary.as_ref();
+    let memory = s.and_then(|s| s.memory());
+    let peak = run.peak_memory();
+    let requests = s.and_then(|s| s.requests.as_ref());
+    let (total, failed) = (requests.and_then(|r| r.total), requests.and_then(|r| r.failed));
+    let p99 = s.and_then(|s| s.latency_ms.as_ref()).and_then(|l| l.p99);
+    let cp99 = s.and_then(|s| s.latency_corrected_ms.as_ref()).and_then(|l| l.p99);
+    vec![
+        Figure {
+            label: "Peak memory",
+            value: format::bytes(peak.map(|p| p.0)),
+            note: match (run.peak_percent(), run.limit_bytes()) {
+                (Some(pct), Some(limit)) => {
+                    format!("{} of {}", format::percent(Some(pct)), format::format_bytes(limit))
+                }
+                _ => peak.map(|p| p.1.to_string()).unwrap_or_default(),
+            },
+        },
+        Figure {
+            label: "Memory growth",
+            value: memory
+                .and_then(|m| m.slope_bytes_per_s)
+                .map(|b| format!("{}/min", format::format_bytes(b * 60.0)))
+                .unwrap_or_else(|| DASH.into()),
+            note: memory
+                .and_then(|m| m.retained_bytes_per_session)
+                .map(|b| format!("{} B retained per session", format::count(Some(b))))
+                .unwrap_or_default(),
+        },
+        Figure {
+            label: "Requests",
+            value: format::count(total),
+            note: match (total, failed) {
+                (Some(t), Some(f)) if t > 0.0 => {
+                    format!("{} failed ({})", format::count(Some(f)), format::percent(Some(f * 100.0 / t)))
+                }
+                _ => String::new(),
+            },
+        },
+        Figure {
+            label: "Throughput",
+            value: s
+                .and_then(|s| s.throughput_rps)
+                .map(|r| format!("{r:.0} req/s"))
+                .unwrap_or_else(|| DASH.into()),
+            note: s
+                .and_then(|s| s.elapsed_s)
+                .map(|e| format!("over {}", format::format_duration(e)))
+                .unwrap_or_default(),
+        },
+        Figure {
+            label: "p99 latency",
+            value: format::ms(p99),
+            note: cp99
+                .map(|c| format!("{} corrected", format::ms(Some(c))))
+                .unwrap_or_else(|| "uncorrected".into()),
+        },
+    ]
+}
+
+fn steps(run: &Run) -> Vec<StepRow> {
+    let Some(s) = run.summary.as_ref() else {
+        // Without summary.json the step names are known, their figures not.
+        return run
+            .latency
+            .steps
+            .iter()
+            .map(|n| StepRow::new(n, None, None, None, false))
+            .collect();
+    };
+    let mut rows: Vec<StepRow> = s
+        .steps
+        .iter()
+        .flatten()
+        .map(|(name, st)| StepRow::new(name, st.requests, st.errors, st.latency_ms.as_ref(), false))
+        .collect();
+    let requests = s.requests.as_ref();
+    rows.push(StepRow::new(
+        "all steps",
+        requests.and_then(|r| r.total),
+        requests.and_then(|r| r.failed),
+        s.latency_ms.as_ref(),
+        true,
+    ));
+    if let Some(c) = s.latency_corrected_ms.as_ref() {
+        rows.push(StepRow::new("all steps, corrected", None, None, Some(c), true));
+    }
+    rows
+}
+
+fn setup(s: &Summary) -> Vec<(String, String)> {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let scenario = match (&s.scenario, &s.scenario_file) {
+        (Some(n), Some(f)) => format!("{n} ({f})"),
+        (n, f) => text(n.as_deref().or(f.as_deref())),
+    };
+    rows.push(("Scenario", scenario));
+    let model = match (s.model.as_deref(), s.arrival_rate) {
+        (Some(m), Some(rate)) => format!("{m}, {rate} arrivals/s"),
+        (m, _) => text(m),
+    };
+    rows.push(("Model", model));
+    rows.push(("Concurrent users", number(s.concurrent_users)));
+    let duration = match (s.duration_s, s.ramp_up_s.filter(|r| *r > 0.0)) {
+        (Some(d), Some(r)) => format!("{} (ramp-up {})", format::format_duration(d), format::format_duration(r)),
+        (d, _) => format::duration(d),
+    };
+    rows.push(("Duration", duration));
+    rows.push(("Elapsed", format::duration(s.elapsed_s)));
+    rows.push(("Started", text(s.started_at.as_deref())));
+    rows.push(("Target", text(s.target.as_deref())));
+    rows.push(("Metrics", text(s.metrics_url.as_deref())));
+    let memory = s.memory();
+    rows.push(("Memory limit", format::bytes(memory.and_then(|m| m.limit_bytes))));
+    let server = s.server.as_ref();
+    let enforcement = server.and_then(|v| v.limit_enforcement.as_deref());
+    rows.push(("Limit enforced by", text(enforcement.or(if server.is_none() { Some("not spawned by clw-cli") } else { None }))));
+    rows.push(("Server config", text(server.and_then(|v| v.config.as_deref()))));
+    rows.push(("Server command", text(server.and_then(|v| v.command.as_deref()))));
+    if let Some(exit) = server.and_then(|v| v.exit.as_ref()) {
+        let mut parts = Vec::new();
+        if let Some(c) = exit.code {
+            parts.push(format!("code {c:.0}"));
+        }
+        if let Some(sig) = exit.signal {
+            parts.push(format!("signal {sig:.0} (exit {:.0})", 128.0 + sig));
+        }
+        if let Some(at) = exit.at_s {
+            parts.push(format!("at {}", format::format_duration(at)));
+        }
+        if exit.oom_killed == Some(true) {
+            parts.push(if exit.emulated == Some(true) { "OOM kill emulated by the watchdog" } else { "OOM-killed" }.into());
+        }
+        rows.push(("Server exit", if parts.is_empty() { DASH.into() } else { parts.join(", ") }));
+    }
+    if let Some(sources) = memory.and_then(|m| m.sources.as_ref()) {
+        let list: Vec<String> = sources
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.as_deref().unwrap_or("none")))
+            .collect();
+        rows.push(("Memory sources", list.join(", ")));
+    }
+    if let Some(h) = &s.host {
+        let cpus = h.cpus.map(|c| format!("{c:.0} CPUs")).unwrap_or_default();
+        let parts: Vec<String> = [h.hostname.clone().unwrap_or_default(), cpus, h.os.clone().unwrap_or_default()]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
+        rows.push(("Host", text(Some(&parts.join(", ")))));
+    }
+    rows.push(("clw version", text(s.clw_version.as_deref())));
+    rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
