@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use minijinja::Environment;
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, Error, Output, State};
 use serde::Serialize;
 
 use crate::error::ReportError;
@@ -13,6 +14,7 @@ fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
+        env.set_formatter(html_formatter);
         // Names ending in .html are auto-escaped; only the SVGs our own
         // chart code produced are marked |safe in the templates.
         for (name, source) in [
@@ -27,6 +29,28 @@ fn env() -> &'static Environment<'static> {
         }
         env
     })
+}
+
+/// Like minijinja's default escaping, minus `/` -> `&#x2f;`: paths and
+/// ratios stay readable in the page source, and `/` is harmless in text and
+/// quoted attributes.
+fn html_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), Error> {
+    if value.is_safe() || !matches!(state.auto_escape(), AutoEscape::Html) || value.is_none() || value.is_undefined() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let text = value.to_string();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '&' => escaped.push_str("&amp;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped).map_err(Error::from)
 }
 
 /// Renders template `name` with `view` into `out`.

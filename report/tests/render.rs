@@ -1,0 +1,229 @@
+//! End-to-end rendering of the synthetic run folders in `clw_report::fixtures`:
+//! every chart exists and is valid SVG, pages are self-contained, and damaged
+//! input renders with a notice.
+
+use std::path::{Path, PathBuf};
+
+use clw_report::{fixtures, render_comparison, render_index, render_run, ReportError};
+
+const CHARTS: [&str; 4] = ["memory", "cache", "throughput", "latency"];
+
+fn run(write: fn(&Path) -> std::io::Result<()>) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("run");
+    write(&dir).unwrap();
+    (root, dir)
+}
+
+fn parse_svg(text: &str, what: &str) {
+    let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("{what} is not valid XML: {e}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg", "{what}");
+    assert!(doc.root_element().attribute("viewBox").is_some(), "{what} has no viewBox");
+    let drawn = doc.descendants().filter(|n| n.is_element()).count();
+    assert!(drawn > 20, "{what} has only {drawn} elements");
+}
+
+/// Every chart file exists, is valid SVG, and has its PNG twin.
+fn assert_charts(dir: &Path, names: &[&str]) {
+    for name in names {
+        let svg = dir.join("charts").join(format!("{name}.svg"));
+        let text = std::fs::read_to_string(&svg).unwrap_or_else(|e| panic!("{}: {e}", svg.display()));
+        parse_svg(&text, &svg.display().to_string());
+        let png = std::fs::read(dir.join("charts").join(format!("{name}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is not a PNG");
+    }
+}
+
+/// The page loads nothing: no script, stylesheet, image or frame; links are
+/// relative or in-page; the only URLs are loopback targets shown as text.
+/// Returns the number of inline charts, each checked to be valid SVG.
+fn assert_self_contained(html: &str) -> usize {
+    let lower = html.to_ascii_lowercase();
+    for banned in ["<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", "url("] {
+        assert!(!lower.contains(banned), "page contains {banned}");
+    }
+    for attr in ["href=\"", "src=\"", "xlink:href=\""] {
+        for (at, _) in lower.match_indices(attr) {
+            let value: String = lower[at + attr.len()..].chars().take_while(|c| *c != '"').collect();
+            assert!(
+                !value.contains(':') && !value.starts_with("//"),
+                "{attr}{value}\" points outside the page folder"
+            );
+        }
+    }
+    for (at, _) in lower.match_indices("://") {
+        let host = &lower[at + 3..];
+        assert!(
+            host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]"),
+            "external URL in page: {}",
+            &html[at.saturating_sub(10)..(at + 40).min(html.len())]
+        );
+    }
+    // The inline charts are well-formed too.
+    let mut inline = 0;
+    for (start, _) in html.match_indices("<svg") {
+        let end = html[start..].find("</svg>").expect("unterminated inline svg") + start + 6;
+        parse_svg(&html[start..end], "inline svg");
+        inline += 1;
+    }
+    inline
+}
+
+fn page(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("index.html")).unwrap()
+}
+
+#[test]
+fn leak_with_oom_kill_gets_a_red_banner_and_all_charts() {
+    let (_root, dir) = run(fixtures::leak_oom);
+    let rendered = render_run(&dir).unwrap();
+    assert!(rendered.notices.is_empty(), "{:?}", rendered.notices);
+    assert_eq!(rendered.page, dir.join("index.html"));
+    assert_eq!(rendered.files.len(), CHARTS.len() * 2 + 1, "{:?}", rendered.files);
+    assert!(rendered.files.iter().all(|f| f.exists()));
+    assert_charts(&dir, &CHARTS);
+    let html = page(&dir);
+    assert_eq!(assert_self_contained(&html), CHARTS.len());
+    assert!(html.contains(r#"class="banner leak""#));
+    assert!(html.contains("OOM-killed by the kernel at 41.5 s"), "kill time missing");
+    assert!(html.contains("96%"), "peak % missing");
+    assert!(html.contains("256 MiB"), "limit missing");
+    let memory = std::fs::read_to_string(dir.join("charts/memory.svg")).unwrap();
+    for label in ["limit 256 MiB", "80% of limit", "OOM kill at 41.5 s", "ramp-up", "jemalloc allocated", "cgroup usage"] {
+        assert!(memory.contains(label), "memory chart lacks {label}");
+    }
+    for step in ["login", "validate", "all steps"] {
+        assert!(html.contains(&format!("<td>{step}</td>")), "step row {step} missing");
+    }
+    assert!(html.contains("peak_rss_percent") && html.contains("FAIL"), "thresholds missing");
+    assert!(html.contains("cgroup-v2") && html.contains("profiles/leaky.json"), "setup missing");
+}
+
+#[test]
+fn bounded_sawtooth_gets_a_green_banner() {
+    let (_root, dir) = run(fixtures::bounded_sawtooth);
+    render_run(&dir).unwrap();
+    assert_charts(&dir, &CHARTS);
+    let html = page(&dir);
+    assert_eq!(assert_self_contained(&html), CHARTS.len());
+    assert!(html.contains(r#"class="banner bounded""#));
+    assert!(html.contains("BOUNDED"));
+    assert!(html.contains("48%"), "peak % missing");
+    assert!(!html.contains("OOM-killed"));
+}
+
+#[test]
+fn samples_cut_mid_write_still_render_with_a_notice() {
+    let (_root, dir) = run(fixtures::partial_samples);
+    let text = std::fs::read_to_string(dir.join("samples.csv")).unwrap();
+    assert!(!text.ends_with('\n'), "fixture should end mid-row");
+    let rendered = render_run(&dir).unwrap();
+    let notice = "samples.csv truncated: last row ignored";
+    assert!(rendered.notices.iter().any(|n| n == notice), "{:?}", rendered.notices);
+    assert_charts(&dir, &CHARTS);
+    let html = page(&dir);
+    assert_eq!(assert_self_contained(&html), CHARTS.len());
+    assert!(html.contains(notice), "notice not shown on the page");
+    assert!(html.contains(r#"class="banner inconclusive""#), "no verdict yet");
+}
+
+#[test]
+fn run_without_memory_figures_or_server_renders_inconclusive() {
+    let (_root, dir) = run(fixtures::no_server);
+    render_run(&dir).unwrap();
+    assert_charts(&dir, &CHARTS);
+    let html = page(&dir);
+    assert_eq!(assert_self_contained(&html), CHARTS.len());
+    assert!(html.contains(r#"class="banner inconclusive""#));
+    assert!(html.contains("no memory figures recorded"));
+    assert!(html.contains("not spawned by clw-cli"));
+    let memory = std::fs::read_to_string(dir.join("charts/memory.svg")).unwrap();
+    assert!(memory.contains("no memory samples in samples.csv"));
+}
+
+#[test]
+fn rendering_twice_gives_the_same_page() {
+    let (_root, dir) = run(fixtures::bounded_sawtooth);
+    render_run(&dir).unwrap();
+    let first = page(&dir);
+    render_run(&dir).unwrap();
+    assert_eq!(first, page(&dir));
+}
+
+#[test]
+fn user_text_is_escaped() {
+    let (_root, dir) = run(fixtures::bounded_sawtooth);
+    let path = dir.join("summary.json");
+    let mut summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    summary["scenario"] = "<script>alert(1)</script>".into();
+    std::fs::write(&path, summary.to_string()).unwrap();
+    render_run(&dir).unwrap();
+    let html = page(&dir);
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_eq!(assert_self_contained(&html), CHARTS.len());
+}
+
+#[test]
+fn folder_without_run_files_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    match render_run(root.path()) {
+        Err(ReportError::NotARunFolder(p)) => assert_eq!(p, root.path()),
+        other => panic!("expected NotARunFolder, got {other:?}"),
+    }
+    assert!(matches!(render_run(&root.path().join("missing")), Err(ReportError::Io { .. })));
+}
+
+#[test]
+fn garbage_before_the_last_line_is_an_error_naming_the_line() {
+    let (_root, dir) = run(fixtures::bounded_sawtooth);
+    let path = dir.join("samples.csv");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let broken = text.replacen("\n0.500,", "\n0.500,lots,", 1);
+    std::fs::write(&path, broken).unwrap();
+    let err = render_run(&dir).unwrap_err().to_string();
+    assert!(err.contains("samples.csv:3"), "{err}");
+}
+
+#[test]
+fn comparison_overlays_runs_and_index_lists_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let leak = root.path().join("leak-repro");
+    let fixed = root.path().join("fix-verify");
+    fixtures::leak_oom(&leak).unwrap();
+    fixtures::bounded_sawtooth(&fixed).unwrap();
+    render_run(&leak).unwrap();
+    render_run(&fixed).unwrap();
+    let out = root.path().join("compare");
+    let rendered = render_comparison(&[leak.clone(), fixed.clone()], &out).unwrap();
+    assert!(rendered.files.iter().all(|f| f.exists()));
+    assert_charts(&out, &["memory", "throughput", "latency"]);
+    let html = page(&out);
+    assert_eq!(assert_self_contained(&html), 3);
+    assert!(html.contains("leak-repro") && html.contains("fix-verify"));
+    assert!(html.contains(r#"href="../leak-repro/index.html""#));
+    assert!(html.contains(r#"class="banner leak""#) && html.contains(r#"class="banner bounded""#));
+    let memory = std::fs::read_to_string(out.join("charts/memory.svg")).unwrap();
+    assert!(memory.contains("leak-repro RSS") && memory.contains("fix-verify RSS"));
+
+    // A plain folder that is not a run is left out; a broken run is listed as such.
+    std::fs::create_dir(root.path().join("not-a-run")).unwrap();
+    let broken = root.path().join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    std::fs::write(broken.join("samples.csv"), "t_s,rss_bytes\nx,1\n2,3\n").unwrap();
+    let index = render_index(root.path()).unwrap();
+    assert_eq!(index, root.path().join("index.html"));
+    let html = std::fs::read_to_string(&index).unwrap();
+    assert_eq!(assert_self_contained(&html), 0);
+    assert!(html.contains(r#"href="leak-repro/index.html""#));
+    assert!(html.contains(r#"href="fix-verify/index.html""#));
+    assert!(html.contains(r#"href="compare/index.html""#));
+    assert!(html.contains("leak-repro vs fix-verify"));
+    assert!(!html.contains("not-a-run"));
+    assert!(html.contains("broken: ") && html.contains("samples.csv:2"), "broken run not reported");
+}
+
+#[test]
+fn comparison_needs_runs() {
+    let root = tempfile::tempdir().unwrap();
+    assert!(matches!(render_comparison(&[], root.path()), Err(ReportError::NoRuns)));
+}
