@@ -2,16 +2,28 @@
 //! reproduces the field guide's `clw-auth-oom` root causes (`leaky`) or
 //! stays bounded by count, bytes, time and heap budget (`fixed`).
 //!
+//! Layout, after mini-redis: [`server`] (listener, connections, shutdown),
+//! `routes` (handlers), [`state`] (what connections share), [`cache`] (the
+//! session cache, fixed and leaky), `tasks` (cleanup, memory monitor,
+//! purge), [`config`], [`users`], [`token`], [`memory`], [`metrics`].
+//!
 //! The library holds everything but the global allocator, which is set in
-//! `main.rs` only, so that tests and the load generator can embed the
-//! server without inheriting an allocator choice.
+//! `main.rs` only, so tests and the load generator can embed the server
+//! without inheriting an allocator choice.
 
+pub mod cache;
 pub mod config;
+pub mod error;
+pub mod memory;
+pub mod metrics;
+pub mod oom;
+mod routes;
+pub mod server;
+pub mod state;
+mod tasks;
+pub mod token;
 pub mod units;
+pub mod users;
 
 pub use config::{CacheMode, Config, EvictionPolicy, LeakKind};
-pub mod cache;
-pub mod memory;
-pub mod oom;
-pub mod token;
-pub mod users;
+pub use server::{Server, ServerError, ServerHandle};

@@ -1,0 +1,286 @@
+//! /metrics: the Prometheus exposition, built with the `prometheus` crate.
+//!
+//! Request counters and latency histograms are updated per request. Cache
+//! and allocator figures live where they are true (the cache's own
+//! counters, jemalloc's stats) and are copied into gauges and counters at
+//! scrape time, so the hot path pays nothing for them.
+
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::cache::{CacheStats, EvictionCause};
+use crate::memory::AllocStats;
+
+/// The routes requests are counted under (anything else is `other`), so a
+/// scan of random paths cannot grow the label set.
+pub(crate) const ROUTES: [&str; 8] = [
+    "/auth/login",
+    "/auth/validate",
+    "/auth/refresh",
+    "/auth/logout",
+    "/health",
+    "/ready",
+    "/metrics",
+    "other",
+];
+
+/// Every metric the service exports.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    durations: HistogramVec,
+    /// Successful logins (the load generator's sessions-created figure).
+    pub(crate) logins: IntCounter,
+    /// Failed logins (bad credentials).
+    pub(crate) login_failures: IntCounter,
+    cache_size: IntGauge,
+    cache_max_size: IntGauge,
+    session_bytes: IntGauge,
+    leaked_bytes: IntGauge,
+    evictions: IntCounterVec,
+    jemalloc: [IntGauge; 5],
+    limit: IntGauge,
+    pressure: IntGauge,
+    scrape: Mutex<()>,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("unique metric");
+    g
+}
+
+impl Metrics {
+    /// Registers everything, including the standard `process_*` metrics
+    /// (`process_resident_memory_bytes` is what clw-cli samples on any service).
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect("process collector");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "clw_http_requests_total",
+                "HTTP requests by route, method and status.",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("unique metric");
+        let durations = HistogramVec::new(
+            HistogramOpts::new(
+                "clw_http_request_duration_seconds",
+                "Time to produce a response, by route.",
+            )
+            .buckets(vec![
+                0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(durations.clone()))
+            .expect("unique metric");
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let logins = counter("clw_logins_total", "Successful logins (sessions created).");
+        let login_failures = counter(
+            "clw_login_failures_total",
+            "Logins refused for bad credentials.",
+        );
+        let evictions = IntCounterVec::new(
+            Opts::new(
+                "clw_session_cache_evictions_total",
+                "Sessions the cache removed other than by logout, by cause.",
+            ),
+            &["cause"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(evictions.clone()))
+            .expect("unique metric");
+        for cause in EvictionCause::ALL {
+            evictions.with_label_values(&[cause.as_str()]);
+        }
+        let jemalloc = [
+            (
+                "clw_jemalloc_allocated_bytes",
+                "Bytes allocated by the application (jemalloc stats.allocated).",
+            ),
+            (
+                "clw_jemalloc_active_bytes",
+                "Bytes in active pages (jemalloc stats.active).",
+            ),
+            (
+                "clw_jemalloc_resident_bytes",
+                "Bytes resident in allocator-mapped pages (jemalloc stats.resident).",
+            ),
+            (
+                "clw_jemalloc_mapped_bytes",
+                "Bytes in chunks mapped by jemalloc (stats.mapped).",
+            ),
+            (
+                "clw_jemalloc_retained_bytes",
+                "Virtual bytes retained by jemalloc for reuse (stats.retained).",
+            ),
+        ]
+        .map(|(n, h)| gauge(&registry, n, h));
+        Metrics {
+            cache_size: gauge(
+                &registry,
+                "clw_session_cache_size",
+                "Sessions in the cache.",
+            ),
+            cache_max_size: gauge(
+                &registry,
+                "clw_session_cache_max_size",
+                "Configured max_size of the cache.",
+            ),
+            session_bytes: gauge(
+                &registry,
+                "clw_session_memory_bytes",
+                "Bytes the cached sessions take, claims included.",
+            ),
+            leaked_bytes: gauge(
+                &registry,
+                "clw_session_leaked_bytes",
+                "Estimated bytes a leaky mode keeps beside the cache (0 in fixed mode).",
+            ),
+            limit: gauge(
+                &registry,
+                "clw_memory_limit_bytes",
+                "The memory limit the service runs under.",
+            ),
+            pressure: gauge(
+                &registry,
+                "clw_memory_pressure",
+                "1 while RSS is above the pressure threshold.",
+            ),
+            registry,
+            requests,
+            durations,
+            logins,
+            login_failures,
+            evictions,
+            jemalloc,
+            scrape: Mutex::new(()),
+        }
+    }
+
+    /// Counts one request.
+    pub(crate) fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
+        let code = itoa_status(status);
+        self.requests
+            .with_label_values(&[route, method, std::str::from_utf8(&code).unwrap_or("0")])
+            .inc();
+        self.durations
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Renders the exposition with the current cache and allocator figures.
+    pub(crate) fn render(
+        &self,
+        cache: &CacheStats,
+        alloc: &AllocStats,
+        limit: u64,
+        pressure: bool,
+    ) -> Vec<u8> {
+        let _one_scrape_at_a_time = self.scrape.lock();
+        self.cache_size.set(cache.entries as i64);
+        self.cache_max_size.set(cache.max_capacity as i64);
+        self.session_bytes.set(cache.bytes as i64);
+        self.leaked_bytes.set(cache.leaked_bytes as i64);
+        for (cause, total) in EvictionCause::ALL.iter().zip(cache.evictions) {
+            let c = self.evictions.with_label_values(&[cause.as_str()]);
+            c.inc_by(total.saturating_sub(c.get()));
+        }
+        let values = [
+            alloc.allocated,
+            alloc.active,
+            alloc.resident,
+            alloc.mapped,
+            alloc.retained,
+        ];
+        for (g, v) in self.jemalloc.iter().zip(values) {
+            g.set(v as i64);
+        }
+        self.limit.set(limit.min(i64::MAX as u64) as i64);
+        self.pressure.set(pressure as i64);
+        let mut out = Vec::with_capacity(8 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// A status code as three ASCII digits, without allocating.
+fn itoa_status(status: u16) -> [u8; 3] {
+    let s = status.min(999);
+    [
+        b'0' + (s / 100) as u8,
+        b'0' + (s / 10 % 10) as u8,
+        b'0' + (s % 10) as u8,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_the_guides_names() {
+        let m = Metrics::new();
+        m.observe("/auth/login", "POST", 200, Duration::from_millis(1));
+        m.logins.inc();
+        let stats = CacheStats {
+            entries: 3421,
+            bytes: 67_108_864,
+            max_capacity: 10_000,
+            evictions: [1, 2, 3, 4],
+            ..Default::default()
+        };
+        let text =
+            String::from_utf8(m.render(&stats, &AllocStats::default(), 1 << 30, false)).unwrap();
+        for line in [
+            "clw_session_cache_size 3421",
+            "clw_session_memory_bytes 67108864",
+            "clw_session_cache_evictions_total{cause=\"heap\"} 4",
+            "clw_logins_total 1",
+            "clw_http_requests_total{method=\"POST\",route=\"/auth/login\",status=\"200\"} 1",
+            "clw_jemalloc_allocated_bytes",
+            "process_resident_memory_bytes",
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+        // Counters follow the cache's totals, not the number of scrapes.
+        let text =
+            String::from_utf8(m.render(&stats, &AllocStats::default(), 1 << 30, false)).unwrap();
+        assert!(text.contains("clw_session_cache_evictions_total{cause=\"heap\"} 4"));
+    }
+}

@@ -1,0 +1,222 @@
+//! The listener, the per-connection driver and graceful shutdown.
+//!
+//! One task per connection (hyper's HTTP/1.1 with keep-alive), a semaphore
+//! for `max_connections`, a header-read timeout and a per-request deadline.
+//! On shutdown /ready turns 503 first, the listener closes, and in-flight
+//! requests get `shutdown_grace` to finish.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Semaphore};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::error::{error_response, ErrorCode};
+use crate::memory::detect_limit;
+use crate::state::{Phase, State};
+use crate::units::format_size;
+use crate::users::{UserStore, UsersError};
+
+/// Why the server could not start.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The user store could not be built.
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// host:port as configured.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet serving, server.
+pub struct Server {
+    listener: TcpListener,
+    state: Arc<State>,
+}
+
+impl Server {
+    /// Builds the user store and cache and binds the listener. /ready stays
+    /// 503 until [`run_until`](Self::run_until) starts serving.
+    pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let users_cfg = config.users.clone();
+        let users = tokio::task::spawn_blocking(move || UserStore::from_config(&users_cfg))
+            .await
+            .expect("user store task does not panic")?;
+        if users.is_empty() {
+            tracing::warn!(
+                "no users configured (authentication.users.count or .file): every login will fail"
+            );
+        }
+        let limit = detect_limit(config.memory.limit);
+        let addr = format!("{}:{}", config.service.host, config.service.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        let cache = &config.session.cache;
+        tracing::info!(
+            mode = ?cache.mode,
+            leak = cache.leak.as_str(),
+            max_size = cache.max_size,
+            max_bytes = cache.max_bytes,
+            limit_bytes = limit.bytes,
+            limit_source = ?limit.source,
+            users = users.len(),
+            "clw-auth ready to serve: {} cache, memory limit {} ({:?})",
+            if cache.mode == crate::config::CacheMode::Leaky { format!("leaky ({})", cache.leak.as_str()) } else { "fixed".into() },
+            format_size(limit.bytes),
+            limit.source
+        );
+        if !cache.enabled {
+            tracing::warn!("session cache disabled: sessions cannot be stored, every login answers clw-auth-503");
+        }
+        let state = Arc::new(State::new(config, users, limit));
+        Ok(Server { listener, state })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The shared state (for tests and embedding).
+    pub fn state(&self) -> Arc<State> {
+        self.state.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let Server { listener, state } = self;
+        let svc_cfg = state.config.service.clone();
+        tracing::info!("listening on {}", listener.local_addr().expect("bound"));
+        let permits = Arc::new(Semaphore::new(svc_cfg.max_connections));
+        let graceful = GracefulShutdown::new();
+        let background = crate::tasks::start(&state);
+        crate::tasks::check_memory(&state);
+        state.set_phase(Phase::Serving);
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                _ = &mut shutdown => break,
+                p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
+            };
+            let (stream, _peer) = tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let st = state.clone();
+            let deadline = svc_cfg.request_timeout;
+            let service = service_fn(move |req| {
+                let st = st.clone();
+                async move {
+                    let resp = match tokio::time::timeout(deadline, crate::routes::handle(req, st))
+                        .await
+                    {
+                        Ok(resp) => resp,
+                        Err(_) => error_response(
+                            ErrorCode::Timeout,
+                            "request exceeded authentication.service.request_timeout",
+                        ),
+                    };
+                    Ok::<_, Infallible>(resp)
+                }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(svc_cfg.header_read_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                let _ = conn.await; // per-connection errors end that connection only
+                drop(permit);
+            });
+        }
+        state.set_phase(Phase::Draining);
+        drop(listener);
+        tracing::info!(
+            "shutting down: draining in-flight requests (grace {:?})",
+            svc_cfg.shutdown_grace
+        );
+        tokio::select! {
+            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = tokio::time::sleep(svc_cfg.shutdown_grace) => {
+                tracing::warn!("shutdown grace period over; closing remaining connections");
+            }
+        }
+        drop(background);
+        Ok(())
+    }
+
+    /// Runs the server on the current runtime until the handle says stop.
+    pub fn spawn(self) -> ServerHandle {
+        let addr = self.local_addr();
+        let state = self.state();
+        let (tx, rx) = oneshot::channel::<()>();
+        let join = tokio::spawn(self.run_until(async move {
+            let _ = rx.await;
+        }));
+        ServerHandle {
+            addr,
+            state,
+            stop: Some(tx),
+            join,
+        }
+    }
+}
+
+/// A server running in the background (see [`Server::spawn`]).
+pub struct ServerHandle {
+    addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    join: JoinHandle<Result<(), ServerError>>,
+}
+
+impl ServerHandle {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The server's state.
+    pub fn state(&self) -> &Arc<State> {
+        &self.state
+    }
+
+    /// Starts a graceful shutdown and waits for it to finish.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.join).await.expect("server task does not panic")
+    }
+}
