@@ -20,6 +20,16 @@ use crate::token::{self, TokenDigest};
 
 type Resp = Response<Full<Bytes>>;
 
+/// A refusal found before the handler's main work: small to pass around,
+/// turned into a response at the end.
+struct Reject(ErrorCode, String);
+
+impl From<Reject> for Resp {
+    fn from(r: Reject) -> Resp {
+        error_response(r.0, &r.1)
+    }
+}
+
 /// Routes a request and counts it under its route.
 pub(crate) async fn handle(req: Request<Incoming>, state: Arc<State>) -> Resp {
     let started = Instant::now();
@@ -85,12 +95,12 @@ struct LoginRequest<'a> {
 }
 
 /// Reads the body within `body_limit`, or answers 413.
-async fn read_body(req: Request<Incoming>, state: &State) -> Result<Bytes, Resp> {
+async fn read_body(req: Request<Incoming>, state: &State) -> Result<Bytes, Reject> {
     let limit = state.config.service.body_limit;
     let too_large = || {
-        error_response(
+        Reject(
             ErrorCode::PayloadTooLarge,
-            &format!("request body exceeds authentication.service.body_limit ({limit} bytes)"),
+            format!("request body exceeds authentication.service.body_limit ({limit} bytes)"),
         )
     };
     let declared = req
@@ -106,9 +116,9 @@ async fn read_body(req: Request<Incoming>, state: &State) -> Result<Bytes, Resp>
     {
         Ok(body) => Ok(body.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(error_response(
+        Err(e) => Err(Reject(
             ErrorCode::BadRequest,
-            &format!("cannot read body: {e}"),
+            format!("cannot read body: {e}"),
         )),
     }
 }
@@ -117,7 +127,7 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
     state.cache.on_request();
     let body = match read_body(req, state).await {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(reject) => return reject.into(),
     };
     let parsed: LoginRequest<'_> = match serde_json::from_slice(&body) {
         Ok(p) => p,
@@ -230,7 +240,7 @@ fn validate(req: &Request<Incoming>, state: &State) -> Resp {
     state.cache.on_request();
     let digest = match bearer(req) {
         Ok(d) => d,
-        Err(resp) => return resp,
+        Err(reject) => return reject.into(),
     };
     let found = state.cache.with_session(&digest, |s| {
         // Claims are stored as validated JSON text; splice them in rather
@@ -257,7 +267,7 @@ fn refresh(req: &Request<Incoming>, state: &State) -> Resp {
     state.cache.on_request();
     let old = match bearer(req) {
         Ok(d) => d,
-        Err(resp) => return resp,
+        Err(reject) => return reject.into(),
     };
     let (token, digest) = token::issue();
     match state.cache.rotate(&old, digest) {
@@ -270,7 +280,7 @@ fn logout(req: &Request<Incoming>, state: &State) -> Resp {
     state.cache.on_request();
     let digest = match bearer(req) {
         Ok(d) => d,
-        Err(resp) => return resp,
+        Err(reject) => return reject.into(),
     };
     if state.cache.remove(&digest) {
         let mut resp = Response::new(Full::new(Bytes::new()));

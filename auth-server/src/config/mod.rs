@@ -19,7 +19,7 @@ pub use load::{load, ConfigError, Sources, ENV_KEYS};
 use serde_util::{de_bool, de_duration, de_num, de_opt_size, de_size, ser_duration};
 
 /// The whole configuration; `Config::default()` is the built-in layer.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where and how the HTTP listener runs.
@@ -343,18 +343,6 @@ impl Default for LogConfig {
         LogConfig {
             format: LogFormat::Text,
             level: "info".into(),
-        }
-    }
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            service: ServiceConfig::default(),
-            session: SessionConfig::default(),
-            memory: MemoryConfig::default(),
-            users: UsersConfig::default(),
-            log: LogConfig::default(),
         }
     }
 }
