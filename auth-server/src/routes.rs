@@ -204,23 +204,16 @@ fn token_response(token: &str, expires_in: u64) -> Resp {
 }
 
 /// The session digest from `Authorization: Bearer TOKEN`.
-fn bearer(req: &Request<Incoming>) -> Result<TokenDigest, Resp> {
+fn bearer(req: &Request<Incoming>) -> Result<TokenDigest, Reject> {
+    let unknown = |why: &str| Reject(ErrorCode::SessionUnknown, why.to_string());
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            error_response(
-                ErrorCode::SessionUnknown,
-                "missing Authorization: Bearer token",
-            )
-        })?;
+        .ok_or_else(|| unknown("missing Authorization: Bearer token"))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(error_response(
-            ErrorCode::SessionUnknown,
-            "expected Authorization: Bearer TOKEN",
-        ));
+        return Err(unknown("expected Authorization: Bearer TOKEN"));
     }
     Ok(TokenDigest::of(token.trim()))
 }
