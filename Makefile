@@ -19,3 +19,18 @@ run-server:
 # --- memory limits, leak reproduction and verification ---
 
 # --- reports ---
+.PHONY: report-check compare reports-index
+
+# Browser check of the HTML report (installs Debian's chromium when missing;
+# not part of `make test`).
+report-check:
+	CARGO=$(CARGO) report/scripts/report-check.sh
+
+# Side by side: the leaky run against the fixed one, then the reports index.
+compare:
+	$(CARGO) run --release -p clw-cli -- report reports/leak-repro reports/fix-verify --out reports/compare
+	$(CARGO) run --release -p clw-cli -- report --index reports
+
+# reports/index.html: the runs present under reports/.
+reports-index:
+	$(CARGO) run --release -p clw-cli -- report --index reports

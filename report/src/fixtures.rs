@@ -167,7 +167,7 @@ fn leak_summary() -> Value {
             "evidence": ["RSS grew 5.2 MiB/s for 41 s with R\u{b2} 0.998",
                           "no plateau in the last 30% of the run",
                           "server OOM-killed (signal 9) at 41.5 s"],
-            "projected_time_to_limit_s": 0.0
+            "projected_time_to_limit_s": null
         }),
         json!({"pid": 4242, "command": "target/release/clw-auth --config profiles/leaky.json --port 0",
                "config": "profiles/leaky.json", "limit_enforcement": "cgroup-v2",

@@ -203,12 +203,19 @@ fn steps(run: &Run) -> Vec<StepRow> {
             .map(|n| StepRow::new(n, None, None, None, false))
             .collect();
     };
-    let mut rows: Vec<StepRow> = s
-        .steps
-        .iter()
-        .flatten()
-        .map(|(name, st)| StepRow::new(name, st.requests, st.errors, st.latency_ms.as_ref(), false))
-        .collect();
+    let mut rows: Vec<StepRow> = match &s.steps {
+        Some(steps) => steps
+            .iter()
+            .map(|(name, st)| StepRow::new(name, st.requests, st.errors, st.latency_ms.as_ref(), false))
+            .collect(),
+        // A partial summary.json: name the steps latency.csv saw.
+        None => run
+            .latency
+            .steps
+            .iter()
+            .map(|n| StepRow::new(n, None, None, None, false))
+            .collect(),
+    };
     let requests = s.requests.as_ref();
     rows.push(StepRow::new(
         "all steps",

@@ -48,6 +48,7 @@ fn overlay<'a>(
         markers,
         shade: None,
         empty_message: empty.to_string(),
+        legend_at: SeriesLabelPosition::UpperLeft,
     }
 }
 
@@ -96,9 +97,10 @@ fn memory(runs: &[Run]) -> ChartSpec<'_> {
 }
 
 fn throughput(runs: &[Run]) -> ChartSpec<'_> {
-    let p = overlay(runs, "Throughput", "requests/s", "no throughput in any run", |r| {
+    let mut p = overlay(runs, "Throughput", "requests/s", "no throughput in any run", |r| {
         Some(("requests/s", r.samples.t_s.as_slice(), &r.samples.rps, 1.0))
     });
+    p.legend_at = SeriesLabelPosition::LowerMiddle;
     ChartSpec {
         name: "throughput",
         title: "Throughput",

@@ -48,6 +48,8 @@ pub(crate) struct Panel<'a> {
     pub(crate) shade: Option<(f64, f64, String)>,
     /// Shown in the middle when no line has data.
     pub(crate) empty_message: String,
+    /// Where the legend goes: where the lines usually are not.
+    pub(crate) legend_at: SeriesLabelPosition,
 }
 
 const GRID: RGBColor = RGBColor(226, 226, 226);
@@ -225,7 +227,7 @@ pub(crate) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
     if panel.has_data() || !panel.hlines.is_empty() {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
+            .position(panel.legend_at.clone())
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
             .label_font(("sans-serif", 13).into_font().color(&AXIS_TEXT))

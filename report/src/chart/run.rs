@@ -34,6 +34,7 @@ fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> 
         markers: Vec::new(),
         shade: None,
         empty_message: empty.to_string(),
+        legend_at: SeriesLabelPosition::UpperLeft,
     }
 }
 
@@ -139,6 +140,8 @@ fn throughput(run: &Run) -> ChartSpec<'_> {
         p.markers.extend(oom_marker(run, "", DARK_RED));
         p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
     }
+    // Throughput sits high once ramped up: keep its legend low.
+    panels[0].legend_at = SeriesLabelPosition::LowerMiddle;
     ChartSpec {
         name: "throughput",
         title: "Throughput and errors",
