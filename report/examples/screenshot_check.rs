@@ -24,26 +24,38 @@ fn close(a: [u8; 3], b: [u8; 3]) -> bool {
 }
 
 fn check(path: &str, banner: Option<&str>) -> Result<String, String> {
-    let img = image::open(path).map_err(|e| format!("{path}: not a readable PNG: {e}"))?.to_rgb8();
+    let img = image::open(path)
+        .map_err(|e| format!("{path}: not a readable PNG: {e}"))?
+        .to_rgb8();
     let (w, h) = img.dimensions();
     if w < 800 || h < 600 {
-        return Err(format!("{path}: {w}x{h} is too small for a page screenshot"));
+        return Err(format!(
+            "{path}: {w}x{h} is too small for a page screenshot"
+        ));
     }
     let mut exact: HashMap<[u8; 3], u64> = HashMap::new();
     let mut counts: HashMap<[u8; 3], u64> = HashMap::new();
     for p in img.pixels() {
         *exact.entry(p.0).or_default() += 1;
         // Quantised, so anti-aliasing alone does not make a page look busy.
-        *counts.entry([p[0] & 0xf0, p[1] & 0xf0, p[2] & 0xf0]).or_default() += 1;
+        *counts
+            .entry([p[0] & 0xf0, p[1] & 0xf0, p[2] & 0xf0])
+            .or_default() += 1;
     }
     let total = u64::from(w) * u64::from(h);
     let dominant = exact.values().copied().max().unwrap_or(0);
     let share = dominant as f64 / total as f64;
     if share > 0.97 {
-        return Err(format!("{path}: blank page ({:.1}% of pixels are one colour)", share * 100.0));
+        return Err(format!(
+            "{path}: blank page ({:.1}% of pixels are one colour)",
+            share * 100.0
+        ));
     }
     if counts.len() < 40 {
-        return Err(format!("{path}: only {} colours: nothing rendered", counts.len()));
+        return Err(format!(
+            "{path}: only {} colours: nothing rendered",
+            counts.len()
+        ));
     }
     let mut banner_share = None;
     if let Some(verdict) = banner {
@@ -66,7 +78,9 @@ fn check(path: &str, banner: Option<&str>) -> Result<String, String> {
         "{path}: ok ({w}x{h}, {} colours, largest {:.0}%{})",
         counts.len(),
         share * 100.0,
-        banner_share.map(|s| format!(", banner {:.0}% of the top", s * 100.0)).unwrap_or_default()
+        banner_share
+            .map(|s| format!(", banner {:.0}% of the top", s * 100.0))
+            .unwrap_or_default()
     ))
 }
 

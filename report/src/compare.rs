@@ -56,7 +56,10 @@ impl RunColumn {
                     .map(|b| format!("{}/min", format::format_bytes(b * 60.0)))
                     .unwrap_or_else(|| DASH.into()),
             ),
-            ("Time to limit", format::duration(memory.and_then(|m| m.projected_time_to_limit_s))),
+            (
+                "Time to limit",
+                format::duration(memory.and_then(|m| m.projected_time_to_limit_s)),
+            ),
             ("Requests", format::count(requests.and_then(|r| r.total))),
             ("Failed", format::count(requests.and_then(|r| r.failed))),
             (
@@ -99,14 +102,20 @@ pub fn render_comparison(runs: &[PathBuf], out: &Path) -> Result<Rendered, Repor
     if runs.is_empty() {
         return Err(ReportError::NoRuns);
     }
-    let loaded = runs.iter().map(|d| Run::load(d)).collect::<Result<Vec<_>, _>>()?;
+    let loaded = runs
+        .iter()
+        .map(|d| Run::load(d))
+        .collect::<Result<Vec<_>, _>>()?;
     std::fs::create_dir_all(out).map_err(|e| ReportError::io(out, e))?;
     let mut notices: Vec<String> = loaded
         .iter()
         .flat_map(|r| r.notices.iter().map(move |n| format!("{}: {n}", r.name)))
         .collect();
     let charts = chart::write_all(&chart::compare::specs(&loaded), out, &mut notices)?;
-    let mut files: Vec<PathBuf> = charts.iter().flat_map(|c| c.files.iter().cloned()).collect();
+    let mut files: Vec<PathBuf> = charts
+        .iter()
+        .flat_map(|c| c.files.iter().cloned())
+        .collect();
 
     let marker = out.join(MARKER);
     let names: Vec<&str> = loaded.iter().map(|r| r.name.as_str()).collect();
@@ -115,26 +124,41 @@ pub fn render_comparison(runs: &[PathBuf], out: &Path) -> Result<Rendered, Repor
     files.push(marker);
 
     let view = CompareView {
-        runs: loaded.iter().enumerate().map(|(i, r)| RunColumn::new(r, i, out)).collect(),
+        runs: loaded
+            .iter()
+            .enumerate()
+            .map(|(i, r)| RunColumn::new(r, i, out))
+            .collect(),
         charts,
         notices: notices.clone(),
     };
     let page = out.join("index.html");
     crate::page::write("compare.html", &view, &page)?;
     files.push(page.clone());
-    Ok(Rendered { page, files, notices })
+    Ok(Rendered {
+        page,
+        files,
+        notices,
+    })
 }
 
 /// `to` relative to directory `from`, with `/` separators, for links that
 /// keep working when the reports folder is copied elsewhere.
 pub(crate) fn relative(from: &Path, to: &Path) -> String {
-    let abs = |p: &Path| p.canonicalize().unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
+    let abs = |p: &Path| {
+        p.canonicalize()
+            .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()))
+    };
     let (from, to) = (abs(from), abs(to));
     let from: Vec<Component> = from.components().collect();
     let to: Vec<Component> = to.components().collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".to_string(); from.len() - common];
-    parts.extend(to[common..].iter().map(|c| c.as_os_str().to_string_lossy().into_owned()));
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
     parts.join("/")
 }
 
@@ -150,6 +174,9 @@ mod tests {
         std::fs::create_dir_all(&a).unwrap();
         std::fs::create_dir_all(&b).unwrap();
         std::fs::write(b.join("index.html"), "").unwrap();
-        assert_eq!(relative(&a, &b.join("index.html")), "../leak-repro/index.html");
+        assert_eq!(
+            relative(&a, &b.join("index.html")),
+            "../leak-repro/index.html"
+        );
     }
 }

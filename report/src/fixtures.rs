@@ -15,7 +15,8 @@ use serde_json::{json, Value};
 const MIB: f64 = 1024.0 * 1024.0;
 const SAMPLES_HEADER: &str =
     "t_s,rss_bytes,hwm_bytes,cgroup_bytes,allocated_bytes,active_bytes,resident_bytes,sessions,evictions,rps,errors,logins";
-const LATENCY_HEADER: &str = "t_s,step,count,p50_ms,p90_ms,p99_ms,max_ms,cp50_ms,cp90_ms,cp99_ms,cmax_ms";
+const LATENCY_HEADER: &str =
+    "t_s,step,count,p50_ms,p90_ms,p99_ms,max_ms,cp50_ms,cp90_ms,cp99_ms,cmax_ms";
 
 /// Deterministic noise in [0, 1).
 fn noise(i: usize) -> f64 {
@@ -70,11 +71,21 @@ fn latency_csv(seconds: usize, corrected: bool, p50_at: impl Fn(f64) -> f64) -> 
     for s in 1..=seconds {
         let t = s as f64;
         let base = p50_at(t);
-        for (step, factor, count) in [("login", 1.6, 400.0), ("validate", 0.5, 800.0), ("all", 1.0, 1200.0)] {
+        for (step, factor, count) in [
+            ("login", 1.6, 400.0),
+            ("validate", 0.5, 800.0),
+            ("all", 1.0, 1200.0),
+        ] {
             let p50 = base * factor;
             let jitter = 1.0 + 0.3 * noise(s * 7 + count as usize);
             let (p90, p99, max) = (p50 * 2.1, p50 * 4.0 * jitter, p50 * 7.5 * jitter);
-            let c = |v: f64| if corrected { format!("{:.3}", v * 1.25) } else { String::new() };
+            let c = |v: f64| {
+                if corrected {
+                    format!("{:.3}", v * 1.25)
+                } else {
+                    String::new()
+                }
+            };
             let _ = writeln!(
                 out,
                 "{t:.3},{step},{count:.0},{p50:.3},{p90:.3},{p99:.3},{max:.3},{},{},{},{}",
@@ -92,7 +103,10 @@ fn write(dir: &Path, samples: &str, latency: &str, summary: &Value) -> io::Resul
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("samples.csv"), samples)?;
     std::fs::write(dir.join("latency.csv"), latency)?;
-    std::fs::write(dir.join("summary.json"), serde_json::to_string_pretty(summary)? + "\n")
+    std::fs::write(
+        dir.join("summary.json"),
+        serde_json::to_string_pretty(summary)? + "\n",
+    )
 }
 
 fn summary(scenario: &str, memory: Value, server: Value, passed: bool) -> Value {
@@ -129,7 +143,12 @@ fn summary(scenario: &str, memory: Value, server: Value, passed: bool) -> Value 
 /// until the kernel OOM-kills the server at 41.5 s; errors follow.
 pub fn leak_oom(dir: &Path) -> io::Result<()> {
     let (rows, _) = leak_rows();
-    write(dir, &samples_csv(&rows), &latency_csv(42, true, |t| 2.0 + t * 0.12), &leak_summary())
+    write(
+        dir,
+        &samples_csv(&rows),
+        &latency_csv(42, true, |t| 2.0 + t * 0.12),
+        &leak_summary(),
+    )
 }
 
 fn leak_rows() -> (Vec<Sample>, f64) {
@@ -146,7 +165,11 @@ fn leak_rows() -> (Vec<Sample>, f64) {
             allocated: rss.map(|r| r * 0.82 - 8.0 * MIB),
             sessions: alive.then_some((1150.0 * t).round()),
             evictions: alive.then_some(0.0),
-            rps: if alive { 1200.0 * ramp * (0.95 + 0.1 * noise(i + 100)) } else { 0.0 },
+            rps: if alive {
+                1200.0 * ramp * (0.95 + 0.1 * noise(i + 100))
+            } else {
+                0.0
+            },
             errors: if alive { 0.0 } else { 600.0 },
         });
     }
@@ -222,7 +245,12 @@ pub fn bounded_sawtooth(dir: &Path) -> io::Result<()> {
     s["thresholds"][0]["actual"] = json!(48.4);
     s["requests"]["failed"] = json!(0);
     s["requests"]["by_error"] = json!({"connect": 0, "timeout": 0, "reset": 0});
-    write(dir, &samples_csv(&rows), &latency_csv(60, true, |_| 2.0), &s)
+    write(
+        dir,
+        &samples_csv(&rows),
+        &latency_csv(60, true, |_| 2.0),
+        &s,
+    )
 }
 
 /// The leak run as left by a kill in the middle of writing: samples.csv
@@ -241,7 +269,12 @@ pub fn partial_samples(dir: &Path) -> io::Result<()> {
         "memory": {"limit_bytes": 268_435_456u64, "verdict": null},
         "server": {"config": "profiles/leaky.json", "limit_enforcement": "cgroup-v2", "exit": null}
     });
-    write(dir, cut, &latency_csv(29, true, |t| 2.0 + t * 0.12), &partial)
+    write(
+        dir,
+        cut,
+        &latency_csv(29, true, |t| 2.0 + t * 0.12),
+        &partial,
+    )
 }
 
 /// A run against a service with no /metrics memory figures and no spawned
@@ -274,5 +307,10 @@ pub fn no_server(dir: &Path) -> io::Result<()> {
     s["target"] = json!("http://127.0.0.1:9000");
     s["metrics_url"] = Value::Null;
     s["thresholds"] = json!([]);
-    write(dir, &samples_csv(&rows), &latency_csv(30, false, |_| 4.0), &s)
+    write(
+        dir,
+        &samples_csv(&rows),
+        &latency_csv(30, false, |_| 4.0),
+        &s,
+    )
 }

@@ -91,7 +91,7 @@ mod tests {
         assert_eq!(count(Some(1234567.0)), "1,234,567");
         assert_eq!(count(Some(12.0)), "12");
         assert_eq!(count(None), DASH);
-        assert_eq!(ms(Some(3.14159)), "3.1 ms");
+        assert_eq!(ms(Some(3.0625)), "3.1 ms");
         assert_eq!(percent(Some(95.4)), "95%");
     }
 }

@@ -54,14 +54,22 @@ pub fn render_index(reports_dir: &Path) -> Result<PathBuf, ReportError> {
     };
     for dir in dirs {
         let name = crate::table::file_name(&dir);
-        let link = dir.join("index.html").exists().then(|| format!("{name}/index.html"));
+        let link = dir
+            .join("index.html")
+            .exists()
+            .then(|| format!("{name}/index.html"));
         let marker = dir.join(crate::compare::MARKER);
         if marker.exists() {
             let runs = std::fs::read(&marker)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|v| {
-                    let names = v.get("runs")?.as_array()?.iter().filter_map(|n| n.as_str()).collect::<Vec<_>>();
+                    let names = v
+                        .get("runs")?
+                        .as_array()?
+                        .iter()
+                        .filter_map(|n| n.as_str())
+                        .collect::<Vec<_>>();
                     Some(names.join(" vs "))
                 })
                 .unwrap_or_else(|| DASH.into());
@@ -85,8 +93,12 @@ fn row(run: &Run, name: String, link: Option<String>) -> RunRow {
         name,
         link,
         banner: Banner::of(run),
-        scenario: s.and_then(|s| s.scenario.clone()).unwrap_or_else(|| DASH.into()),
-        started: s.and_then(|s| s.started_at.clone()).unwrap_or_else(|| DASH.into()),
+        scenario: s
+            .and_then(|s| s.scenario.clone())
+            .unwrap_or_else(|| DASH.into()),
+        started: s
+            .and_then(|s| s.started_at.clone())
+            .unwrap_or_else(|| DASH.into()),
         peak: format::bytes(run.peak_memory().map(|p| p.0)),
         peak_percent: format::percent(run.peak_percent()),
         oom: match run.oom_kill() {

@@ -30,7 +30,10 @@ const COLUMNS: [&str; 9] = [
 
 impl Latency {
     /// Reads `dir/latency.csv`; `Ok(None)` when the file is absent.
-    pub(crate) fn read(dir: &Path, notices: &mut Vec<String>) -> Result<Option<Latency>, ReportError> {
+    pub(crate) fn read(
+        dir: &Path,
+        notices: &mut Vec<String>,
+    ) -> Result<Option<Latency>, ReportError> {
         let path = dir.join("latency.csv");
         let Some(table) = Table::read(&path, notices)? else {
             return Ok(None);

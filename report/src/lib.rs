@@ -50,11 +50,18 @@ pub fn render_run(dir: &Path) -> Result<Rendered, ReportError> {
     let run = run::Run::load(dir)?;
     let mut notices = Vec::new();
     let charts = chart::write_all(&chart::run::specs(&run), dir, &mut notices)?;
-    let mut files: Vec<PathBuf> = charts.iter().flat_map(|c| c.files.iter().cloned()).collect();
+    let mut files: Vec<PathBuf> = charts
+        .iter()
+        .flat_map(|c| c.files.iter().cloned())
+        .collect();
     let page = dir.join("index.html");
     let view = view::RunView::new(&run, charts, notices);
     let notices = view.notices.clone();
     page::write("run.html", &view, &page)?;
     files.push(page.clone());
-    Ok(Rendered { page, files, notices })
+    Ok(Rendered {
+        page,
+        files,
+        notices,
+    })
 }

@@ -35,7 +35,11 @@ fn env() -> &'static Environment<'static> {
 /// ratios stay readable in the page source, and `/` is harmless in text and
 /// quoted attributes.
 fn html_formatter(out: &mut Output, state: &State, value: &Value) -> Result<(), Error> {
-    if value.is_safe() || !matches!(state.auto_escape(), AutoEscape::Html) || value.is_none() || value.is_undefined() {
+    if value.is_safe()
+        || !matches!(state.auto_escape(), AutoEscape::Html)
+        || value.is_none()
+        || value.is_undefined()
+    {
         return minijinja::escape_formatter(out, state, value);
     }
     let text = value.to_string();

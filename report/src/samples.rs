@@ -24,7 +24,10 @@ pub(crate) struct Samples {
 
 impl Samples {
     /// Reads `dir/samples.csv`; `Ok(None)` when the file is absent.
-    pub(crate) fn read(dir: &Path, notices: &mut Vec<String>) -> Result<Option<Samples>, ReportError> {
+    pub(crate) fn read(
+        dir: &Path,
+        notices: &mut Vec<String>,
+    ) -> Result<Option<Samples>, ReportError> {
         let path = dir.join("samples.csv");
         let Some(table) = Table::read(&path, notices)? else {
             return Ok(None);

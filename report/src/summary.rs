@@ -130,19 +130,26 @@ impl Summary {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
             Err(e) => {
-                notices.push(format!("summary.json unreadable ({e}): figures from the CSV files only"));
+                notices.push(format!(
+                    "summary.json unreadable ({e}): figures from the CSV files only"
+                ));
                 return None;
             }
         };
         match serde_json::from_slice::<Summary>(&bytes) {
             Ok(s) => {
                 if s.complete == Some(false) {
-                    notices.push("summary.json is partial (\"complete\": false): the run did not finish".into());
+                    notices.push(
+                        "summary.json is partial (\"complete\": false): the run did not finish"
+                            .into(),
+                    );
                 }
                 Some(s)
             }
             Err(e) => {
-                notices.push(format!("summary.json is not valid ({e}): figures from the CSV files only"));
+                notices.push(format!(
+                    "summary.json is not valid ({e}): figures from the CSV files only"
+                ));
                 None
             }
         }
@@ -193,6 +200,9 @@ mod tests {
         std::fs::write(dir.path().join("summary.json"), r#"{"complete": tr"#).unwrap();
         let mut notices = Vec::new();
         assert!(Summary::read(dir.path(), &mut notices).is_none());
-        assert!(notices[0].starts_with("summary.json is not valid"), "{notices:?}");
+        assert!(
+            notices[0].starts_with("summary.json is not valid"),
+            "{notices:?}"
+        );
     }
 }

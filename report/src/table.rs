@@ -23,7 +23,10 @@ pub(crate) struct Row {
 impl Table {
     /// Reads `path`; `Ok(None)` when it does not exist. Notices about a cut
     /// last line are pushed to `notices`.
-    pub(crate) fn read(path: &Path, notices: &mut Vec<String>) -> Result<Option<Table>, ReportError> {
+    pub(crate) fn read(
+        path: &Path,
+        notices: &mut Vec<String>,
+    ) -> Result<Option<Table>, ReportError> {
         let text = match std::fs::read(path) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -161,7 +164,10 @@ mod tests {
         let col = table.column("rss_bytes");
         let p = Path::new("samples.csv");
         assert_eq!(table.rows()[0].number(p, col, "rss_bytes").unwrap(), None);
-        assert_eq!(table.rows()[1].number(p, col, "rss_bytes").unwrap(), Some(20.0));
+        assert_eq!(
+            table.rows()[1].number(p, col, "rss_bytes").unwrap(),
+            Some(20.0)
+        );
     }
 
     #[test]

@@ -42,9 +42,10 @@ impl Banner {
                 format::percent(Some(pct)),
                 format::format_bytes(limit)
             )),
-            (Some((peak, what)), _, _) => {
-                headline.push(format!("peak {what} {} (no memory limit known)", format::format_bytes(peak)))
-            }
+            (Some((peak, what)), _, _) => headline.push(format!(
+                "peak {what} {} (no memory limit known)",
+                format::format_bytes(peak)
+            )),
             (None, _, _) => headline.push("no memory figures recorded".into()),
         }
         if let Some(at) = oom {
@@ -64,7 +65,10 @@ impl Banner {
                 None => who.to_string(),
             });
         } else if let Some(t) = memory.and_then(|m| m.projected_time_to_limit_s) {
-            headline.push(format!("limit reached in ~{} at this rate", format::format_duration(t)));
+            headline.push(format!(
+                "limit reached in ~{} at this rate",
+                format::format_duration(t)
+            ));
         }
 
         let mut details = Vec::new();
@@ -73,7 +77,10 @@ impl Banner {
                 .and_then(|m| m.r_squared)
                 .map(|r| format!(" (R\u{b2} {r:.2})"))
                 .unwrap_or_default();
-            details.push(format!("growth {}/min{r2}", format::format_bytes(slope * 60.0)));
+            details.push(format!(
+                "growth {}/min{r2}",
+                format::format_bytes(slope * 60.0)
+            ));
         }
         if memory.and_then(|m| m.plateau) == Some(true) {
             details.push("memory reached a plateau".into());

@@ -67,7 +67,13 @@ fn text(v: Option<&str>) -> String {
 }
 
 impl StepRow {
-    fn new(name: &str, requests: Option<f64>, errors: Option<f64>, l: Option<&Percentiles>, total: bool) -> Self {
+    fn new(
+        name: &str,
+        requests: Option<f64>,
+        errors: Option<f64>,
+        l: Option<&Percentiles>,
+        total: bool,
+    ) -> Self {
         let l = l.cloned().unwrap_or_default();
         let error_rate = match (requests, errors) {
             (Some(r), Some(e)) if r > 0.0 => format::percent(Some(e * 100.0 / r)),
@@ -137,16 +143,25 @@ fn figures(run: &Run) -> Vec<Figure> {
     let memory = s.and_then(|s| s.memory());
     let peak = run.peak_memory();
     let requests = s.and_then(|s| s.requests.as_ref());
-    let (total, failed) = (requests.and_then(|r| r.total), requests.and_then(|r| r.failed));
+    let (total, failed) = (
+        requests.and_then(|r| r.total),
+        requests.and_then(|r| r.failed),
+    );
     let p99 = s.and_then(|s| s.latency_ms.as_ref()).and_then(|l| l.p99);
-    let cp99 = s.and_then(|s| s.latency_corrected_ms.as_ref()).and_then(|l| l.p99);
+    let cp99 = s
+        .and_then(|s| s.latency_corrected_ms.as_ref())
+        .and_then(|l| l.p99);
     vec![
         Figure {
             label: "Peak memory",
             value: format::bytes(peak.map(|p| p.0)),
             note: match (run.peak_percent(), run.limit_bytes()) {
                 (Some(pct), Some(limit)) => {
-                    format!("{} of {}", format::percent(Some(pct)), format::format_bytes(limit))
+                    format!(
+                        "{} of {}",
+                        format::percent(Some(pct)),
+                        format::format_bytes(limit)
+                    )
                 }
                 _ => peak.map(|p| p.1.to_string()).unwrap_or_default(),
             },
@@ -167,7 +182,11 @@ fn figures(run: &Run) -> Vec<Figure> {
             value: format::count(total),
             note: match (total, failed) {
                 (Some(t), Some(f)) if t > 0.0 => {
-                    format!("{} failed ({})", format::count(Some(f)), format::percent(Some(f * 100.0 / t)))
+                    format!(
+                        "{} failed ({})",
+                        format::count(Some(f)),
+                        format::percent(Some(f * 100.0 / t))
+                    )
                 }
                 _ => String::new(),
             },
@@ -206,7 +225,9 @@ fn steps(run: &Run) -> Vec<StepRow> {
     let mut rows: Vec<StepRow> = match &s.steps {
         Some(steps) => steps
             .iter()
-            .map(|(name, st)| StepRow::new(name, st.requests, st.errors, st.latency_ms.as_ref(), false))
+            .map(|(name, st)| {
+                StepRow::new(name, st.requests, st.errors, st.latency_ms.as_ref(), false)
+            })
             .collect(),
         // A partial summary.json: name the steps latency.csv saw.
         None => run
@@ -225,7 +246,13 @@ fn steps(run: &Run) -> Vec<StepRow> {
         true,
     ));
     if let Some(c) = s.latency_corrected_ms.as_ref() {
-        rows.push(StepRow::new("all steps, corrected", None, None, Some(c), true));
+        rows.push(StepRow::new(
+            "all steps, corrected",
+            None,
+            None,
+            Some(c),
+            true,
+        ));
     }
     rows
 }
@@ -244,7 +271,11 @@ fn setup(s: &Summary) -> Vec<(String, String)> {
     rows.push(("Model", model));
     rows.push(("Concurrent users", number(s.concurrent_users)));
     let duration = match (s.duration_s, s.ramp_up_s.filter(|r| *r > 0.0)) {
-        (Some(d), Some(r)) => format!("{} (ramp-up {})", format::format_duration(d), format::format_duration(r)),
+        (Some(d), Some(r)) => format!(
+            "{} (ramp-up {})",
+            format::format_duration(d),
+            format::format_duration(r)
+        ),
         (d, _) => format::duration(d),
     };
     rows.push(("Duration", duration));
@@ -253,12 +284,28 @@ fn setup(s: &Summary) -> Vec<(String, String)> {
     rows.push(("Target", text(s.target.as_deref())));
     rows.push(("Metrics", text(s.metrics_url.as_deref())));
     let memory = s.memory();
-    rows.push(("Memory limit", format::bytes(memory.and_then(|m| m.limit_bytes))));
+    rows.push((
+        "Memory limit",
+        format::bytes(memory.and_then(|m| m.limit_bytes)),
+    ));
     let server = s.server.as_ref();
     let enforcement = server.and_then(|v| v.limit_enforcement.as_deref());
-    rows.push(("Limit enforced by", text(enforcement.or(if server.is_none() { Some("not spawned by clw-cli") } else { None }))));
-    rows.push(("Server config", text(server.and_then(|v| v.config.as_deref()))));
-    rows.push(("Server command", text(server.and_then(|v| v.command.as_deref()))));
+    rows.push((
+        "Limit enforced by",
+        text(enforcement.or(if server.is_none() {
+            Some("not spawned by clw-cli")
+        } else {
+            None
+        })),
+    ));
+    rows.push((
+        "Server config",
+        text(server.and_then(|v| v.config.as_deref())),
+    ));
+    rows.push((
+        "Server command",
+        text(server.and_then(|v| v.command.as_deref())),
+    ));
     if let Some(exit) = server.and_then(|v| v.exit.as_ref()) {
         let mut parts = Vec::new();
         if let Some(c) = exit.code {
@@ -271,9 +318,23 @@ fn setup(s: &Summary) -> Vec<(String, String)> {
             parts.push(format!("at {}", format::format_duration(at)));
         }
         if exit.oom_killed == Some(true) {
-            parts.push(if exit.emulated == Some(true) { "OOM kill emulated by the watchdog" } else { "OOM-killed" }.into());
+            parts.push(
+                if exit.emulated == Some(true) {
+                    "OOM kill emulated by the watchdog"
+                } else {
+                    "OOM-killed"
+                }
+                .into(),
+            );
         }
-        rows.push(("Server exit", if parts.is_empty() { DASH.into() } else { parts.join(", ") }));
+        rows.push((
+            "Server exit",
+            if parts.is_empty() {
+                DASH.into()
+            } else {
+                parts.join(", ")
+            },
+        ));
     }
     if let Some(sources) = memory.and_then(|m| m.sources.as_ref()) {
         let list: Vec<String> = sources
@@ -284,10 +345,14 @@ fn setup(s: &Summary) -> Vec<(String, String)> {
     }
     if let Some(h) = &s.host {
         let cpus = h.cpus.map(|c| format!("{c:.0} CPUs")).unwrap_or_default();
-        let parts: Vec<String> = [h.hostname.clone().unwrap_or_default(), cpus, h.os.clone().unwrap_or_default()]
-            .into_iter()
-            .filter(|p| !p.is_empty())
-            .collect();
+        let parts: Vec<String> = [
+            h.hostname.clone().unwrap_or_default(),
+            cpus,
+            h.os.clone().unwrap_or_default(),
+        ]
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .collect();
         rows.push(("Host", text(Some(&parts.join(", ")))));
     }
     rows.push(("clw version", text(s.clw_version.as_deref())));

@@ -16,9 +16,13 @@ fn run(write: fn(&Path) -> std::io::Result<()>) -> (tempfile::TempDir, PathBuf) 
 }
 
 fn parse_svg(text: &str, what: &str) {
-    let doc = roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("{what} is not valid XML: {e}"));
+    let doc =
+        roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("{what} is not valid XML: {e}"));
     assert_eq!(doc.root_element().tag_name().name(), "svg", "{what}");
-    assert!(doc.root_element().attribute("viewBox").is_some(), "{what} has no viewBox");
+    assert!(
+        doc.root_element().attribute("viewBox").is_some(),
+        "{what} has no viewBox"
+    );
     let drawn = doc.descendants().filter(|n| n.is_element()).count();
     assert!(drawn > 20, "{what} has only {drawn} elements");
 }
@@ -27,7 +31,8 @@ fn parse_svg(text: &str, what: &str) {
 fn assert_charts(dir: &Path, names: &[&str]) {
     for name in names {
         let svg = dir.join("charts").join(format!("{name}.svg"));
-        let text = std::fs::read_to_string(&svg).unwrap_or_else(|e| panic!("{}: {e}", svg.display()));
+        let text =
+            std::fs::read_to_string(&svg).unwrap_or_else(|e| panic!("{}: {e}", svg.display()));
         parse_svg(&text, &svg.display().to_string());
         let png = std::fs::read(dir.join("charts").join(format!("{name}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is not a PNG");
@@ -39,12 +44,17 @@ fn assert_charts(dir: &Path, names: &[&str]) {
 /// Returns the number of inline charts, each checked to be valid SVG.
 fn assert_self_contained(html: &str) -> usize {
     let lower = html.to_ascii_lowercase();
-    for banned in ["<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", "url("] {
+    for banned in [
+        "<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", "url(",
+    ] {
         assert!(!lower.contains(banned), "page contains {banned}");
     }
     for attr in ["href=\"", "src=\"", "xlink:href=\""] {
         for (at, _) in lower.match_indices(attr) {
-            let value: String = lower[at + attr.len()..].chars().take_while(|c| *c != '"').collect();
+            let value: String = lower[at + attr.len()..]
+                .chars()
+                .take_while(|c| *c != '"')
+                .collect();
             assert!(
                 !value.contains(':') && !value.starts_with("//"),
                 "{attr}{value}\" points outside the page folder"
@@ -54,7 +64,9 @@ fn assert_self_contained(html: &str) -> usize {
     for (at, _) in lower.match_indices("://") {
         let host = &lower[at + 3..];
         assert!(
-            host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]"),
+            host.starts_with("127.0.0.1")
+                || host.starts_with("localhost")
+                || host.starts_with("[::1]"),
             "external URL in page: {}",
             &html[at.saturating_sub(10)..(at + 40).min(html.len())]
         );
@@ -62,7 +74,11 @@ fn assert_self_contained(html: &str) -> usize {
     // The inline charts are well-formed too.
     let mut inline = 0;
     for (start, _) in html.match_indices("<svg") {
-        let end = html[start..].find("</svg>").expect("unterminated inline svg") + start + 6;
+        let end = html[start..]
+            .find("</svg>")
+            .expect("unterminated inline svg")
+            + start
+            + 6;
         parse_svg(&html[start..end], "inline svg");
         inline += 1;
     }
@@ -79,24 +95,48 @@ fn leak_with_oom_kill_gets_a_red_banner_and_all_charts() {
     let rendered = render_run(&dir).unwrap();
     assert!(rendered.notices.is_empty(), "{:?}", rendered.notices);
     assert_eq!(rendered.page, dir.join("index.html"));
-    assert_eq!(rendered.files.len(), CHARTS.len() * 2 + 1, "{:?}", rendered.files);
+    assert_eq!(
+        rendered.files.len(),
+        CHARTS.len() * 2 + 1,
+        "{:?}",
+        rendered.files
+    );
     assert!(rendered.files.iter().all(|f| f.exists()));
     assert_charts(&dir, &CHARTS);
     let html = page(&dir);
     assert_eq!(assert_self_contained(&html), CHARTS.len());
     assert!(html.contains(r#"class="banner leak""#));
-    assert!(html.contains("OOM-killed by the kernel at 41.5 s"), "kill time missing");
+    assert!(
+        html.contains("OOM-killed by the kernel at 41.5 s"),
+        "kill time missing"
+    );
     assert!(html.contains("96%"), "peak % missing");
     assert!(html.contains("256 MiB"), "limit missing");
     let memory = std::fs::read_to_string(dir.join("charts/memory.svg")).unwrap();
-    for label in ["limit 256 MiB", "80% of limit", "OOM kill at 41.5 s", "ramp-up", "jemalloc allocated", "cgroup usage"] {
+    for label in [
+        "limit 256 MiB",
+        "80% of limit",
+        "OOM kill at 41.5 s",
+        "ramp-up",
+        "jemalloc allocated",
+        "cgroup usage",
+    ] {
         assert!(memory.contains(label), "memory chart lacks {label}");
     }
     for step in ["login", "validate", "all steps"] {
-        assert!(html.contains(&format!("<td>{step}</td>")), "step row {step} missing");
+        assert!(
+            html.contains(&format!("<td>{step}</td>")),
+            "step row {step} missing"
+        );
     }
-    assert!(html.contains("peak_rss_percent") && html.contains("FAIL"), "thresholds missing");
-    assert!(html.contains("cgroup-v2") && html.contains("profiles/leaky.json"), "setup missing");
+    assert!(
+        html.contains("peak_rss_percent") && html.contains("FAIL"),
+        "thresholds missing"
+    );
+    assert!(
+        html.contains("cgroup-v2") && html.contains("profiles/leaky.json"),
+        "setup missing"
+    );
 }
 
 #[test]
@@ -119,12 +159,19 @@ fn samples_cut_mid_write_still_render_with_a_notice() {
     assert!(!text.ends_with('\n'), "fixture should end mid-row");
     let rendered = render_run(&dir).unwrap();
     let notice = "samples.csv truncated: last row ignored";
-    assert!(rendered.notices.iter().any(|n| n == notice), "{:?}", rendered.notices);
+    assert!(
+        rendered.notices.iter().any(|n| n == notice),
+        "{:?}",
+        rendered.notices
+    );
     assert_charts(&dir, &CHARTS);
     let html = page(&dir);
     assert_eq!(assert_self_contained(&html), CHARTS.len());
     assert!(html.contains(notice), "notice not shown on the page");
-    assert!(html.contains(r#"class="banner inconclusive""#), "no verdict yet");
+    assert!(
+        html.contains(r#"class="banner inconclusive""#),
+        "no verdict yet"
+    );
 }
 
 #[test]
@@ -154,7 +201,8 @@ fn rendering_twice_gives_the_same_page() {
 fn user_text_is_escaped() {
     let (_root, dir) = run(fixtures::bounded_sawtooth);
     let path = dir.join("summary.json");
-    let mut summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let mut summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     summary["scenario"] = "<script>alert(1)</script>".into();
     std::fs::write(&path, summary.to_string()).unwrap();
     render_run(&dir).unwrap();
@@ -170,7 +218,10 @@ fn folder_without_run_files_is_refused() {
         Err(ReportError::NotARunFolder(p)) => assert_eq!(p, root.path()),
         other => panic!("expected NotARunFolder, got {other:?}"),
     }
-    assert!(matches!(render_run(&root.path().join("missing")), Err(ReportError::Io { .. })));
+    assert!(matches!(
+        render_run(&root.path().join("missing")),
+        Err(ReportError::Io { .. })
+    ));
 }
 
 #[test]
@@ -219,11 +270,17 @@ fn comparison_overlays_runs_and_index_lists_everything() {
     assert!(html.contains(r#"href="compare/index.html""#));
     assert!(html.contains("leak-repro vs fix-verify"));
     assert!(!html.contains("not-a-run"));
-    assert!(html.contains("broken: ") && html.contains("samples.csv:2"), "broken run not reported");
+    assert!(
+        html.contains("broken: ") && html.contains("samples.csv:2"),
+        "broken run not reported"
+    );
 }
 
 #[test]
 fn comparison_needs_runs() {
     let root = tempfile::tempdir().unwrap();
-    assert!(matches!(render_comparison(&[], root.path()), Err(ReportError::NoRuns)));
+    assert!(matches!(
+        render_comparison(&[], root.path()),
+        Err(ReportError::NoRuns)
+    ));
 }

@@ -53,11 +53,17 @@ fn overlay<'a>(
 }
 
 fn memory(runs: &[Run]) -> ChartSpec<'_> {
-    let mut p = overlay(runs, "Server memory", "MiB", "no memory samples in any run", |r| {
-        r.samples
-            .primary_memory()
-            .map(|(what, s)| (what, r.samples.t_s.as_slice(), s, MIB))
-    });
+    let mut p = overlay(
+        runs,
+        "Server memory",
+        "MiB",
+        "no memory samples in any run",
+        |r| {
+            r.samples
+                .primary_memory()
+                .map(|(what, s)| (what, r.samples.t_s.as_slice(), s, MIB))
+        },
+    );
     let limits: Vec<(usize, f64)> = runs
         .iter()
         .enumerate()
@@ -97,9 +103,13 @@ fn memory(runs: &[Run]) -> ChartSpec<'_> {
 }
 
 fn throughput(runs: &[Run]) -> ChartSpec<'_> {
-    let mut p = overlay(runs, "Throughput", "requests/s", "no throughput in any run", |r| {
-        Some(("requests/s", r.samples.t_s.as_slice(), &r.samples.rps, 1.0))
-    });
+    let mut p = overlay(
+        runs,
+        "Throughput",
+        "requests/s",
+        "no throughput in any run",
+        |r| Some(("requests/s", r.samples.t_s.as_slice(), &r.samples.rps, 1.0)),
+    );
     p.legend_at = SeriesLabelPosition::LowerMiddle;
     ChartSpec {
         name: "throughput",
@@ -109,9 +119,13 @@ fn throughput(runs: &[Run]) -> ChartSpec<'_> {
 }
 
 fn latency(runs: &[Run]) -> ChartSpec<'_> {
-    let p = overlay(runs, "p99 latency (all steps)", "ms", "no latency rows in any run", |r| {
-        Some(("p99", r.latency.t_s.as_slice(), &r.latency.p99, 1.0))
-    });
+    let p = overlay(
+        runs,
+        "p99 latency (all steps)",
+        "ms",
+        "no latency rows in any run",
+        |r| Some(("p99", r.latency.t_s.as_slice(), &r.latency.p99, 1.0)),
+    );
     ChartSpec {
         name: "latency",
         title: "p99 latency",

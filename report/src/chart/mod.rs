@@ -67,7 +67,11 @@ impl ChartSpec<'_> {
 
     /// Writes `charts_dir/NAME.svg` and `NAME.png`. A PNG that cannot be
     /// drawn costs a notice, not the report: the SVG is what the page uses.
-    pub(crate) fn write(&self, charts_dir: &Path, notices: &mut Vec<String>) -> Result<Written, ReportError> {
+    pub(crate) fn write(
+        &self,
+        charts_dir: &Path,
+        notices: &mut Vec<String>,
+    ) -> Result<Written, ReportError> {
         let chart_err = |e: String| ReportError::Chart {
             chart: self.name.to_string(),
             reason: e,
@@ -103,7 +107,11 @@ impl ChartSpec<'_> {
 }
 
 /// Writes every chart of `specs` into `dir/charts/`.
-pub(crate) fn write_all(specs: &[ChartSpec<'_>], dir: &Path, notices: &mut Vec<String>) -> Result<Vec<Written>, ReportError> {
+pub(crate) fn write_all(
+    specs: &[ChartSpec<'_>],
+    dir: &Path,
+    notices: &mut Vec<String>,
+) -> Result<Vec<Written>, ReportError> {
     let charts = dir.join("charts");
     std::fs::create_dir_all(&charts).map_err(|e| ReportError::io(&charts, e))?;
     specs.iter().map(|s| s.write(&charts, notices)).collect()

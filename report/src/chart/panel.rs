@@ -9,7 +9,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::samples::Series;
 
-pub(crate) type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type DrawResult<DB> =
+    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// A time series: `values[i]` at `t[i]`, multiplied by `scale` (e.g. bytes
 /// to MiB). Unknown values break the line instead of dropping to zero.
@@ -105,7 +106,9 @@ impl Panel<'_> {
             .lines
             .iter()
             .flat_map(|l| l.values.iter().flatten().map(move |v| v * l.scale));
-        let max = lines.chain(self.hlines.iter().map(|h| h.y)).fold(0.0, f64::max);
+        let max = lines
+            .chain(self.hlines.iter().map(|h| h.y))
+            .fold(0.0, f64::max);
         if max > 0.0 {
             max * 1.1
         } else {
@@ -135,10 +138,16 @@ fn stroke(color: RGBColor, width: u32) -> ShapeStyle {
 }
 
 /// Draws `panel` filling `area`.
-pub(crate) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel<'_>) -> DrawResult<DB> {
+pub(crate) fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel<'_>,
+) -> DrawResult<DB> {
     let (x_max, y_max) = (panel.x_max(), panel.y_max());
     let mut chart = ChartBuilder::on(area)
-        .caption(&panel.caption, ("sans-serif", 18).into_font().color(&AXIS_TEXT))
+        .caption(
+            &panel.caption,
+            ("sans-serif", 18).into_font().color(&AXIS_TEXT),
+        )
         .margin(12)
         .margin_right(24)
         .x_label_area_size(44)
@@ -166,7 +175,9 @@ pub(crate) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
                 SHADE.mix(0.15).filled(),
             )))?
             .label(label.as_str())
-            .legend(|(x, y)| Rectangle::new([(x, y - 6), (x + 20, y + 6)], SHADE.mix(0.3).filled()));
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 20, y + 6)], SHADE.mix(0.3).filled())
+            });
     }
 
     if !panel.has_data() {
@@ -192,7 +203,9 @@ pub(crate) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
             };
             if std::mem::take(&mut first) {
                 let (color, dashed) = (line.color, line.dashed);
-                annotation.label(line.label.as_str()).legend(move |(x, y)| legend_line(x, y, color, dashed));
+                annotation
+                    .label(line.label.as_str())
+                    .legend(move |(x, y)| legend_line(x, y, color, dashed));
             }
         }
     }
@@ -206,7 +219,9 @@ pub(crate) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
             chart.draw_series(LineSeries::new(points, style))?
         };
         let (color, dashed) = (h.color, h.dashed);
-        annotation.label(h.label.as_str()).legend(move |(x, y)| legend_line(x, y, color, dashed));
+        annotation
+            .label(h.label.as_str())
+            .legend(move |(x, y)| legend_line(x, y, color, dashed));
     }
 
     for m in &panel.markers {
@@ -236,10 +251,16 @@ pub(crate) fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Pa
     Ok(())
 }
 
-type LegendSample<DB> = ComposedElement<(i32, i32), DB, PathElement<(i32, i32)>, PathElement<(i32, i32)>>;
+type LegendSample<DB> =
+    ComposedElement<(i32, i32), DB, PathElement<(i32, i32)>, PathElement<(i32, i32)>>;
 
 /// A short legend sample of a line: dash-gap-dash when `dashed`.
-fn legend_line<DB: DrawingBackend>(x: i32, y: i32, color: RGBColor, dashed: bool) -> LegendSample<DB> {
+fn legend_line<DB: DrawingBackend>(
+    x: i32,
+    y: i32,
+    color: RGBColor,
+    dashed: bool,
+) -> LegendSample<DB> {
     let style = stroke(color, 2);
     let (first_end, second_start) = if dashed { (7, 12) } else { (20, 0) };
     EmptyElement::at((x, y))
@@ -255,8 +276,18 @@ mod tests {
     fn unknown_values_split_lines() {
         let t = [0.0, 1.0, 2.0, 3.0, 4.0];
         let v = vec![Some(1.0), Some(2.0), None, Some(4.0), None];
-        let line = Line { label: "x".into(), t: &t, values: &v, scale: 2.0, color: BLACK, dashed: false };
-        assert_eq!(line.segments(), vec![vec![(0.0, 2.0), (1.0, 4.0)], vec![(3.0, 8.0)]]);
+        let line = Line {
+            label: "x".into(),
+            t: &t,
+            values: &v,
+            scale: 2.0,
+            color: BLACK,
+            dashed: false,
+        };
+        assert_eq!(
+            line.segments(),
+            vec![vec![(0.0, 2.0), (1.0, 4.0)], vec![(3.0, 8.0)]]
+        );
     }
 
     #[test]

@@ -9,7 +9,13 @@ pub(crate) fn specs(run: &Run) -> Vec<ChartSpec<'_>> {
     vec![memory(run), cache(run), throughput(run), latency(run)]
 }
 
-fn line<'a>(label: &str, t: &'a [f64], values: &'a crate::samples::Series, scale: f64, color: RGBColor) -> Line<'a> {
+fn line<'a>(
+    label: &str,
+    t: &'a [f64],
+    values: &'a crate::samples::Series,
+    scale: f64,
+    color: RGBColor,
+) -> Line<'a> {
     Line {
         label: label.to_string(),
         t,
@@ -29,7 +35,10 @@ fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> 
     Panel {
         caption: caption.to_string(),
         y_desc: y_desc.to_string(),
-        lines: lines.into_iter().filter(|l| l.values.iter().any(Option::is_some)).collect(),
+        lines: lines
+            .into_iter()
+            .filter(|l| l.values.iter().any(Option::is_some))
+            .collect(),
         hlines: Vec::new(),
         markers: Vec::new(),
         shade: None,
@@ -47,7 +56,11 @@ pub(crate) fn oom_marker(run: &Run, label_prefix: &str, color: RGBColor) -> Opti
         .and_then(|s| s.exit())
         .and_then(|e| e.emulated)
         .unwrap_or(false);
-    let what = if emulated { "OOM kill (emulated)" } else { "OOM kill" };
+    let what = if emulated {
+        "OOM kill (emulated)"
+    } else {
+        "OOM kill"
+    };
     Some(Marker {
         x: at,
         label: format!("{label_prefix}{what} at {}", format_duration(at)),
