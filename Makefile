@@ -19,18 +19,14 @@ run-server:
 # --- memory limits, leak reproduction and verification ---
 
 # --- reports ---
-.PHONY: report-check compare reports-index
+.PHONY: report-check compare
 
 # Browser check of the HTML report (installs Debian's chromium when missing;
 # not part of `make test`).
 report-check:
 	CARGO=$(CARGO) report/scripts/report-check.sh
 
-# Side by side: the leaky run against the fixed one, then the reports index.
+# Side by side: the leaky run against the fixed one (reports/compare/), and
+# reports/index.html listing the runs present.
 compare:
-	$(CARGO) run --release -p clw-cli -- report reports/leak-repro reports/fix-verify --out reports/compare
-	$(CARGO) run --release -p clw-cli -- report --index reports
-
-# reports/index.html: the runs present under reports/.
-reports-index:
-	$(CARGO) run --release -p clw-cli -- report --index reports
+	$(CARGO) run --release -p clw-cli -- report reports/leak-repro reports/fix-verify --out reports/compare --index reports
