@@ -49,6 +49,7 @@ fn overlay<'a>(
         shade: None,
         empty_message: empty.to_string(),
         legend_at: SeriesLabelPosition::UpperLeft,
+        counts: false,
     }
 }
 

@@ -51,6 +51,8 @@ pub(crate) struct Panel<'a> {
     pub(crate) empty_message: String,
     /// Where the legend goes: where the lines usually are not.
     pub(crate) legend_at: SeriesLabelPosition,
+    /// Whole numbers only (sessions, evictions): no "0.20" ticks.
+    pub(crate) counts: bool,
 }
 
 const GRID: RGBColor = RGBColor(226, 226, 226);
@@ -72,7 +74,9 @@ impl Line<'_> {
         if !current.is_empty() {
             out.push(current);
         }
-        out
+        out.into_iter()
+            .map(|segment| thin(segment, MAX_POINTS))
+            .collect()
     }
 
     fn has_data(&self) -> bool {
@@ -117,6 +121,40 @@ impl Panel<'_> {
     }
 }
 
+/// More points than a 1000-pixel-wide chart can show only make the page heavy.
+const MAX_POINTS: usize = 1500;
+
+/// Reduces `points` to about `max` by keeping, per bucket of consecutive
+/// points, the lowest and the highest: peaks (and the drops of a sawtooth)
+/// survive, which averaging would flatten.
+fn thin(points: Vec<(f64, f64)>, max: usize) -> Vec<(f64, f64)> {
+    if points.len() <= max {
+        return points;
+    }
+    let bucket = points.len().div_ceil(max / 2);
+    let mut out = Vec::with_capacity(max + 2);
+    for chunk in points.chunks(bucket) {
+        let lo = chunk
+            .iter()
+            .enumerate()
+            .min_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+            .map(|(i, _)| i);
+        let hi = chunk
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1 .1.total_cmp(&b.1 .1))
+            .map(|(i, _)| i);
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let (first, second) = (lo.min(hi), lo.max(hi));
+            out.push(chunk[first]);
+            if second != first {
+                out.push(chunk[second]);
+            }
+        }
+    }
+    out
+}
+
 /// Axis numbers: few decimals for small values, k/M for large counts.
 pub(crate) fn axis_number(v: f64, range_max: f64) -> String {
     let a = v.abs();
@@ -142,7 +180,10 @@ pub(crate) fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel<'_>,
 ) -> DrawResult<DB> {
-    let (x_max, y_max) = (panel.x_max(), panel.y_max());
+    let (x_max, mut y_max) = (panel.x_max(), panel.y_max());
+    if panel.counts {
+        y_max = y_max.max(5.5);
+    }
     let mut chart = ChartBuilder::on(area)
         .caption(
             &panel.caption,
@@ -163,7 +204,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
         .x_labels(12)
         .y_labels(6)
         .x_label_formatter(&|v| axis_number(*v, x_max))
-        .y_label_formatter(&|v| axis_number(*v, y_max))
+        .y_label_formatter(&|v| axis_number(*v, if panel.counts { y_max.max(20.0) } else { y_max }))
         .label_style(("sans-serif", 13).into_font().color(&AXIS_TEXT))
         .axis_desc_style(("sans-serif", 14).into_font().color(&AXIS_TEXT))
         .draw()?;
@@ -288,6 +329,25 @@ mod tests {
             line.segments(),
             vec![vec![(0.0, 2.0), (1.0, 4.0)], vec![(3.0, 8.0)]]
         );
+    }
+
+    #[test]
+    fn thinning_keeps_peaks_and_order() {
+        let points: Vec<(f64, f64)> = (0..10_000).map(|i| (i as f64, (i % 100) as f64)).collect();
+        let thinned = thin(points.clone(), 1500);
+        assert!(
+            thinned.len() <= 1500 && thinned.len() > 700,
+            "{}",
+            thinned.len()
+        );
+        assert!(
+            thinned.windows(2).all(|w| w[0].0 < w[1].0),
+            "time order lost"
+        );
+        let max = thinned.iter().map(|p| p.1).fold(0.0, f64::max);
+        let min = thinned.iter().map(|p| p.1).fold(f64::MAX, f64::min);
+        assert_eq!((min, max), (0.0, 99.0), "extremes lost");
+        assert_eq!(thin(points[..10].to_vec(), 1500).len(), 10);
     }
 
     #[test]

@@ -44,6 +44,7 @@ fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> 
         shade: None,
         empty_message: empty.to_string(),
         legend_at: SeriesLabelPosition::UpperLeft,
+        counts: false,
     }
 }
 
@@ -124,6 +125,7 @@ fn cache(run: &Run) -> ChartSpec<'_> {
     ];
     for p in &mut panels {
         p.markers.extend(oom_marker(run, "", DARK_RED));
+        p.counts = true;
     }
     ChartSpec {
         name: "cache",
@@ -153,6 +155,7 @@ fn throughput(run: &Run) -> ChartSpec<'_> {
         p.markers.extend(oom_marker(run, "", DARK_RED));
         p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
     }
+    panels[1].counts = true;
     // Throughput sits high once ramped up: keep its legend low.
     panels[0].legend_at = SeriesLabelPosition::LowerMiddle;
     ChartSpec {
