@@ -90,11 +90,9 @@ impl Panel<'_> {
     }
 
     fn x_max(&self) -> f64 {
-        let lines = self
-            .lines
-            .iter()
-            .filter(|l| l.has_data())
-            .filter_map(|l| l.t.last().copied());
+        // Lines without data still span the run: an empty chart keeps the
+        // run's time axis.
+        let lines = self.lines.iter().filter_map(|l| l.t.last().copied());
         let markers = self.markers.iter().map(|m| m.x);
         let shade = self.shade.iter().map(|s| s.1);
         let max = lines.chain(markers).chain(shade).fold(0.0, f64::max);

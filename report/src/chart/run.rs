@@ -35,10 +35,7 @@ fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> 
     Panel {
         caption: caption.to_string(),
         y_desc: y_desc.to_string(),
-        lines: lines
-            .into_iter()
-            .filter(|l| l.values.iter().any(Option::is_some))
-            .collect(),
+        lines,
         hlines: Vec::new(),
         markers: Vec::new(),
         shade: None,
