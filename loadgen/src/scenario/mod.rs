@@ -26,6 +26,7 @@ mod body;
 mod error;
 mod model;
 mod parse;
+mod raw;
 mod rng;
 mod template;
 mod vars;

@@ -123,9 +123,10 @@ pub(crate) enum UserPick {
 }
 
 impl UserPool {
-    /// The pool user a virtual user runs as for iteration `iter`... the
-    /// `index` to put in `RenderCtx::user_index` before rendering
-    /// `username`/`password` with it.
+    /// The number of the pool user virtual user `vu` runs as for its next
+    /// iteration: put it in `RenderCtx::user_index`, then render `username`
+    /// and `password` with that context. Draws from `rng` only for
+    /// `random`.
     pub(crate) fn pick_index(&self, vu: u64, rng: &Rng) -> u64 {
         match self.pick {
             UserPick::PerVu => vu % self.count,
@@ -245,6 +246,15 @@ impl StatusSet {
     /// Add a class: 2 adds 200..=299.
     pub(crate) fn insert_class(&mut self, class: u16) {
         (class * 100..class * 100 + 100).for_each(|s| self.insert(s));
+    }
+
+    /// Add every status of `other`.
+    pub(crate) fn merge(&mut self, other: &StatusSet) {
+        self.bits.iter_mut().zip(other.bits).for_each(|(a, b)| *a |= b);
+    }
+
+    pub(crate) fn relabel(&mut self, label: impl Into<String>) {
+        self.label = label.into();
     }
 
     pub(crate) fn contains(&self, status: u16) -> bool {

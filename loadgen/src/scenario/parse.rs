@@ -1,8 +1,371 @@
-//! (in progress) TOML -> Scenario.
+//! Compile a scenario file: TOML -> raw serde types -> checked `Scenario`.
+//!
+//! Every error is turned into `path:line:column: message`. serde/toml
+//! errors carry a byte span; template errors carry an offset within a
+//! string value, which is mapped back into the file through the value's
+//! span.
+
+use std::collections::HashMap;
+use std::ops::Range;
 use std::path::Path;
+use std::time::Duration;
 
-use super::{Scenario, ScenarioError};
+use toml::Spanned;
 
-pub(crate) fn parse(_src: &str, _path: &Path) -> Result<Scenario, ScenarioError> {
-    todo!("scenario parsing lands next")
+use super::body;
+use super::error::{ScenarioError, Source};
+use super::model::{
+    Flow, LoadDefaults, LoadModel, Scenario, StatusSet, Step, Threshold, ThresholdKind, UserPick,
+    UserPool,
+};
+use super::raw::{RawFlow, RawModel, RawPick, RawScenario, RawStep, RawThresholds, RawUsers};
+use super::template::{is_builtin, is_identifier, Template, BUILTINS};
+use super::vars::{Capture, Slot};
+
+/// Name of the single flow of a file with top-level `[[steps]]`.
+const MAIN_FLOW: &str = "main";
+/// Headers the HTTP client writes itself; a scenario setting them would
+/// corrupt the framing of the connection.
+const RESERVED_HEADERS: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
+
+pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let src = Source { text, path };
+    let raw: RawScenario = toml::from_str(text)
+        .map_err(|e| src.error_at(e.span().map_or(0, |s| s.start), e.message()))?;
+    let mut c = Compiler { src: &src, vars: Vec::new() };
+
+    let name = raw.name.get_ref();
+    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        return Err(c.at(&raw.name, "`name` must be non-empty letters, digits, `-`, `_` or `.` (it names the run folder)"));
+    }
+    let defaults = c.load(&raw)?;
+    let users = c.users(&raw.users)?;
+    let flows = match (&raw.steps, &raw.flows) {
+        (Some(_), Some(flows)) => {
+            return Err(c.at(flows, "use either top-level [[steps]] (one flow) or [[flows]], not both"))
+        }
+        (None, None) => return Err(src.error_at(0, "expected [[steps]] or [[flows]]: a scenario needs at least one step")),
+        (Some(steps), None) => vec![c.flow(MAIN_FLOW, 1, steps)?],
+        (None, Some(flows)) => c.flows(flows)?,
+    };
+    let total_weight = flows.iter().map(|f| u64::from(f.weight)).sum();
+    Ok(Scenario {
+        name: name.clone(),
+        description: raw.description.clone(),
+        path: path.to_path_buf(),
+        defaults,
+        users,
+        flows,
+        thresholds: c.thresholds(&raw.thresholds)?,
+        vars: c.vars,
+        total_weight,
+    })
 }
+
+struct Compiler<'a> {
+    src: &'a Source<'a>,
+    /// Captured variable names; the index is the slot.
+    vars: Vec<String>,
+}
+
+impl Compiler<'_> {
+    fn at<T>(&self, spanned: &Spanned<T>, message: impl Into<String>) -> ScenarioError {
+        self.src.error_at(spanned.span().start, message)
+    }
+
+    fn slot(&mut self, name: &str) -> Slot {
+        let i = self.vars.iter().position(|v| v == name).unwrap_or_else(|| {
+            self.vars.push(name.to_string());
+            self.vars.len() - 1
+        });
+        Slot(u16::try_from(i).expect("fewer than 65536 variables"))
+    }
+
+    /// Compile the template in string value `s`, pointing errors at the
+    /// offending character.
+    fn template(
+        &self,
+        s: &Spanned<String>,
+        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
+    ) -> Result<Template, ScenarioError> {
+        Template::compile(s.get_ref(), resolve)
+            .map_err(|e| self.src.error_at(self.string_pos(s.span(), s.get_ref(), e.offset), e.message))
+    }
+
+    /// File offset of byte `offset` of string value `value` whose TOML
+    /// literal spans `span`. Exact unless an escape sequence precedes the
+    /// spot, in which case it falls back to the literal's start.
+    fn string_pos(&self, span: Range<usize>, value: &str, offset: usize) -> usize {
+        let text = self.src.text;
+        let literal = text.get(span.clone()).unwrap_or("");
+        let mut start = span.start;
+        if literal.starts_with("\"\"\"") || literal.starts_with("'''") {
+            start += 3;
+            let rest = &text[start..];
+            start += if rest.starts_with("\r\n") { 2 } else { usize::from(rest.starts_with('\n')) };
+        } else if literal.starts_with('"') || literal.starts_with('\'') {
+            start += 1;
+        }
+        match (value.get(..offset), text.get(start..)) {
+            (Some(prefix), Some(rest)) if rest.starts_with(prefix) => start + offset,
+            _ => span.start,
+        }
+    }
+
+    fn load(&self, raw: &RawScenario) -> Result<LoadDefaults, ScenarioError> {
+        let l = &raw.load;
+        let users = l.users.as_ref().map_or(Ok(10), |u| match *u.get_ref() {
+            0 => Err(self.at(u, "`users` must be at least 1")),
+            n => Ok(n),
+        })?;
+        let duration = l.duration.as_ref().map_or(Ok(Duration::from_secs(60)), |d| match d.get_ref().0 {
+            Duration::ZERO => Err(self.at(d, "`duration` must be more than 0")),
+            v => Ok(v),
+        })?;
+        let ramp_up = l.ramp_up.as_ref().map_or(Duration::ZERO, |d| d.get_ref().0);
+        let model = match (l.model.as_ref().map(|m| *m.get_ref()), &l.arrival_rate) {
+            (None | Some(RawModel::Closed), None) => LoadModel::Closed,
+            (None | Some(RawModel::Closed), Some(rate)) => {
+                return Err(self.at(rate, "`arrival_rate` applies only to model = \"open\""))
+            }
+            (Some(RawModel::Open), Some(rate)) if rate.get_ref().is_finite() && *rate.get_ref() > 0.0 => {
+                LoadModel::Open { arrival_rate: *rate.get_ref() }
+            }
+            (Some(RawModel::Open), Some(rate)) => {
+                return Err(self.at(rate, "`arrival_rate` must be a positive number of iterations per second"))
+            }
+            (Some(RawModel::Open), None) => {
+                let m = l.model.as_ref().expect("model is set");
+                return Err(self.at(m, "model = \"open\" needs `arrival_rate` (iterations per second)"));
+            }
+        };
+        Ok(LoadDefaults { users, duration, ramp_up, model })
+    }
+
+    fn users(&self, raw: &RawUsers) -> Result<UserPool, ScenarioError> {
+        let count = raw.count.as_ref().map_or(Ok(16), |c| match *c.get_ref() {
+            0 => Err(self.at(c, "`count` must be at least 1")),
+            n => Ok(n),
+        })?;
+        let mut no_vars = |name: &str| {
+            Err(format!(
+                "`{name}` is not available in [users]: use vu, iter, index or random_hex:N (captured variables exist only in steps)"
+            ))
+        };
+        let mut template = |value: &Option<Spanned<String>>, default: &str| -> Result<Template, ScenarioError> {
+            let Some(s) = value else {
+                return Ok(Template::compile(default, &mut no_vars).expect("default user template compiles"));
+            };
+            let t = self.template(s, &mut no_vars)?;
+            if t.reads_user() {
+                return Err(self.at(s, "[users] templates cannot use {user} or {password}: they define them"));
+            }
+            Ok(t)
+        };
+        Ok(UserPool {
+            count,
+            username: template(&raw.username, "user-{index}")?,
+            password: template(&raw.password, "clw-load-test")?,
+            pick: match raw.pick {
+                None | Some(RawPick::PerVu) => UserPick::PerVu,
+                Some(RawPick::Random) => UserPick::Random,
+            },
+        })
+    }
+
+    fn flows(&mut self, raw: &Spanned<Vec<RawFlow>>) -> Result<Vec<Flow>, ScenarioError> {
+        if raw.get_ref().is_empty() {
+            return Err(self.at(raw, "[[flows]] is empty: a scenario needs at least one flow"));
+        }
+        let mut flows: Vec<Flow> = Vec::new();
+        for f in raw.get_ref() {
+            let name = f.name.get_ref();
+            if name.is_empty() || flows.iter().any(|g| &g.name == name) {
+                return Err(self.at(&f.name, format!("flow names must be non-empty and unique; `{name}` is not")));
+            }
+            let weight = f.weight.as_ref().map_or(Ok(1), |w| match *w.get_ref() {
+                0 => Err(self.at(w, "`weight` must be at least 1 (remove the flow to disable it)")),
+                n => Ok(n),
+            })?;
+            flows.push(self.flow(name, weight, &f.steps)?);
+        }
+        Ok(flows)
+    }
+
+    fn flow(&mut self, name: &str, weight: u32, raw: &Spanned<Vec<RawStep>>) -> Result<Flow, ScenarioError> {
+        if raw.get_ref().is_empty() {
+            return Err(self.at(raw, format!("flow `{name}` has no steps")));
+        }
+        // Where each variable is captured in this flow: first capturer, for
+        // "defined?" and for re-authentication.
+        let mut captured_at: HashMap<String, usize> = HashMap::new();
+        for (i, s) in raw.get_ref().iter().enumerate() {
+            for var in s.capture.keys() {
+                captured_at.entry(var.clone()).or_insert(i);
+            }
+        }
+        let mut steps = Vec::with_capacity(raw.get_ref().len());
+        for (i, s) in raw.get_ref().iter().enumerate() {
+            steps.push(self.step(name, i, s, &captured_at)?);
+        }
+        Ok(Flow { name: name.to_string(), weight, steps })
+    }
+
+    fn step(
+        &mut self,
+        flow: &str,
+        index: usize,
+        raw: &RawStep,
+        captured_at: &HashMap<String, usize>,
+    ) -> Result<Step, ScenarioError> {
+        // Resolve names against this flow's earlier captures. Slots are
+        // allocated up front so the closure needs no `&mut self`.
+        let known: HashMap<&str, (Slot, usize)> = captured_at
+            .iter()
+            .filter(|(_, &at)| at < index)
+            .map(|(name, &at)| (name.as_str(), (self.slot(name), at)))
+            .collect();
+        let mut uses: Vec<(Slot, usize)> = Vec::new();
+        let mut resolve = |name: &str| -> Result<Slot, String> {
+            if let Some(&(slot, at)) = known.get(name) {
+                uses.push((slot, at));
+                return Ok(slot);
+            }
+            Err(match captured_at.get(name) {
+                Some(&at) if at == index => {
+                    format!("`{name}` is captured by this same step, so it is not set yet when the request is built")
+                }
+                Some(&at) => format!("`{name}` is captured only by a later step (step {}); a step can use only variables captured before it", at + 1),
+                None => format!("undefined variable `{name}`: no earlier step in flow `{flow}` captures it; expected one of {BUILTINS}"),
+            })
+        };
+
+        let path_src = raw.path.get_ref();
+        if !path_src.starts_with('/') {
+            return Err(self.at(&raw.path, format!("`path` must start with `/`, found \"{path_src}\"")));
+        }
+        if let Some(bad) = path_src.find(|c: char| c.is_whitespace() || c.is_control()) {
+            let at = self.string_pos(raw.path.span(), path_src, bad);
+            return Err(self.src.error_at(at, "`path` cannot contain spaces or control characters: percent-encode them"));
+        }
+        let path = self.template(&raw.path, &mut resolve)?;
+
+        let mut headers = Vec::with_capacity(raw.headers.len());
+        for (name, value) in &raw.headers {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+                return Err(self.at(value, format!("`{name}` is not a valid header name")));
+            }
+            if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+                return Err(self.at(value, format!("header `{name}` is set by clw-cli itself")));
+            }
+            if let Some(bad) = value.get_ref().find(['\r', '\n']) {
+                let at = self.string_pos(value.span(), value.get_ref(), bad);
+                return Err(self.src.error_at(at, "header values cannot contain line breaks"));
+            }
+            headers.push((name.clone(), self.template(value, &mut resolve)?));
+        }
+
+        let body = match &raw.body {
+            None => None,
+            Some(b) => Some(body::compile(b.get_ref(), &mut resolve).map_err(|e| {
+                let at = match &e.value {
+                    Some(v) => self.find_in(b.span(), v).map_or(b.span().start, |p| p + e.error.offset),
+                    None => b.span().start,
+                };
+                self.src.error_at(at, e.error.message)
+            })?),
+        };
+        drop(resolve);
+
+        let mut captures = Vec::with_capacity(raw.capture.len());
+        for (name, selector) in &raw.capture {
+            if !is_identifier(name) || is_builtin(name) {
+                return Err(self.at(
+                    selector,
+                    format!("cannot capture into `{name}`: expected a name of letters, digits and `_` that is not a built-in ({BUILTINS})"),
+                ));
+            }
+            let sel = selector.get_ref();
+            let pointer = match sel.as_str() {
+                "" => return Err(self.at(selector, "empty capture selector: expected a field name such as \"token\" or a JSON pointer such as \"/data/token\"")),
+                s if s.starts_with('/') => s.to_string(),
+                s => format!("/{}", s.replace('~', "~0").replace('/', "~1")),
+            };
+            captures.push(Capture { slot: self.slot(name), name: name.clone(), pointer });
+        }
+
+        let expect = raw.expect.as_ref().map_or_else(
+            || {
+                let mut s = StatusSet::new("2xx");
+                s.insert_class(2);
+                s
+            },
+            |e| e.get_ref().0.clone(),
+        );
+        let repeat = raw.repeat.as_ref().map_or(Ok(1), |r| match *r.get_ref() {
+            0 => Err(self.at(r, "`repeat` must be at least 1 (remove the step to skip it)")),
+            n => Ok(n),
+        })?;
+        let name = match &raw.name {
+            Some(n) if n.get_ref().is_empty() || n.get_ref() == "all" => {
+                return Err(self.at(n, "step name must be non-empty and not `all` (latency.csv's overall row)"))
+            }
+            Some(n) => n.get_ref().clone(),
+            None => default_step_name(path_src, raw.method.get_ref().as_str()),
+        };
+        uses.sort_unstable_by_key(|&(slot, _)| slot.0);
+        uses.dedup_by_key(|&mut (slot, _)| slot);
+        Ok(Step {
+            name,
+            method: *raw.method.get_ref(),
+            path,
+            headers,
+            body,
+            captures,
+            expect,
+            repeat,
+            think_time: raw.think_time.as_ref().map_or(Duration::ZERO, |t| t.get_ref().0),
+            reauth: uses.iter().map(|&(_, at)| at).min(),
+            uses: uses.into_iter().map(|(slot, _)| slot).collect(),
+        })
+    }
+
+    /// Offset of the content of a string literal equal to `value` inside
+    /// `span` (a body table), if it is written without escapes.
+    fn find_in(&self, span: Range<usize>, value: &str) -> Option<usize> {
+        let text = self.src.text.get(span.clone())?;
+        text.match_indices(value)
+            .find(|(i, _)| text[..*i].ends_with(['"', '\'']))
+            .map(|(i, _)| span.start + i)
+    }
+
+    fn thresholds(&self, raw: &RawThresholds) -> Result<Vec<Threshold>, ScenarioError> {
+        let mut out = Vec::new();
+        for (kind, entry) in ThresholdKind::ALL.into_iter().zip(raw.entries()) {
+            let Some(v) = entry else { continue };
+            let limit = *v.get_ref();
+            if !limit.is_finite() || limit < 0.0 {
+                return Err(self.at(v, format!("threshold `{}` must be a finite number >= 0", kind.as_str())));
+            }
+            if kind == ThresholdKind::ErrorRate && limit > 1.0 {
+                return Err(self.at(v, "`error_rate` is a fraction: 0.01 means 1 %, so it must be <= 1"));
+            }
+            out.push(Threshold { kind, limit });
+        }
+        Ok(out)
+    }
+}
+
+/// `/auth/login` -> `login`; a path without a usable last segment falls back
+/// to the lowercase method.
+fn default_step_name(path: &str, method: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default().trim_end_matches('/');
+    match path.rsplit('/').next() {
+        Some(seg) if !seg.is_empty() && !seg.contains('{') => seg.to_string(),
+        _ => method.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+#[path = "parse_tests.rs"]
+mod tests;

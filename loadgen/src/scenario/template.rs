@@ -116,6 +116,11 @@ impl Template {
         })
     }
 
+    /// Whether the template reads `{user}` or `{password}`.
+    pub(crate) fn reads_user(&self) -> bool {
+        self.segs.iter().any(|s| matches!(s, Segment::User | Segment::Password))
+    }
+
     fn push_value(&self, out: &mut Vec<u8>, value: &[u8]) {
         if self.json {
             push_json_escaped(out, value);

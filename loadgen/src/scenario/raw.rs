@@ -1,0 +1,239 @@
+//! The scenario file exactly as written: serde types that reject unknown
+//! keys and keep the spans the compiler needs to point at mistakes.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::model::{Method, StatusSet};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawScenario {
+    pub(crate) name: Spanned<String>,
+    pub(crate) description: Option<String>,
+    #[serde(default)]
+    pub(crate) load: RawLoad,
+    #[serde(default)]
+    pub(crate) users: RawUsers,
+    pub(crate) steps: Option<Spanned<Vec<RawStep>>>,
+    pub(crate) flows: Option<Spanned<Vec<RawFlow>>>,
+    #[serde(default)]
+    pub(crate) thresholds: RawThresholds,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLoad {
+    pub(crate) users: Option<Spanned<u32>>,
+    pub(crate) duration: Option<Spanned<DurationValue>>,
+    pub(crate) ramp_up: Option<Spanned<DurationValue>>,
+    pub(crate) model: Option<Spanned<RawModel>>,
+    pub(crate) arrival_rate: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawModel {
+    Closed,
+    Open,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawUsers {
+    pub(crate) count: Option<Spanned<u64>>,
+    pub(crate) username: Option<Spanned<String>>,
+    pub(crate) password: Option<Spanned<String>>,
+    pub(crate) pick: Option<RawPick>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum RawPick {
+    PerVu,
+    Random,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFlow {
+    pub(crate) name: Spanned<String>,
+    pub(crate) weight: Option<Spanned<u32>>,
+    pub(crate) steps: Spanned<Vec<RawStep>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStep {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) method: Spanned<Method>,
+    pub(crate) path: Spanned<String>,
+    #[serde(default)]
+    pub(crate) headers: BTreeMap<String, Spanned<String>>,
+    pub(crate) body: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    pub(crate) capture: BTreeMap<String, Spanned<String>>,
+    pub(crate) expect: Option<Spanned<ExpectValue>>,
+    pub(crate) repeat: Option<Spanned<u32>>,
+    pub(crate) think_time: Option<Spanned<DurationValue>>,
+}
+
+/// `[thresholds]`: a struct, not a map, so serde itself rejects an unknown
+/// name and lists the known ones.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawThresholds {
+    pub(crate) peak_rss_percent: Option<Spanned<f64>>,
+    pub(crate) peak_allocated_percent: Option<Spanned<f64>>,
+    pub(crate) p50_ms: Option<Spanned<f64>>,
+    pub(crate) p90_ms: Option<Spanned<f64>>,
+    pub(crate) p99_ms: Option<Spanned<f64>>,
+    pub(crate) p999_ms: Option<Spanned<f64>>,
+    pub(crate) max_ms: Option<Spanned<f64>>,
+    pub(crate) error_rate: Option<Spanned<f64>>,
+    pub(crate) slope_bytes_per_s: Option<Spanned<f64>>,
+    pub(crate) retained_bytes_per_session: Option<Spanned<f64>>,
+    pub(crate) min_throughput_rps: Option<Spanned<f64>>,
+}
+
+impl RawThresholds {
+    /// The entries in `ThresholdKind::ALL` order.
+    pub(crate) fn entries(&self) -> [&Option<Spanned<f64>>; 11] {
+        [
+            &self.peak_rss_percent,
+            &self.peak_allocated_percent,
+            &self.p50_ms,
+            &self.p90_ms,
+            &self.p99_ms,
+            &self.p999_ms,
+            &self.max_ms,
+            &self.error_rate,
+            &self.slope_bytes_per_s,
+            &self.retained_bytes_per_session,
+            &self.min_throughput_rps,
+        ]
+    }
+}
+
+/// A duration written as `"100ms"`/`"5m 30s"` (humantime) or as a number of
+/// seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct DurationValue(pub(crate) Duration);
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"100ms\", \"30s\", \"5m\" or a number of seconds")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationValue, E> {
+                u64::try_from(v)
+                    .map(|s| DurationValue(Duration::from_secs(s)))
+                    .map_err(|_| E::custom(format!("a duration cannot be negative, found {v}")))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationValue, E> {
+                Ok(DurationValue(Duration::from_secs(v)))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationValue, E> {
+                Duration::try_from_secs_f64(v)
+                    .map(DurationValue)
+                    .map_err(|_| E::custom(format!("expected a non-negative number of seconds, found {v}")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationValue, E> {
+                humantime::parse_duration(v).map(DurationValue).map_err(|e| {
+                    E::custom(format!(
+                        "invalid duration \"{v}\" ({e}): expected e.g. \"100ms\", \"30s\", \"5m\""
+                    ))
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `expect`: `200`, `"2xx"`, or a list of either.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ExpectValue(pub(crate) StatusSet);
+
+const EXPECT_HINT: &str = "a status (100..=599), a class such as \"2xx\", or a list of those";
+
+fn add_code<E: de::Error>(set: &mut StatusSet, v: i64) -> Result<(), E> {
+    match u16::try_from(v) {
+        Ok(s) if (100..=599).contains(&s) => {
+            set.insert(s);
+            Ok(())
+        }
+        _ => Err(E::custom(format!("status {v} is out of range: expected {EXPECT_HINT}"))),
+    }
+}
+
+fn add_class<E: de::Error>(set: &mut StatusSet, v: &str) -> Result<(), E> {
+    match v.as_bytes() {
+        [c @ b'1'..=b'5', b'x' | b'X', b'x' | b'X'] => {
+            set.insert_class(u16::from(c - b'0'));
+            Ok(())
+        }
+        _ => match v.parse::<i64>() {
+            Ok(n) => add_code(set, n),
+            Err(_) => Err(E::custom(format!("invalid status \"{v}\": expected {EXPECT_HINT}"))),
+        },
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// One list item.
+        struct Item(StatusSet);
+        impl<'de> Deserialize<'de> for Item {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                d.deserialize_any(V { top: false }).map(|e| Item(e.0))
+            }
+        }
+        struct V {
+            top: bool,
+        }
+        impl<'de> Visitor<'de> for V {
+            type Value = ExpectValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(EXPECT_HINT)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ExpectValue, E> {
+                let mut set = StatusSet::new(v.to_string());
+                add_code(&mut set, v)?;
+                Ok(ExpectValue(set))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ExpectValue, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(i64::MAX))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ExpectValue, E> {
+                let mut set = StatusSet::new(v);
+                add_class(&mut set, v)?;
+                Ok(ExpectValue(set))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ExpectValue, A::Error> {
+                if !self.top {
+                    return Err(de::Error::custom(format!("nested lists are not allowed: expected {EXPECT_HINT}")));
+                }
+                let mut set = StatusSet::new("");
+                let mut labels = Vec::new();
+                while let Some(Item(one)) = seq.next_element()? {
+                    set.merge(&one);
+                    labels.push(one.label().to_string());
+                }
+                if labels.is_empty() {
+                    return Err(de::Error::custom(format!("empty list: expected {EXPECT_HINT}")));
+                }
+                set.relabel(format!("[{}]", labels.join(", ")));
+                Ok(ExpectValue(set))
+            }
+        }
+        d.deserialize_any(V { top: true })
+    }
+}
