@@ -1,9 +1,34 @@
 //! clw-cli: the load generator and memory harness for clw-auth.
 //!
 //! `Opts` and `run()` live here, not in main.rs, so tests drive the whole
-//! command in-process.
+//! command in-process:
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use clap::Parser;
+//! let opts = clw_cli::Opts::try_parse_from(["clw-cli", "auth", "load-test", "--target", "http://127.0.0.1:8443"]).unwrap();
+//! let outcome = clw_cli::run(opts).await;
+//! # }
+//! ```
 
 mod analysis;
+mod collector;
+mod console;
 mod counters;
+mod engine;
+mod http;
+mod memory;
+mod opts;
+mod output;
+mod progress;
+mod run;
 mod sampler;
 mod scenario;
+mod server;
+mod stats;
+mod summary;
+mod target;
+mod vu;
+
+pub use opts::{AuthCommand, Command, LoadTestOpts, OnServerExit, Opts, ReportOpts};
+pub use run::{run, Error, Outcome};

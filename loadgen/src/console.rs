@@ -1,0 +1,136 @@
+//! The console summary printed at the end of a load test.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::stats::Percentiles;
+use crate::summary::Summary;
+
+fn pct(p: &Option<Percentiles>) -> String {
+    match p {
+        Some(p) => format!(
+            "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms",
+            p.p50, p.p90, p.p99, p.p999, p.max
+        ),
+        None => "no responses".into(),
+    }
+}
+
+fn mib(v: Option<f64>) -> String {
+    v.map(|b| format!("{:.1} MiB", b / (1024.0 * 1024.0)))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The summary as a person reads it on a terminal.
+pub(crate) fn render(s: &Summary, out: &Path) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "\nclw-cli {} -> {}", s.scenario, s.target);
+    let _ = writeln!(
+        o,
+        "  {} users, {} model{}, {:.1}s",
+        s.concurrent_users,
+        s.model,
+        s.arrival_rate
+            .map(|r| format!(" at {r}/s"))
+            .unwrap_or_default(),
+        s.elapsed_s.unwrap_or(0.0)
+    );
+    let r = &s.requests;
+    let _ = writeln!(
+        o,
+        "  requests  {} total, {} ok, {} failed, {:.1} req/s",
+        r.total,
+        r.ok,
+        r.failed,
+        s.throughput_rps.unwrap_or(0.0)
+    );
+    if !r.by_error.is_empty() {
+        let errors: Vec<String> = r.by_error.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(o, "  errors    {}", errors.join(", "));
+    }
+    if s.dropped_iterations > 0 {
+        let _ = writeln!(
+            o,
+            "  dropped   {} iterations (open model: no user free in time)",
+            s.dropped_iterations
+        );
+    }
+    let _ = writeln!(o, "  latency   {}", pct(&s.latency_ms));
+    if s.latency_corrected_ms.is_some() {
+        let _ = writeln!(o, "  corrected {}", pct(&s.latency_corrected_ms));
+    }
+    for (name, step) in &s.steps {
+        if step.requests > 0 {
+            let _ = writeln!(
+                o,
+                "    {name:<12} {:>9} req  {}",
+                step.requests,
+                pct(&step.latency_ms)
+            );
+        }
+    }
+    let m = &s.memory;
+    let num = |k: &str| m.get(k).and_then(Value::as_f64);
+    let verdict = m
+        .get("verdict")
+        .and_then(Value::as_str)
+        .unwrap_or("inconclusive");
+    let _ = write!(o, "  memory    peak RSS {}", mib(num("peak_rss_bytes")));
+    if let Some(p) = num("peak_rss_percent") {
+        let _ = write!(o, " ({p:.1}% of limit)");
+    }
+    if let Some(src) = m.pointer("/sources/rss").and_then(Value::as_str) {
+        let _ = write!(o, " [from {src}]");
+    }
+    let _ = writeln!(o, ", verdict {verdict}");
+    if let Some(evidence) = m.get("evidence").and_then(Value::as_array) {
+        for e in evidence.iter().filter_map(Value::as_str) {
+            let _ = writeln!(o, "    - {e}");
+        }
+    }
+    if s.server.limit_enforcement != "none" {
+        let _ = writeln!(
+            o,
+            "  server    limit enforced by {}",
+            s.server.limit_enforcement
+        );
+    }
+    if let Some(exit) = &s.server.exit {
+        let _ = writeln!(
+            o,
+            "  server    died at {:.1}s, exit code {}{}",
+            exit.at_s,
+            exit.shell_code,
+            if exit.oom_killed {
+                if exit.emulated {
+                    " (OOM kill, emulated)"
+                } else {
+                    " (OOM killed)"
+                }
+            } else {
+                ""
+            }
+        );
+    }
+    for note in &s.notes {
+        let _ = writeln!(o, "  note      {note}");
+    }
+    for t in &s.thresholds {
+        let actual = t
+            .actual
+            .map(|a| format!("{a:.3}"))
+            .unwrap_or_else(|| "unknown".into());
+        let _ = writeln!(
+            o,
+            "  {} {} {} {} (actual {actual})",
+            if t.passed { "PASS" } else { "FAIL" },
+            t.name,
+            t.op,
+            t.limit
+        );
+    }
+    let _ = writeln!(o, "  run folder {}", out.display());
+    o
+}

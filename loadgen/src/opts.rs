@@ -1,0 +1,267 @@
+//! The command line. `Opts` is public so tests build it with
+//! `Opts::try_parse_from([...])` and hand it to [`crate::run`] in-process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// clw-cli: load-test an auth service while sampling its memory.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "clw-cli", version, about, long_about = None)]
+pub struct Opts {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Commands aimed at the authentication service.
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+    /// Re-render a run's report, or compare several runs.
+    Report(ReportOpts),
+}
+
+/// `clw-cli auth ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum AuthCommand {
+    /// Replay a scenario with N virtual users and sample the server's memory.
+    LoadTest(Box<LoadTestOpts>),
+}
+
+/// What to do when a server that clw-cli spawned dies during the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnServerExit {
+    /// Stop the load a few seconds after the death (the run is still written).
+    Stop,
+    /// Keep sending load for the whole duration (every request then fails).
+    Continue,
+}
+
+/// `clw-cli auth load-test`: the field guide's verification step.
+#[derive(Debug, Clone, Args)]
+pub struct LoadTestOpts {
+    /// Base URL of the service, e.g. http://localhost:8443 (plain HTTP/1.1).
+    #[arg(long, value_name = "URL")]
+    pub target: String,
+
+    /// Virtual users: one keep-alive connection each. In the open model, the
+    /// pool of users that serve the arrivals.
+    /// Default: the scenario's `[load] users`, else 10.
+    #[arg(long, value_name = "N")]
+    pub concurrent_users: Option<u32>,
+
+    /// Load duration (`300`, `300s`, `5m`), ramp-up included. Default: the
+    /// scenario's `[load] duration`, else 60s.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Scenario file (TOML).
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "scenarios/steady-sessions.toml"
+    )]
+    pub scenario: PathBuf,
+
+    /// Start the users evenly over this time instead of all at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub ramp_up: Option<Duration>,
+
+    /// Open model: start R iterations per second whatever the server's speed;
+    /// latency is then also measured from each request's intended start.
+    #[arg(long, value_name = "R", value_parser = parse_rate)]
+    pub arrival_rate: Option<f64>,
+
+    /// Per-request timeout; a timed-out request counts as `clw-auth-timeout`.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// How often the sampler reads the server's memory and /metrics.
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration)]
+    pub sample_interval: Duration,
+
+    /// PID of a server on this host whose RSS to read from /proc.
+    #[arg(long, value_name = "PID", conflicts_with = "spawn_server")]
+    pub server_pid: Option<u32>,
+
+    /// Where to scrape Prometheus metrics (default: the target's /metrics).
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+
+    /// Do not scrape /metrics at all.
+    #[arg(long, conflicts_with = "metrics_url")]
+    pub no_metrics: bool,
+
+    /// Run folder (default reports/<UTC timestamp>-<scenario>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Seed for the scenario's random choices (flow picks, generated values).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+
+    /// Start the server with this command line, under --memory-limit.
+    #[arg(long, value_name = "CMD", requires = "memory_limit")]
+    pub spawn_server: Option<String>,
+
+    /// Memory limit for --spawn-server (256M, 256MiB, 1Gi).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "spawn_server")]
+    pub memory_limit: Option<u64>,
+
+    /// How long a spawned server may take to answer GET /ready with 200.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
+
+    /// What to do when a spawned server dies during the run.
+    #[arg(long, value_enum, default_value_t = OnServerExit::Stop)]
+    pub on_server_exit: OnServerExit,
+
+    /// Fail (exit 1) when peak server RSS exceeds this % of the memory limit
+    /// (default 80 when a limit is known: the field guide's rule).
+    #[arg(long, value_name = "PERCENT")]
+    pub max_peak_rss_percent: Option<f64>,
+
+    /// Extra threshold `NAME=LIMIT` (repeatable), with the scenario's
+    /// names: p99_ms=250, error_rate=0.01, min_throughput_rps=1000,
+    /// peak_rss_percent=80, slope_bytes_per_s=0, ... Overrides the
+    /// scenario's threshold of the same name.
+    #[arg(long, value_name = "NAME=LIMIT", value_parser = parse_threshold)]
+    pub threshold: Vec<(String, f64)>,
+
+    /// Worker threads for the load engine (default: CPU count).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// No live progress line or periodic lines; only the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Do not render the HTML report at the end.
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+/// `clw-cli report RUN_DIR [RUN_DIR...]`
+#[derive(Debug, Clone, Args)]
+pub struct ReportOpts {
+    /// Run folders; one re-renders its report, several are compared.
+    #[arg(value_name = "RUN_DIR", required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Where a comparison is written (default reports/compare-<timestamp>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Also (re)write REPORTS_DIR/index.html listing every run in it.
+    #[arg(long, value_name = "REPORTS_DIR")]
+    pub index: Option<PathBuf>,
+}
+
+/// Durations as users write them: `300` (seconds), `300s`, `5m`, `250ms`.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!("`{text}` must be a non-negative number of seconds"));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 300, 300s, 5m or 250ms"))
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a positive number of iterations per second"
+        )),
+    }
+}
+
+fn parse_threshold(text: &str) -> Result<(String, f64), String> {
+    let (name, limit) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not NAME=LIMIT (e.g. p99_ms=250)"))?;
+    let limit: f64 = limit
+        .trim()
+        .parse()
+        .ok()
+        .filter(|l: &f64| l.is_finite())
+        .ok_or_else(|| format!("`{limit}` in `{text}` is not a number"))?;
+    Ok((name.trim().to_string(), limit))
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    clw_limit::parse_size(text).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_bare_seconds_and_units() {
+        assert_eq!(parse_duration("300").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("300s").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        let err = parse_duration("5 parsecs").unwrap_err();
+        assert!(err.contains("5 parsecs"), "{err}");
+        assert!(parse_duration("-3").is_err());
+    }
+
+    #[test]
+    fn field_guide_command_parses() {
+        let opts = Opts::try_parse_from([
+            "clw-cli",
+            "auth",
+            "load-test",
+            "--concurrent-users",
+            "100",
+            "--duration",
+            "300",
+            "--target",
+            "http://localhost:8443",
+        ])
+        .unwrap();
+        let Command::Auth {
+            command: AuthCommand::LoadTest(lt),
+        } = opts.command
+        else {
+            panic!("not a load test: {opts:?}");
+        };
+        assert_eq!(lt.concurrent_users, Some(100));
+        assert_eq!(lt.duration, Some(Duration::from_secs(300)));
+        assert_eq!(lt.timeout, Duration::from_secs(5));
+        assert_eq!(lt.sample_interval, Duration::from_millis(250));
+        assert_eq!(lt.scenario, PathBuf::from("scenarios/steady-sessions.toml"));
+    }
+
+    #[test]
+    fn memory_limit_needs_spawn_server_and_parses_sizes() {
+        let base = ["clw-cli", "auth", "load-test", "--target", "http://x"];
+        let with = |extra: &[&str]| {
+            let mut args: Vec<&str> = base.to_vec();
+            args.extend_from_slice(extra);
+            Opts::try_parse_from(args)
+        };
+        assert!(with(&["--memory-limit", "256M"]).is_err());
+        let opts = with(&["--spawn-server", "clw-auth", "--memory-limit", "256MiB"]).unwrap();
+        let Command::Auth {
+            command: AuthCommand::LoadTest(lt),
+        } = opts.command
+        else {
+            panic!()
+        };
+        assert_eq!(lt.memory_limit, Some(256 << 20));
+        assert!(with(&["--spawn-server", "x", "--memory-limit", "lots"]).is_err());
+        assert!(with(&["--arrival-rate", "0"]).is_err());
+        assert!(with(&["--threshold", "p99_ms"]).is_err());
+        assert!(with(&["--threshold", "p99_ms=abc"]).is_err());
+    }
+}

@@ -1,0 +1,472 @@
+//! `run()`: one command from options to exit code. The load test's phases:
+//! validate everything that can be wrong before any load is sent (exit 2),
+//! set up the server and reach the target (exit 3), run the load while the
+//! sampler watches memory, then write the run folder and judge the
+//! thresholds (exit 1 on failure).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::collector::{Collector, Live};
+use crate::counters::LoadCounters;
+use crate::engine::{self, Model, Plan};
+use crate::opts::{AuthCommand, Command, LoadTestOpts, OnServerExit, Opts, ReportOpts};
+use crate::output::{self, HdrLog, LatencyCsv};
+use crate::progress::{self, Progress};
+use crate::scenario::{LoadModel, Scenario, Threshold, ThresholdKind};
+use crate::server::{self, Spawned};
+use crate::summary::{self, Host, ServerSummary, Summary};
+use crate::target::Target;
+
+/// How long the load goes on after a spawned server died (`--on-server-exit
+/// stop`), so the failure shows in the figures without a long tail of
+/// connection errors.
+const STOP_AFTER_DEATH: Duration = Duration::from_secs(3);
+
+/// What a finished command produced.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// 0 pass, 1 a threshold failed.
+    pub exit_code: i32,
+    /// The run folder (load tests) or report folder.
+    pub out_dir: Option<PathBuf>,
+    /// Whether every threshold passed (true when there were none).
+    pub passed: bool,
+}
+
+/// Why a command could not do its job; [`Error::exit_code`] maps it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad usage or input, found before any load was sent (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The target is unreachable or setup failed (exit 3).
+    #[error("{0}")]
+    Setup(String),
+}
+
+impl Error {
+    /// 2 for bad usage or input, 3 for an unreachable target or setup failure.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Setup(_) => 3,
+        }
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> Error {
+    Error::Usage(e.to_string())
+}
+
+fn setup(e: impl std::fmt::Display) -> Error {
+    Error::Setup(e.to_string())
+}
+
+/// Run the command `opts` describes.
+pub async fn run(opts: Opts) -> Result<Outcome, Error> {
+    match opts.command {
+        Command::Auth {
+            command: AuthCommand::LoadTest(lt),
+        } => load_test(*lt).await,
+        Command::Report(r) => report(r),
+    }
+}
+
+/// Everything resolved from the options before any side effect.
+struct Prepared {
+    scenario: Scenario,
+    target: Target,
+    users: u32,
+    duration: Duration,
+    ramp_up: Duration,
+    model: Model,
+    thresholds: Vec<Threshold>,
+    out: PathBuf,
+    metrics_url: Option<String>,
+}
+
+fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
+    let target = Target::parse(&opts.target).map_err(usage)?;
+    let scenario = Scenario::load(&opts.scenario).map_err(usage)?;
+    let defaults = &scenario.defaults;
+    let users = opts.concurrent_users.unwrap_or(defaults.users);
+    if users == 0 {
+        return Err(usage("--concurrent-users must be at least 1"));
+    }
+    let duration = opts.duration.unwrap_or(defaults.duration);
+    if duration.is_zero() {
+        return Err(usage("--duration must be above 0"));
+    }
+    let ramp_up = opts.ramp_up.unwrap_or(defaults.ramp_up);
+    if ramp_up > duration {
+        return Err(usage(format!(
+            "--ramp-up ({ramp_up:?}) is longer than --duration ({duration:?})"
+        )));
+    }
+    if opts.timeout.is_zero() || opts.sample_interval.is_zero() {
+        return Err(usage("--timeout and --sample-interval must be above 0"));
+    }
+    let model = match (opts.arrival_rate, defaults.model) {
+        (Some(rate), _) | (None, LoadModel::Open { arrival_rate: rate }) => Model::Open { rate },
+        (None, LoadModel::Closed) => Model::Closed,
+    };
+    let cli: Vec<Threshold> = opts
+        .threshold
+        .iter()
+        .map(|(name, limit)| {
+            let kind = ThresholdKind::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = ThresholdKind::ALL.iter().map(|k| k.as_str()).collect();
+                usage(format!(
+                    "unknown threshold `{name}`; known: {}",
+                    known.join(", ")
+                ))
+            })?;
+            Ok(Threshold {
+                kind,
+                limit: *limit,
+            })
+        })
+        .chain(opts.max_peak_rss_percent.map(|limit| {
+            Ok(Threshold {
+                kind: ThresholdKind::PeakRssPercent,
+                limit,
+            })
+        }))
+        .collect::<Result<_, Error>>()?;
+    let thresholds =
+        summary::merge_thresholds(&scenario.thresholds, &cli, opts.memory_limit.is_some());
+    let out = opts.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!(
+            "{}-{}",
+            folder_stamp(SystemTime::now()),
+            scenario.name
+        ))
+    });
+    let metrics_url = if opts.no_metrics {
+        None
+    } else {
+        Some(
+            opts.metrics_url
+                .clone()
+                .unwrap_or_else(|| target.join("/metrics")),
+        )
+    };
+    Ok(Prepared {
+        scenario,
+        target,
+        users,
+        duration,
+        ramp_up,
+        model,
+        thresholds,
+        out,
+        metrics_url,
+    })
+}
+
+/// `20261124T060000Z`: sorts by time and is safe in any file system.
+fn folder_stamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .chars()
+        .filter(|c| *c != '-' && *c != ':')
+        .collect()
+}
+
+async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
+    let p = prepare(&opts)?;
+    std::fs::create_dir_all(&p.out)
+        .map_err(|e| setup(format!("cannot create {}: {e}", p.out.display())))?;
+
+    // The server, when we start it.
+    let log = p.out.join("server.log");
+    let mut spawned = match (&opts.spawn_server, opts.memory_limit) {
+        (Some(cmd), Some(limit)) => Some(server::spawn(cmd, limit, &log).map_err(setup)?),
+        _ => None,
+    };
+    let addr = p.target.resolve().await.map_err(setup)?;
+    if let Some(s) = spawned.as_mut() {
+        s.wait_ready(
+            addr,
+            &p.target.authority,
+            &p.target.base_path,
+            opts.ready_timeout,
+            &log,
+        )
+        .await
+        .map_err(setup)?;
+    } else {
+        check_reachable(addr, &p.target).await?;
+    }
+    let server_pid = spawned.as_ref().map(|s| s.child.pid()).or(opts.server_pid);
+
+    let step_names = Plan::index_steps(&p.scenario).1;
+    let mut summary = Summary {
+        complete: false,
+        clw_version: env!("CARGO_PKG_VERSION"),
+        scenario: p.scenario.name.clone(),
+        scenario_file: opts.scenario.display().to_string(),
+        target: p.target.url.clone(),
+        metrics_url: p.metrics_url.clone(),
+        concurrent_users: p.users,
+        duration_s: p.duration.as_secs_f64(),
+        ramp_up_s: p.ramp_up.as_secs_f64(),
+        model: match p.model {
+            Model::Closed => "closed",
+            Model::Open { .. } => "open",
+        },
+        arrival_rate: match p.model {
+            Model::Open { rate } => Some(rate),
+            Model::Closed => None,
+        },
+        started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        elapsed_s: None,
+        host: Host::this(),
+        requests: Default::default(),
+        dropped_iterations: 0,
+        connections_opened: 0,
+        throughput_rps: None,
+        latency_ms: None,
+        latency_corrected_ms: None,
+        latency_note: LATENCY_NOTE,
+        steps: Default::default(),
+        memory: crate::memory::placeholder(opts.memory_limit),
+        server: ServerSummary {
+            pid: server_pid,
+            command: spawned.as_ref().map(|s| s.command.clone()),
+            config: opts.spawn_server.as_deref().and_then(config_of),
+            limit_enforcement: spawned
+                .as_ref()
+                .map(|s| s.child.enforcement().as_str().to_string())
+                .unwrap_or_else(|| "none".into()),
+            limit_bytes: opts.memory_limit,
+            exit: None,
+        },
+        thresholds: Vec::new(),
+        passed: None,
+        notes: spawned
+            .as_ref()
+            .map(|s| s.child.notes().to_vec())
+            .unwrap_or_default(),
+    };
+    let summary_path = p.out.join("summary.json");
+    output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
+
+    // Outputs, counters, sampler.
+    let open = matches!(p.model, Model::Open { .. });
+    let start_wall = SystemTime::now();
+    let csv = LatencyCsv::create(&p.out.join("latency.csv"), open).map_err(setup)?;
+    let hlog = HdrLog::create(&p.out.join("latency.hlog"), start_wall).map_err(setup)?;
+    let counters = Arc::new(LoadCounters::default());
+    let memory = crate::memory::Memory::start(crate::memory::MemoryConfig {
+        interval: opts.sample_interval,
+        pid: server_pid,
+        metrics_url: p.metrics_url.clone(),
+        spawned: spawned.as_ref(),
+        csv_path: p.out.join("samples.csv"),
+        counters: counters.clone(),
+        scrape_timeout: opts.timeout.min(opts.sample_interval * 4),
+    })
+    .await;
+    if let Some(note) = memory.note() {
+        summary.notes.push(note);
+    }
+
+    // The load.
+    let (step_ids, step_names2) = Plan::index_steps(&p.scenario);
+    debug_assert_eq!(step_names, step_names2);
+    let threads = opts.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let plan = Arc::new(Plan {
+        scenario: p.scenario.clone(),
+        step_ids,
+        step_names: step_names.clone(),
+        addr,
+        authority: p.target.authority.clone(),
+        base_path: p.target.base_path.clone(),
+        users: p.users,
+        threads,
+        duration: p.duration,
+        ramp_up: p.ramp_up,
+        model: p.model,
+        timeout: opts.timeout,
+        seed: opts.seed.unwrap_or(0x5eed),
+        counters,
+        stop: Default::default(),
+    });
+    let live = Arc::new(Mutex::new(Live::default()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let t0 = Instant::now();
+    let workers = engine::start(plan.clone(), t0, tx)
+        .map_err(|e| setup(format!("cannot start worker threads: {e}")))?;
+    let collector = Collector::new(step_names.clone(), csv, hlog, open, live.clone());
+    let (stop_progress, progress_stop_rx) = oneshot::channel();
+    let rss = memory.rss_reader();
+    let ticker = progress::spawn_ticker(
+        Progress::new(opts.quiet, p.duration),
+        t0,
+        live,
+        rss,
+        progress_stop_rx,
+    );
+    let collect = collector.run(workers.len(), t0, rx);
+    tokio::pin!(collect);
+
+    let mut death: Option<String> = None;
+    let mut stop_at: Option<tokio::time::Instant> = None;
+    let (totals, write_error) = loop {
+        let server_alive = death.is_none()
+            && spawned
+                .as_mut()
+                .is_some_and(|s| s.child.try_exit().is_none());
+        tokio::select! {
+            result = &mut collect => break result,
+            exit = wait_exit(&mut spawned), if server_alive => {
+                let at_s = exit.exited_at.saturating_duration_since(t0).as_secs_f64();
+                let limit = opts.memory_limit.unwrap_or(0);
+                let message = server::death_message(&exit, at_s, limit);
+                summary.server.exit = Some(Spawned::exit_summary(&exit, t0));
+                death = Some(message);
+                if opts.on_server_exit == OnServerExit::Stop {
+                    stop_at = Some(tokio::time::Instant::now() + STOP_AFTER_DEATH);
+                }
+                output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
+            }
+            _ = sleep_until_opt(stop_at), if stop_at.is_some() => {
+                plan.stop.store(true, Ordering::Relaxed);
+                stop_at = None;
+            }
+        }
+    };
+    for w in workers {
+        let _ = w.join();
+    }
+    let _ = stop_progress.send(());
+    let progress = ticker.await.unwrap_or(Progress::Quiet);
+    progress.finish();
+    if let Some(message) = &death {
+        progress.println(message);
+    }
+    if let Some(err) = write_error {
+        summary.notes.push(format!("output incomplete: {err}"));
+    }
+
+    // Memory verdict, server shutdown, summary.
+    let elapsed = totals.finished.saturating_duration_since(t0).as_secs_f64();
+    summary.set_load(&totals.stats, &step_names, elapsed, open);
+    summary.connections_opened = totals.connects;
+    let oom_killed = summary.server.exit.as_ref().is_some_and(|e| e.oom_killed);
+    let (memory_block, memory_notes) = memory
+        .finish(&p.out, opts.memory_limit, p.ramp_up, oom_killed)
+        .await;
+    summary.memory = memory_block;
+    summary.notes.extend(memory_notes);
+    if let Some(s) = spawned.as_mut() {
+        let exit = s.child.terminate(server::STOP_GRACE).await;
+        if summary.server.exit.is_none() && death.is_none() {
+            // Stopped by us at the end: not a death, but worth recording.
+            summary.notes.push(format!(
+                "server stopped after the run (exit {})",
+                exit.shell_code()
+            ));
+        }
+    }
+    summary.evaluate(&p.thresholds);
+    summary.complete = true;
+    output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
+    if !opts.no_report {
+        if let Err(e) = clw_report::render_run(&p.out) {
+            eprintln!("warning: the HTML report could not be rendered: {e}");
+        }
+    }
+    print!("{}", crate::console::render(&summary, &p.out));
+    let passed = summary.passed.unwrap_or(true);
+    Ok(Outcome {
+        exit_code: if passed { 0 } else { 1 },
+        out_dir: Some(p.out),
+        passed,
+    })
+}
+
+/// What clw-cli's latency measures, stated in summary.json and the README.
+pub(crate) const LATENCY_NOTE: &str = "from just before the request's first byte is written (connect included when a new connection is opened) to the response's last byte; latency_corrected_ms (open model) is measured from each iteration's scheduled start";
+
+async fn wait_exit(spawned: &mut Option<Spawned>) -> clw_limit::ExitInfo {
+    match spawned {
+        Some(s) => s.child.wait_exit().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// `--config FILE` in the server command, for summary.json.
+fn config_of(command: &str) -> Option<String> {
+    let words = shlex::split(command)?;
+    let i = words.iter().position(|w| w == "--config")?;
+    words.get(i + 1).cloned()
+}
+
+/// Exit 3 early, with the reason, when nothing listens at the target.
+async fn check_reachable(addr: std::net::SocketAddr, target: &Target) -> Result<(), Error> {
+    match tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(setup(format!(
+            "target {} ({addr}) is unreachable: {e}",
+            target.url
+        ))),
+        Err(_) => Err(setup(format!(
+            "target {} ({addr}) did not accept a connection within 5s",
+            target.url
+        ))),
+    }
+}
+
+/// `clw-cli report RUN_DIR...`
+fn report(opts: ReportOpts) -> Result<Outcome, Error> {
+    for run in &opts.runs {
+        if !run.join("summary.json").is_file() {
+            return Err(usage(format!(
+                "{} is not a run folder (no summary.json)",
+                run.display()
+            )));
+        }
+    }
+    let out_dir = if let [run] = &opts.runs[..] {
+        let rendered = clw_report::render_run(run).map_err(setup)?;
+        for notice in &rendered.notices {
+            eprintln!("note: {notice}");
+        }
+        println!("report: {}", rendered.page.display());
+        run.clone()
+    } else {
+        let out = opts.out.clone().unwrap_or_else(|| {
+            PathBuf::from("reports").join(format!("compare-{}", folder_stamp(SystemTime::now())))
+        });
+        let rendered = clw_report::render_comparison(&opts.runs, &out).map_err(setup)?;
+        println!("comparison: {}", rendered.page.display());
+        out
+    };
+    if let Some(dir) = &opts.index {
+        let page = clw_report::render_index(dir).map_err(setup)?;
+        println!("index: {}", page.display());
+    }
+    Ok(Outcome {
+        exit_code: 0,
+        out_dir: Some(out_dir),
+        passed: true,
+    })
+}

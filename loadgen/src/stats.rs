@@ -1,0 +1,300 @@
+//! Latency histograms and outcome counts.
+//!
+//! Each engine worker thread owns one [`IntervalStats`] that its virtual users
+//! record into without locks; once per second the worker hands it to the
+//! collector and starts a fresh one. Nothing is stored per request: memory
+//! depends on the number of steps and distinct error kinds, never on the
+//! run's length. Histograms auto-resize, so a run whose latencies stay in
+//! milliseconds keeps them a few kilobytes each.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+/// Significant digits kept by every histogram (0.1% value precision).
+pub(crate) const SIGFIGS: u8 = 3;
+
+/// Distinct error kinds counted by name; beyond this many, the rest are
+/// counted as `other` so a server inventing codes cannot grow our memory.
+const MAX_ERROR_KINDS: usize = 64;
+
+/// A fresh, empty, auto-resizing microsecond histogram.
+pub(crate) fn new_histogram() -> Histogram<u64> {
+    Histogram::new(SIGFIGS).expect("3 significant digits is valid")
+}
+
+/// Record `us` into an auto-resizing histogram (which grows as needed;
+/// `saturating_record` would clamp to its current, tiny, bound instead).
+fn record(h: &mut Histogram<u64>, us: u64) {
+    // Values beyond the histogram's absolute range are clamped, not lost.
+    if h.record(us.max(1)).is_err() {
+        h.saturating_record(us);
+    }
+}
+
+/// One step's figures over some span of time.
+#[derive(Debug, Clone)]
+pub(crate) struct StepStats {
+    /// Latency from when the request was sent, in microseconds.
+    pub(crate) latency: Histogram<u64>,
+    /// Latency from when the request should have been sent (open model).
+    pub(crate) corrected: Histogram<u64>,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+}
+
+impl StepStats {
+    pub(crate) fn new() -> StepStats {
+        StepStats {
+            latency: new_histogram(),
+            corrected: new_histogram(),
+            requests: 0,
+            errors: 0,
+        }
+    }
+
+    pub(crate) fn add(&mut self, other: &StepStats) {
+        self.latency
+            .add(&other.latency)
+            .expect("auto-resizing histograms always merge");
+        self.corrected
+            .add(&other.corrected)
+            .expect("auto-resizing histograms always merge");
+        self.requests += other.requests;
+        self.errors += other.errors;
+    }
+}
+
+/// How one request ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Outcome<'a> {
+    /// A response whose status the step expects.
+    Ok { status: u16 },
+    /// A response whose status the step does not expect; `kind` is the
+    /// server's JSON `code` when it sent one, else `http-<status>`.
+    BadStatus { status: u16, kind: &'a str },
+    /// No response; `kind` is a [`crate::http::TransportError`] name.
+    Transport { kind: &'static str },
+}
+
+/// Everything recorded by one worker (or merged over all workers) in one span.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IntervalStats {
+    /// Indexed by the scenario's step index.
+    pub(crate) steps: Vec<StepStats>,
+    pub(crate) by_status: BTreeMap<u16, u64>,
+    pub(crate) by_error: BTreeMap<String, u64>,
+    pub(crate) dropped_iterations: u64,
+}
+
+impl IntervalStats {
+    pub(crate) fn new(steps: usize) -> IntervalStats {
+        IntervalStats {
+            steps: (0..steps).map(|_| StepStats::new()).collect(),
+            ..IntervalStats::default()
+        }
+    }
+
+    /// Record one request of step `step`. `corrected_us` is given in the open
+    /// model only.
+    pub(crate) fn record(
+        &mut self,
+        step: usize,
+        latency_us: u64,
+        corrected_us: Option<u64>,
+        outcome: Outcome<'_>,
+    ) {
+        let s = &mut self.steps[step];
+        s.requests += 1;
+        record(&mut s.latency, latency_us);
+        if let Some(c) = corrected_us {
+            record(&mut s.corrected, c.max(latency_us));
+        }
+        match outcome {
+            Outcome::Ok { status } => *self.by_status.entry(status).or_default() += 1,
+            Outcome::BadStatus { status, kind } => {
+                *self.by_status.entry(status).or_default() += 1;
+                self.steps[step].errors += 1;
+                self.count_error(kind);
+            }
+            Outcome::Transport { kind } => {
+                self.steps[step].errors += 1;
+                self.count_error(kind);
+            }
+        }
+    }
+
+    fn count_error(&mut self, kind: &str) {
+        if let Some(n) = self.by_error.get_mut(kind) {
+            *n += 1;
+        } else if self.by_error.len() < MAX_ERROR_KINDS {
+            self.by_error.insert(kind.to_string(), 1);
+        } else {
+            *self.by_error.entry("other".to_string()).or_default() += 1;
+        }
+    }
+
+    pub(crate) fn requests(&self) -> u64 {
+        self.steps.iter().map(|s| s.requests).sum()
+    }
+
+    pub(crate) fn errors(&self) -> u64 {
+        self.steps.iter().map(|s| s.errors).sum()
+    }
+
+    /// All steps' figures merged: the `all` row.
+    pub(crate) fn all_steps(&self) -> StepStats {
+        let mut all = StepStats::new();
+        for s in &self.steps {
+            all.add(s);
+        }
+        all
+    }
+
+    pub(crate) fn add(&mut self, other: &IntervalStats) {
+        if self.steps.len() < other.steps.len() {
+            self.steps.resize_with(other.steps.len(), StepStats::new);
+        }
+        for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
+            mine.add(theirs);
+        }
+        for (status, n) in &other.by_status {
+            *self.by_status.entry(*status).or_default() += n;
+        }
+        for (kind, n) in &other.by_error {
+            *self.by_error.entry(kind.clone()).or_default() += n;
+        }
+        self.dropped_iterations += other.dropped_iterations;
+    }
+}
+
+/// The error kind of a response with an unexpected status: its JSON `code`
+/// (`clw-session-expired`, ...) when the body has one, else `http-<status>`.
+pub(crate) fn error_kind<'b>(status: u16, body: &'b [u8], scratch: &'b mut String) -> &'b str {
+    if let Some(code) = json_code(body) {
+        return code;
+    }
+    scratch.clear();
+    use std::fmt::Write as _;
+    let _ = write!(scratch, "http-{status}");
+    scratch.as_str()
+}
+
+/// The string value of a top-level `"code"` key, found without building a
+/// JSON tree (error bodies are small and flat).
+fn json_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let at = text.find("\"code\"")?;
+    let rest = text[at + 6..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let code = &rest[..end];
+    let valid = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    valid.then_some(code)
+}
+
+/// Percentiles in milliseconds, as summary.json and latency.csv report them.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub(crate) struct Percentiles {
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) p999: f64,
+    pub(crate) max: f64,
+}
+
+impl Percentiles {
+    /// `None` for an empty histogram: unknown, not zero.
+    pub(crate) fn of(h: &Histogram<u64>) -> Option<Percentiles> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Percentiles {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_outcomes_by_status_and_kind() {
+        let mut s = IntervalStats::new(2);
+        s.record(0, 1500, None, Outcome::Ok { status: 200 });
+        s.record(
+            1,
+            900,
+            Some(5000),
+            Outcome::BadStatus {
+                status: 401,
+                kind: "clw-session-expired",
+            },
+        );
+        s.record(
+            1,
+            5_000_000,
+            None,
+            Outcome::Transport {
+                kind: "clw-auth-timeout",
+            },
+        );
+        assert_eq!(s.requests(), 3);
+        assert_eq!(s.errors(), 2);
+        assert_eq!(s.by_status.get(&200), Some(&1));
+        assert_eq!(s.by_status.get(&401), Some(&1));
+        assert_eq!(s.by_error.get("clw-session-expired"), Some(&1));
+        assert_eq!(s.by_error.get("clw-auth-timeout"), Some(&1));
+        assert_eq!(s.steps[1].corrected.len(), 1);
+        assert_eq!(s.steps[0].corrected.len(), 0);
+
+        let mut total = IntervalStats::new(2);
+        total.add(&s);
+        total.add(&s);
+        assert_eq!(total.requests(), 6);
+        assert_eq!(total.all_steps().latency.len(), 6);
+        let p = Percentiles::of(&total.steps[0].latency).unwrap();
+        assert!((p.p50 - 1.5).abs() < 0.01, "{p:?}");
+    }
+
+    #[test]
+    fn error_kinds_are_bounded() {
+        let mut s = IntervalStats::new(1);
+        for i in 0..200 {
+            let kind = format!("code-{i}");
+            s.record(
+                0,
+                10,
+                None,
+                Outcome::BadStatus {
+                    status: 500,
+                    kind: &kind,
+                },
+            );
+        }
+        assert_eq!(s.by_error.len(), MAX_ERROR_KINDS + 1);
+        assert_eq!(s.by_error["other"], 200 - MAX_ERROR_KINDS as u64);
+    }
+
+    #[test]
+    fn error_kind_prefers_the_json_code() {
+        let mut scratch = String::new();
+        let body = br#"{"code": "clw-session-evicted","message":"gone"}"#;
+        assert_eq!(error_kind(401, body, &mut scratch), "clw-session-evicted");
+        assert_eq!(
+            error_kind(502, b"<html>bad gateway</html>", &mut scratch),
+            "http-502"
+        );
+        assert!(Percentiles::of(&new_histogram()).is_none());
+    }
+}

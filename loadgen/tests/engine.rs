@@ -1,0 +1,342 @@
+//! End-to-end runs of `clw_cli::run` in-process: against the real clw-auth on
+//! 127.0.0.1:0, and against stand-in servers that misbehave on purpose.
+//! Every load is 1-3 s and a handful of users.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn opts(args: &[&str]) -> clw_cli::Opts {
+    let mut all = vec!["clw-cli", "auth", "load-test", "--quiet", "--no-report"];
+    all.extend_from_slice(args);
+    clw_cli::Opts::try_parse_from(all).expect("valid options")
+}
+
+fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("scenario.toml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    path
+}
+
+fn summary(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+const SESSIONS: &str = r#"
+name = "sessions"
+[users]
+count = 16
+[[steps]]
+name = "login"
+method = "POST"
+path = "/auth/login"
+body = { username = "{user}", password = "{password}" }
+capture = { token = "token" }
+[[steps]]
+name = "validate"
+method = "GET"
+path = "/auth/validate"
+headers = { Authorization = "Bearer {token}" }
+repeat = 3
+"#;
+
+/// Sum of `clw_http_requests_total` samples whose labels contain `filter`.
+fn server_count(metrics: &str, filter: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("clw_http_requests_total{") && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut text = String::new();
+    sock.read_to_string(&mut text).await.unwrap();
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_counts_match_the_servers_own_counters() {
+    let server = clw_auth::Server::bind(clw_auth::Config::for_tests())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let handle = server.spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), SESSIONS);
+    let out = dir.path().join("run");
+    let target = format!("http://{addr}");
+    let outcome = clw_cli::run(opts(&[
+        "--target",
+        &target,
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--concurrent-users",
+        "4",
+        "--duration",
+        "2s",
+        "--no-metrics",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .await
+    .expect("run succeeds");
+    assert_eq!(outcome.exit_code, 0);
+    let s = summary(&out);
+    assert_eq!(s["complete"], true);
+    let total = s["requests"]["total"].as_u64().unwrap();
+    assert!(
+        total > 20,
+        "a 2 s run against a local server sends more than 20 requests: {s}"
+    );
+    assert_eq!(s["requests"]["failed"], 0, "{s}");
+    let metrics = scrape(addr).await;
+    let login = server_count(&metrics, "route=\"/auth/login\"");
+    let validate = server_count(&metrics, "route=\"/auth/validate\"");
+    assert_eq!(
+        s["steps"]["login"]["requests"].as_u64().unwrap(),
+        login,
+        "{metrics}"
+    );
+    assert_eq!(
+        s["steps"]["validate"]["requests"].as_u64().unwrap(),
+        validate
+    );
+    assert_eq!(total, login + validate);
+    assert_eq!(s["requests"]["by_status"]["200"].as_u64().unwrap(), total);
+    assert!(s["latency_ms"]["p99"].as_f64().unwrap() > 0.0);
+    assert!(
+        s["latency_corrected_ms"].is_null(),
+        "closed model has no corrected latency"
+    );
+    assert_eq!(
+        s["connections_opened"], 4,
+        "one keep-alive connection per user"
+    );
+
+    // latency.csv: the contract's header; rows per step and `all`; counts
+    // that add up to the summary's.
+    let csv = std::fs::read_to_string(out.join("latency.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "t_s,step,count,p50_ms,p90_ms,p99_ms,max_ms,cp50_ms,cp90_ms,cp99_ms,cmax_ms"
+    );
+    let all_rows: u64 = csv
+        .lines()
+        .filter(|l| l.split(',').nth(1) == Some("all"))
+        .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(all_rows, total);
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hdr_log_reads_back_to_the_same_counts() {
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    let server = clw_auth::Server::bind(clw_auth::Config::for_tests())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let handle = server.spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "name = \"ready\"\n[[steps]]\nmethod = \"GET\"\npath = \"/ready\"\n",
+    );
+    let out = dir.path().join("run");
+    let target = format!("http://{addr}");
+    clw_cli::run(opts(&[
+        "--target",
+        &target,
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--concurrent-users",
+        "2",
+        "--duration",
+        "1.5s",
+        "--no-metrics",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap();
+    let s = summary(&out);
+    let bytes = std::fs::read(out.join("latency.hlog")).unwrap();
+    let mut count = 0;
+    for entry in IntervalLogIterator::new(&bytes) {
+        if let LogEntry::Interval(h) = entry.expect("a valid interval log") {
+            assert_eq!(h.tag().unwrap().as_str(), "ready");
+            use base64::Engine as _;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(h.encoded_histogram())
+                .unwrap();
+            let hist: hdrhistogram::Histogram<u64> =
+                hdrhistogram::serialization::Deserializer::new()
+                    .deserialize(&mut &raw[..])
+                    .unwrap();
+            count += hist.len();
+        }
+    }
+    assert_eq!(count, s["requests"]["total"].as_u64().unwrap());
+    handle.shutdown().await.unwrap();
+}
+
+/// A server that answers `GET /` at once, except that it holds every
+/// response between `stall_from` and `stall_from + stall` (since its start).
+async fn stalling_server(stall_from: Duration, stall: Duration) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let start = tokio::time::Instant::now();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 2048];
+                loop {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let stall_end = start + stall_from + stall;
+                    let now = tokio::time::Instant::now();
+                    if now >= start + stall_from && now < stall_end {
+                        tokio::time::sleep_until(stall_end).await;
+                    }
+                    if sock
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_model_corrects_for_coordinated_omission() {
+    // 200 iterations/s over 2 users for 2.5 s; the server freezes for 500 ms
+    // after 1 s. Measured from send time only the few requests caught in the
+    // freeze are slow; measured from their schedule, all the ~100 requests
+    // that should have gone out during the freeze are, so the corrected p90
+    // is far above the uncorrected one.
+    let addr = stalling_server(Duration::from_millis(1000), Duration::from_millis(500)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(
+        dir.path(),
+        "name = \"root\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\n",
+    );
+    let out = dir.path().join("run");
+    let target = format!("http://{addr}");
+    clw_cli::run(opts(&[
+        "--target",
+        &target,
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--concurrent-users",
+        "2",
+        "--arrival-rate",
+        "200",
+        "--duration",
+        "2.5s",
+        "--no-metrics",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap();
+    let s = summary(&out);
+    assert_eq!(s["model"], "open");
+    let plain = &s["latency_ms"];
+    let corrected = &s["latency_corrected_ms"];
+    let total = s["requests"]["total"].as_u64().unwrap();
+    assert!(
+        (400..=520).contains(&total),
+        "about 500 iterations scheduled: {s}"
+    );
+    assert!(
+        plain["p90"].as_f64().unwrap() < 50.0,
+        "uncorrected p90 stays low: {s}"
+    );
+    assert!(
+        corrected["p90"].as_f64().unwrap() > 100.0,
+        "corrected p90 shows the stall: {s}"
+    );
+    assert!(corrected["max"].as_f64().unwrap() >= 450.0, "{s}");
+    let csv = std::fs::read_to_string(out.join("latency.csv")).unwrap();
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        !row.ends_with(",,,,"),
+        "open model fills the corrected columns: {row}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_target_exits_3_and_bad_input_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let scenario = write_scenario(
+        dir.path(),
+        "name = \"root\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\n",
+    );
+    let out = dir.path().join("run");
+    let err = clw_cli::run(opts(&[
+        "--target",
+        &dead,
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--duration",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(err.to_string().contains("unreachable"), "{err}");
+
+    let bad = write_scenario(
+        dir.path(),
+        "name = \"x\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\nbogus = 1\n",
+    );
+    let err = clw_cli::run(opts(&[
+        "--target",
+        &dead,
+        "--scenario",
+        bad.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains("scenario.toml:5:"),
+        "error names file:line: {err}"
+    );
+
+    let err = clw_cli::run(opts(&[
+        "--target",
+        "https://x",
+        "--scenario",
+        scenario.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+}
