@@ -284,3 +284,23 @@ fn comparison_needs_runs() {
         Err(ReportError::NoRuns)
     ));
 }
+
+#[test]
+fn bounded_verdict_with_an_oom_kill_still_shows_red() {
+    let (_root, dir) = run(fixtures::bounded_sawtooth);
+    let path = dir.join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    summary["server"]["exit"] = serde_json::json!({"code": null, "signal": 9, "at_s": 12.5, "oom_killed": true, "emulated": true});
+    std::fs::write(&path, summary.to_string()).unwrap();
+    render_run(&dir).unwrap();
+    let html = page(&dir);
+    assert!(html.contains(r#"class="banner leak""#));
+    assert!(html.contains("OOM-KILLED"));
+    assert!(
+        html.contains("emulated OOM kill) at 12.5 s"),
+        "emulated kill not said"
+    );
+    let memory = std::fs::read_to_string(dir.join("charts/memory.svg")).unwrap();
+    assert!(memory.contains("OOM kill (emulated) at 12.5 s"));
+}
