@@ -99,17 +99,18 @@ impl FixedCache {
     ) -> Result<bool, InsertError> {
         let w = session.weight();
         let mut shard = self.shard(&key).lock();
-        // Expired sessions at the cold end go first: they are free room.
-        while let Some((_, s)) = shard.map.peek_lru() {
-            if self.limits.remaining_ms(s, now).is_some() {
-                break;
+        let over = |s: &Shard| s.map.len() >= self.shard_cap || s.bytes + w > self.shard_bytes;
+        if over(&shard) {
+            // Expired sessions at the cold end go first: they are free room.
+            while let Some((_, s)) = shard.map.peek_lru() {
+                if self.limits.remaining_ms(s, now).is_some() {
+                    break;
+                }
+                shard.pop_lru(EvictionCause::Ttl, &self.evictions);
             }
-            shard.pop_lru(EvictionCause::Ttl, &self.evictions);
         }
         let mut full = false;
-        while !shard.map.is_empty()
-            && (shard.map.len() >= self.shard_cap || shard.bytes + w > self.shard_bytes)
-        {
+        while !shard.map.is_empty() && over(&shard) {
             full = true;
             if self.limits.policy == EvictionPolicy::Reject {
                 return Err(InsertError::Overflow);

@@ -30,7 +30,7 @@ fn user_of(cache: &SessionCache, d: &TokenDigest) -> Lookup<String> {
 
 #[tokio::test]
 async fn lru_evicts_the_least_recently_used_at_capacity() {
-    let cache = SessionCache::new(&cfg(3), Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&cfg(3), Duration::from_secs(3600), Clock::tokio());
     let a = login(&cache, "");
     let b = login(&cache, "");
     let c = login(&cache, "");
@@ -53,7 +53,7 @@ async fn lru_evicts_the_least_recently_used_at_capacity() {
 async fn bytes_bound_sessions_whatever_their_count() {
     let mut c = cfg(1000);
     c.max_bytes = 8 * 1024;
-    let cache = SessionCache::new(&c, Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&c, Duration::from_secs(3600), Clock::tokio());
     let big = format!("{{\"blob\":\"{}\"}}", "x".repeat(1000));
     for _ in 0..50 {
         login(&cache, &big);
@@ -72,7 +72,7 @@ async fn bytes_bound_sessions_whatever_their_count() {
 async fn reject_policy_refuses_when_full() {
     let mut c = cfg(2);
     c.eviction_policy = EvictionPolicy::Reject;
-    let cache = SessionCache::new(&c, Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&c, Duration::from_secs(3600), Clock::tokio());
     let a = login(&cache, "");
     login(&cache, "");
     let (_, d) = issue();
@@ -89,7 +89,7 @@ async fn reject_policy_refuses_when_full() {
 
 #[tokio::test(start_paused = true)]
 async fn idle_ttl_expires_on_read_and_use_extends_it() {
-    let cache = SessionCache::new(&cfg(10), Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&cfg(10), Duration::from_secs(3600), Clock::tokio());
     let a = login(&cache, "");
     let b = login(&cache, "");
     advance(Duration::from_secs(20)).await;
@@ -110,7 +110,7 @@ async fn idle_ttl_expires_on_read_and_use_extends_it() {
 
 #[tokio::test(start_paused = true)]
 async fn max_age_is_absolute() {
-    let cache = SessionCache::new(&cfg(10), Duration::from_secs(60));
+    let cache = SessionCache::with_clock(&cfg(10), Duration::from_secs(60), Clock::tokio());
     let a = login(&cache, "");
     for _ in 0..7 {
         advance(Duration::from_secs(10)).await;
@@ -125,7 +125,7 @@ async fn max_age_is_absolute() {
 
 #[tokio::test(start_paused = true)]
 async fn cleanup_sweeps_expired_sessions() {
-    let cache = SessionCache::new(&cfg(100), Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&cfg(100), Duration::from_secs(3600), Clock::tokio());
     for _ in 0..40 {
         login(&cache, "{}");
     }
@@ -142,7 +142,7 @@ async fn cleanup_sweeps_expired_sessions() {
 
 #[tokio::test]
 async fn rotate_moves_the_session_and_kills_the_old_token() {
-    let cache = SessionCache::new(&cfg(10), Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&cfg(10), Duration::from_secs(3600), Clock::tokio());
     let a = login(&cache, r#"{"role":"admin"}"#);
     let (_, b) = issue();
     assert!(matches!(cache.rotate(&a, b), Lookup::Found(_)));
@@ -160,7 +160,7 @@ async fn rotate_moves_the_session_and_kills_the_old_token() {
 async fn heap_eviction_frees_what_it_is_asked() {
     let mut c = cfg(1000);
     c.shards = 4;
-    let cache = SessionCache::new(&c, Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&c, Duration::from_secs(3600), Clock::tokio());
     for _ in 0..100 {
         login(&cache, "");
     }
@@ -174,7 +174,7 @@ async fn heap_eviction_frees_what_it_is_asked() {
 async fn disabled_cache_refuses_sessions() {
     let mut c = cfg(10);
     c.enabled = false;
-    let cache = SessionCache::new(&c, Duration::from_secs(3600));
+    let cache = SessionCache::with_clock(&c, Duration::from_secs(3600), Clock::tokio());
     let (_, d) = issue();
     assert_eq!(
         cache.insert(d, Arc::from("a"), "".into()),
@@ -186,7 +186,7 @@ fn leaky(kind: LeakKind, max_size: usize) -> SessionCache {
     let mut c = cfg(max_size);
     c.mode = CacheMode::Leaky;
     c.leak = kind;
-    SessionCache::new(&c, Duration::from_secs(3600))
+    SessionCache::with_clock(&c, Duration::from_secs(3600), Clock::tokio())
 }
 
 #[tokio::test]
