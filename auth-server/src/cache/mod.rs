@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(test)]
 use tokio::time::Instant;
 
 use crate::config::{CacheConfig, CacheMode, EvictionPolicy, LeakKind};
@@ -175,6 +176,7 @@ pub struct SessionRef<'a> {
 #[derive(Debug)]
 pub(crate) enum Clock {
     Coarse(u64),
+    #[cfg(test)]
     Tokio(Instant),
 }
 
@@ -204,6 +206,7 @@ impl Clock {
     fn now_ms(&self) -> u64 {
         match self {
             Clock::Coarse(epoch) => Self::coarse_ms().saturating_sub(*epoch),
+            #[cfg(test)]
             Clock::Tokio(epoch) => Instant::now().duration_since(*epoch).as_millis() as u64,
         }
     }
