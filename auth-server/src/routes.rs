@@ -311,7 +311,7 @@ fn health(state: &State) -> Resp {
         "memory_usage": {
             "used_mb": rss >> 20,
             "limit_mb": limit >> 20,
-            "percent": (percent * 10.0).round() / 10.0,
+            "percent": (percent * 100.0).round() / 100.0,
             "used_bytes": rss,
             "limit_bytes": limit,
             "limit_source": state.limit.source,
