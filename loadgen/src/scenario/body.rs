@@ -45,7 +45,9 @@ fn emit(
         }
         toml::Value::Integer(i) => b.push_raw(i.to_string().as_bytes()),
         toml::Value::Float(f) if f.is_finite() => b.push_raw(f.to_string().as_bytes()),
-        toml::Value::Float(f) => return Err(plain(format!("{f} has no JSON form: use a finite number"))),
+        toml::Value::Float(f) => {
+            return Err(plain(format!("{f} has no JSON form: use a finite number")))
+        }
         toml::Value::Boolean(v) => b.push_raw(if *v { b"true" } else { b"false" }),
         toml::Value::Datetime(d) => {
             return Err(plain(format!(
@@ -95,11 +97,20 @@ mod tests {
     use crate::scenario::vars::VarStore;
 
     fn render(src: &str, user: &[u8]) -> Result<Vec<u8>, BodyError> {
-        let value: toml::Value = toml::from_str::<toml::Table>(&format!("body = {src}")).unwrap()["body"].clone();
+        let value: toml::Value =
+            toml::from_str::<toml::Table>(&format!("body = {src}")).unwrap()["body"].clone();
         let t = compile(&value, &mut |n| Err(format!("no {n}")))?;
         let vars = VarStore::new(0);
         let rng = Rng::for_vu(0, 0);
-        let ctx = RenderCtx { vu: 3, iter: 4, user_index: 3, user, password: b"pw", vars: &vars, rng: &rng };
+        let ctx = RenderCtx {
+            vu: 3,
+            iter: 4,
+            user_index: 3,
+            user,
+            password: b"pw",
+            vars: &vars,
+            rng: &rng,
+        };
         let mut out = Vec::new();
         t.render(&ctx, &mut out);
         Ok(out)
@@ -124,7 +135,11 @@ mod tests {
 
     #[test]
     fn substituted_and_literal_text_is_json_escaped() {
-        let out = render(r#"{ u = "{user}", lit = "q\"uote\\ {{x}}" }"#, b"a\"b\\c\nd").unwrap();
+        let out = render(
+            r#"{ u = "{user}", lit = "q\"uote\\ {{x}}" }"#,
+            b"a\"b\\c\nd",
+        )
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).expect("valid JSON");
         assert_eq!(v["u"], "a\"b\\c\nd");
         assert_eq!(v["lit"], "q\"uote\\ {x}");

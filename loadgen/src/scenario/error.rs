@@ -91,7 +91,10 @@ mod tests {
 
     #[test]
     fn display_is_path_line_column_message() {
-        let src = Source { text: "x\ny", path: Path::new("s.toml") };
+        let src = Source {
+            text: "x\ny",
+            path: Path::new("s.toml"),
+        };
         let e = src.error_at(2, "bad thing");
         assert_eq!(e.to_string(), "s.toml:2:1: bad thing");
         assert_eq!(e.position(), Some((2, 1)));

@@ -97,7 +97,13 @@ pub fn check_file(path: &Path) -> Result<Summary, ScenarioError> {
         flows: s
             .flows
             .iter()
-            .map(|f| (f.name.clone(), f.weight, f.steps.iter().map(|st| st.name.clone()).collect()))
+            .map(|f| {
+                (
+                    f.name.clone(),
+                    f.weight,
+                    f.steps.iter().map(|st| st.name.clone()).collect(),
+                )
+            })
             .collect(),
         variables: s.vars.clone(),
         thresholds: s

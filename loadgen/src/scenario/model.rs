@@ -232,7 +232,10 @@ pub(crate) struct StatusSet {
 impl StatusSet {
     /// An empty set labelled `label`.
     pub(crate) fn new(label: impl Into<String>) -> StatusSet {
-        StatusSet { bits: [0; 10], label: label.into() }
+        StatusSet {
+            bits: [0; 10],
+            label: label.into(),
+        }
     }
 
     /// Add one status.
@@ -250,7 +253,10 @@ impl StatusSet {
 
     /// Add every status of `other`.
     pub(crate) fn merge(&mut self, other: &StatusSet) {
-        self.bits.iter_mut().zip(other.bits).for_each(|(a, b)| *a |= b);
+        self.bits
+            .iter_mut()
+            .zip(other.bits)
+            .for_each(|(a, b)| *a |= b);
     }
 
     pub(crate) fn relabel(&mut self, label: impl Into<String>) {

@@ -32,19 +32,37 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     let src = Source { text, path };
     let raw: RawScenario = toml::from_str(text)
         .map_err(|e| src.error_at(e.span().map_or(0, |s| s.start), e.message()))?;
-    let mut c = Compiler { src: &src, vars: Vec::new() };
+    let mut c = Compiler {
+        src: &src,
+        vars: Vec::new(),
+    };
 
     let name = raw.name.get_ref();
-    if name.is_empty() || !name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
-        return Err(c.at(&raw.name, "`name` must be non-empty letters, digits, `-`, `_` or `.` (it names the run folder)"));
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+    {
+        return Err(c.at(
+            &raw.name,
+            "`name` must be non-empty letters, digits, `-`, `_` or `.` (it names the run folder)",
+        ));
     }
     let defaults = c.load(&raw)?;
     let users = c.users(&raw.users)?;
     let flows = match (&raw.steps, &raw.flows) {
         (Some(_), Some(flows)) => {
-            return Err(c.at(flows, "use either top-level [[steps]] (one flow) or [[flows]], not both"))
+            return Err(c.at(
+                flows,
+                "use either top-level [[steps]] (one flow) or [[flows]], not both",
+            ))
         }
-        (None, None) => return Err(src.error_at(0, "expected [[steps]] or [[flows]]: a scenario needs at least one step")),
+        (None, None) => {
+            return Err(src.error_at(
+                0,
+                "expected [[steps]] or [[flows]]: a scenario needs at least one step",
+            ))
+        }
         (Some(steps), None) => vec![c.flow(MAIN_FLOW, 1, steps)?],
         (None, Some(flows)) => c.flows(flows)?,
     };
@@ -88,8 +106,10 @@ impl Compiler<'_> {
         s: &Spanned<String>,
         resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
     ) -> Result<Template, ScenarioError> {
-        Template::compile(s.get_ref(), resolve)
-            .map_err(|e| self.src.error_at(self.string_pos(s.span(), s.get_ref(), e.offset), e.message))
+        Template::compile(s.get_ref(), resolve).map_err(|e| {
+            self.src
+                .error_at(self.string_pos(s.span(), s.get_ref(), e.offset), e.message)
+        })
     }
 
     /// File offset of byte `offset` of string value `value` whose TOML
@@ -102,7 +122,11 @@ impl Compiler<'_> {
         if literal.starts_with("\"\"\"") || literal.starts_with("'''") {
             start += 3;
             let rest = &text[start..];
-            start += if rest.starts_with("\r\n") { 2 } else { usize::from(rest.starts_with('\n')) };
+            start += if rest.starts_with("\r\n") {
+                2
+            } else {
+                usize::from(rest.starts_with('\n'))
+            };
         } else if literal.starts_with('"') || literal.starts_with('\'') {
             start += 1;
         }
@@ -118,28 +142,46 @@ impl Compiler<'_> {
             0 => Err(self.at(u, "`users` must be at least 1")),
             n => Ok(n),
         })?;
-        let duration = l.duration.as_ref().map_or(Ok(Duration::from_secs(60)), |d| match d.get_ref().0 {
-            Duration::ZERO => Err(self.at(d, "`duration` must be more than 0")),
-            v => Ok(v),
-        })?;
+        let duration = l
+            .duration
+            .as_ref()
+            .map_or(Ok(Duration::from_secs(60)), |d| match d.get_ref().0 {
+                Duration::ZERO => Err(self.at(d, "`duration` must be more than 0")),
+                v => Ok(v),
+            })?;
         let ramp_up = l.ramp_up.as_ref().map_or(Duration::ZERO, |d| d.get_ref().0);
         let model = match (l.model.as_ref().map(|m| *m.get_ref()), &l.arrival_rate) {
             (None | Some(RawModel::Closed), None) => LoadModel::Closed,
             (None | Some(RawModel::Closed), Some(rate)) => {
                 return Err(self.at(rate, "`arrival_rate` applies only to model = \"open\""))
             }
-            (Some(RawModel::Open), Some(rate)) if rate.get_ref().is_finite() && *rate.get_ref() > 0.0 => {
-                LoadModel::Open { arrival_rate: *rate.get_ref() }
+            (Some(RawModel::Open), Some(rate))
+                if rate.get_ref().is_finite() && *rate.get_ref() > 0.0 =>
+            {
+                LoadModel::Open {
+                    arrival_rate: *rate.get_ref(),
+                }
             }
             (Some(RawModel::Open), Some(rate)) => {
-                return Err(self.at(rate, "`arrival_rate` must be a positive number of iterations per second"))
+                return Err(self.at(
+                    rate,
+                    "`arrival_rate` must be a positive number of iterations per second",
+                ))
             }
             (Some(RawModel::Open), None) => {
                 let m = l.model.as_ref().expect("model is set");
-                return Err(self.at(m, "model = \"open\" needs `arrival_rate` (iterations per second)"));
+                return Err(self.at(
+                    m,
+                    "model = \"open\" needs `arrival_rate` (iterations per second)",
+                ));
             }
         };
-        Ok(LoadDefaults { users, duration, ramp_up, model })
+        Ok(LoadDefaults {
+            users,
+            duration,
+            ramp_up,
+            model,
+        })
     }
 
     fn users(&self, raw: &RawUsers) -> Result<UserPool, ScenarioError> {
@@ -152,16 +194,21 @@ impl Compiler<'_> {
                 "`{name}` is not available in [users]: use vu, iter, index or random_hex:N (captured variables exist only in steps)"
             ))
         };
-        let mut template = |value: &Option<Spanned<String>>, default: &str| -> Result<Template, ScenarioError> {
-            let Some(s) = value else {
-                return Ok(Template::compile(default, &mut no_vars).expect("default user template compiles"));
+        let mut template =
+            |value: &Option<Spanned<String>>, default: &str| -> Result<Template, ScenarioError> {
+                let Some(s) = value else {
+                    return Ok(Template::compile(default, &mut no_vars)
+                        .expect("default user template compiles"));
+                };
+                let t = self.template(s, &mut no_vars)?;
+                if t.reads_user() {
+                    return Err(self.at(
+                        s,
+                        "[users] templates cannot use {user} or {password}: they define them",
+                    ));
+                }
+                Ok(t)
             };
-            let t = self.template(s, &mut no_vars)?;
-            if t.reads_user() {
-                return Err(self.at(s, "[users] templates cannot use {user} or {password}: they define them"));
-            }
-            Ok(t)
-        };
         Ok(UserPool {
             count,
             username: template(&raw.username, "user-{index}")?,
@@ -175,16 +222,25 @@ impl Compiler<'_> {
 
     fn flows(&mut self, raw: &Spanned<Vec<RawFlow>>) -> Result<Vec<Flow>, ScenarioError> {
         if raw.get_ref().is_empty() {
-            return Err(self.at(raw, "[[flows]] is empty: a scenario needs at least one flow"));
+            return Err(self.at(
+                raw,
+                "[[flows]] is empty: a scenario needs at least one flow",
+            ));
         }
         let mut flows: Vec<Flow> = Vec::new();
         for f in raw.get_ref() {
             let name = f.name.get_ref();
             if name.is_empty() || flows.iter().any(|g| &g.name == name) {
-                return Err(self.at(&f.name, format!("flow names must be non-empty and unique; `{name}` is not")));
+                return Err(self.at(
+                    &f.name,
+                    format!("flow names must be non-empty and unique; `{name}` is not"),
+                ));
             }
             let weight = f.weight.as_ref().map_or(Ok(1), |w| match *w.get_ref() {
-                0 => Err(self.at(w, "`weight` must be at least 1 (remove the flow to disable it)")),
+                0 => Err(self.at(
+                    w,
+                    "`weight` must be at least 1 (remove the flow to disable it)",
+                )),
                 n => Ok(n),
             })?;
             flows.push(self.flow(name, weight, &f.steps)?);
@@ -192,7 +248,12 @@ impl Compiler<'_> {
         Ok(flows)
     }
 
-    fn flow(&mut self, name: &str, weight: u32, raw: &Spanned<Vec<RawStep>>) -> Result<Flow, ScenarioError> {
+    fn flow(
+        &mut self,
+        name: &str,
+        weight: u32,
+        raw: &Spanned<Vec<RawStep>>,
+    ) -> Result<Flow, ScenarioError> {
         if raw.get_ref().is_empty() {
             return Err(self.at(raw, format!("flow `{name}` has no steps")));
         }
@@ -208,7 +269,11 @@ impl Compiler<'_> {
         for (i, s) in raw.get_ref().iter().enumerate() {
             steps.push(self.step(name, i, s, &captured_at)?);
         }
-        Ok(Flow { name: name.to_string(), weight, steps })
+        Ok(Flow {
+            name: name.to_string(),
+            weight,
+            steps,
+        })
     }
 
     fn step(
@@ -242,25 +307,40 @@ impl Compiler<'_> {
 
         let path_src = raw.path.get_ref();
         if !path_src.starts_with('/') {
-            return Err(self.at(&raw.path, format!("`path` must start with `/`, found \"{path_src}\"")));
+            return Err(self.at(
+                &raw.path,
+                format!("`path` must start with `/`, found \"{path_src}\""),
+            ));
         }
         if let Some(bad) = path_src.find(|c: char| c.is_whitespace() || c.is_control()) {
             let at = self.string_pos(raw.path.span(), path_src, bad);
-            return Err(self.src.error_at(at, "`path` cannot contain spaces or control characters: percent-encode them"));
+            return Err(self.src.error_at(
+                at,
+                "`path` cannot contain spaces or control characters: percent-encode them",
+            ));
         }
         let path = self.template(&raw.path, &mut resolve)?;
 
         let mut headers = Vec::with_capacity(raw.headers.len());
         for (name, value) in &raw.headers {
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            {
                 return Err(self.at(value, format!("`{name}` is not a valid header name")));
             }
-            if RESERVED_HEADERS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            if RESERVED_HEADERS
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+            {
                 return Err(self.at(value, format!("header `{name}` is set by clw-cli itself")));
             }
             if let Some(bad) = value.get_ref().find(['\r', '\n']) {
                 let at = self.string_pos(value.span(), value.get_ref(), bad);
-                return Err(self.src.error_at(at, "header values cannot contain line breaks"));
+                return Err(self
+                    .src
+                    .error_at(at, "header values cannot contain line breaks"));
             }
             headers.push((name.clone(), self.template(value, &mut resolve)?));
         }
@@ -269,7 +349,9 @@ impl Compiler<'_> {
             None => None,
             Some(b) => Some(body::compile(b.get_ref(), &mut resolve).map_err(|e| {
                 let at = match &e.value {
-                    Some(v) => self.find_in(b.span(), v).map_or(b.span().start, |p| p + e.error.offset),
+                    Some(v) => self
+                        .find_in(b.span(), v)
+                        .map_or(b.span().start, |p| p + e.error.offset),
                     None => b.span().start,
                 };
                 self.src.error_at(at, e.error.message)
@@ -291,7 +373,11 @@ impl Compiler<'_> {
                 s if s.starts_with('/') => s.to_string(),
                 s => format!("/{}", s.replace('~', "~0").replace('/', "~1")),
             };
-            captures.push(Capture { slot: self.slot(name), name: name.clone(), pointer });
+            captures.push(Capture {
+                slot: self.slot(name),
+                name: name.clone(),
+                pointer,
+            });
         }
 
         let expect = raw.expect.as_ref().map_or_else(
@@ -303,12 +389,18 @@ impl Compiler<'_> {
             |e| e.get_ref().0.clone(),
         );
         let repeat = raw.repeat.as_ref().map_or(Ok(1), |r| match *r.get_ref() {
-            0 => Err(self.at(r, "`repeat` must be at least 1 (remove the step to skip it)")),
+            0 => Err(self.at(
+                r,
+                "`repeat` must be at least 1 (remove the step to skip it)",
+            )),
             n => Ok(n),
         })?;
         let name = match &raw.name {
             Some(n) if n.get_ref().is_empty() || n.get_ref() == "all" => {
-                return Err(self.at(n, "step name must be non-empty and not `all` (latency.csv's overall row)"))
+                return Err(self.at(
+                    n,
+                    "step name must be non-empty and not `all` (latency.csv's overall row)",
+                ))
             }
             Some(n) => n.get_ref().clone(),
             None => default_step_name(path_src, raw.method.get_ref().as_str()),
@@ -324,7 +416,10 @@ impl Compiler<'_> {
             captures,
             expect,
             repeat,
-            think_time: raw.think_time.as_ref().map_or(Duration::ZERO, |t| t.get_ref().0),
+            think_time: raw
+                .think_time
+                .as_ref()
+                .map_or(Duration::ZERO, |t| t.get_ref().0),
             reauth: uses.iter().map(|&(_, at)| at).min(),
             uses: uses.into_iter().map(|(slot, _)| slot).collect(),
         })
@@ -345,10 +440,16 @@ impl Compiler<'_> {
             let Some(v) = entry else { continue };
             let limit = *v.get_ref();
             if !limit.is_finite() || limit < 0.0 {
-                return Err(self.at(v, format!("threshold `{}` must be a finite number >= 0", kind.as_str())));
+                return Err(self.at(
+                    v,
+                    format!("threshold `{}` must be a finite number >= 0", kind.as_str()),
+                ));
             }
             if kind == ThresholdKind::ErrorRate && limit > 1.0 {
-                return Err(self.at(v, "`error_rate` is a fraction: 0.01 means 1 %, so it must be <= 1"));
+                return Err(self.at(
+                    v,
+                    "`error_rate` is a fraction: 0.01 means 1 %, so it must be <= 1",
+                ));
             }
             out.push(Threshold { kind, limit });
         }
@@ -359,7 +460,11 @@ impl Compiler<'_> {
 /// `/auth/login` -> `login`; a path without a usable last segment falls back
 /// to the lowercase method.
 fn default_step_name(path: &str, method: &str) -> String {
-    let path = path.split('?').next().unwrap_or_default().trim_end_matches('/');
+    let path = path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/');
     match path.rsplit('/').next() {
         Some(seg) if !seg.is_empty() && !seg.contains('{') => seg.to_string(),
         _ => method.to_ascii_lowercase(),

@@ -144,14 +144,20 @@ impl<'de> Deserialize<'de> for DurationValue {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<DurationValue, E> {
                 Duration::try_from_secs_f64(v)
                     .map(DurationValue)
-                    .map_err(|_| E::custom(format!("expected a non-negative number of seconds, found {v}")))
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "expected a non-negative number of seconds, found {v}"
+                        ))
+                    })
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationValue, E> {
-                humantime::parse_duration(v).map(DurationValue).map_err(|e| {
-                    E::custom(format!(
+                humantime::parse_duration(v)
+                    .map(DurationValue)
+                    .map_err(|e| {
+                        E::custom(format!(
                         "invalid duration \"{v}\" ({e}): expected e.g. \"100ms\", \"30s\", \"5m\""
                     ))
-                })
+                    })
             }
         }
         d.deserialize_any(V)
@@ -170,7 +176,9 @@ fn add_code<E: de::Error>(set: &mut StatusSet, v: i64) -> Result<(), E> {
             set.insert(s);
             Ok(())
         }
-        _ => Err(E::custom(format!("status {v} is out of range: expected {EXPECT_HINT}"))),
+        _ => Err(E::custom(format!(
+            "status {v} is out of range: expected {EXPECT_HINT}"
+        ))),
     }
 }
 
@@ -182,7 +190,9 @@ fn add_class<E: de::Error>(set: &mut StatusSet, v: &str) -> Result<(), E> {
         }
         _ => match v.parse::<i64>() {
             Ok(n) => add_code(set, n),
-            Err(_) => Err(E::custom(format!("invalid status \"{v}\": expected {EXPECT_HINT}"))),
+            Err(_) => Err(E::custom(format!(
+                "invalid status \"{v}\": expected {EXPECT_HINT}"
+            ))),
         },
     }
 }
@@ -219,7 +229,9 @@ impl<'de> Deserialize<'de> for ExpectValue {
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<ExpectValue, A::Error> {
                 if !self.top {
-                    return Err(de::Error::custom(format!("nested lists are not allowed: expected {EXPECT_HINT}")));
+                    return Err(de::Error::custom(format!(
+                        "nested lists are not allowed: expected {EXPECT_HINT}"
+                    )));
                 }
                 let mut set = StatusSet::new("");
                 let mut labels = Vec::new();
@@ -228,7 +240,9 @@ impl<'de> Deserialize<'de> for ExpectValue {
                     labels.push(one.label().to_string());
                 }
                 if labels.is_empty() {
-                    return Err(de::Error::custom(format!("empty list: expected {EXPECT_HINT}")));
+                    return Err(de::Error::custom(format!(
+                        "empty list: expected {EXPECT_HINT}"
+                    )));
                 }
                 set.relabel(format!("[{}]", labels.join(", ")));
                 Ok(ExpectValue(set))

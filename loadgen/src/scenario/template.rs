@@ -118,7 +118,9 @@ impl Template {
 
     /// Whether the template reads `{user}` or `{password}`.
     pub(crate) fn reads_user(&self) -> bool {
-        self.segs.iter().any(|s| matches!(s, Segment::User | Segment::Password))
+        self.segs
+            .iter()
+            .any(|s| matches!(s, Segment::User | Segment::Password))
     }
 
     fn push_value(&self, out: &mut Vec<u8>, value: &[u8]) {
@@ -142,7 +144,11 @@ impl Builder {
     /// `json`: escape substituted values and template literals for use
     /// inside a JSON string.
     pub(crate) fn new(json: bool) -> Builder {
-        Builder { segs: Vec::new(), lit: Vec::new(), json }
+        Builder {
+            segs: Vec::new(),
+            lit: Vec::new(),
+            json,
+        }
     }
 
     /// Append bytes verbatim (the caller has made them valid in context).
@@ -160,7 +166,8 @@ impl Builder {
 
     fn push_seg(&mut self, seg: Segment) {
         if !self.lit.is_empty() {
-            self.segs.push(Segment::Lit(std::mem::take(&mut self.lit).into()));
+            self.segs
+                .push(Segment::Lit(std::mem::take(&mut self.lit).into()));
         }
         self.segs.push(seg);
     }
@@ -223,14 +230,20 @@ impl Builder {
             Some((at, _)) => Err(err(at - 1, format!("`{{{name}}}` takes no argument"))),
         };
         let seg = match name {
-            "" => return Err(err(start - 1, format!("empty placeholder: expected one of {BUILTINS}"))),
+            "" => {
+                return Err(err(
+                    start - 1,
+                    format!("empty placeholder: expected one of {BUILTINS}"),
+                ))
+            }
             "vu" => no_arg(Segment::Vu)?,
             "iter" => no_arg(Segment::Iter)?,
             "index" => no_arg(Segment::Index)?,
             "user" => no_arg(Segment::User)?,
             "password" => no_arg(Segment::Password)?,
             "random_hex" => {
-                let (at, arg) = arg.ok_or_else(|| err(start, "`{random_hex:N}` needs a digit count N"))?;
+                let (at, arg) =
+                    arg.ok_or_else(|| err(start, "`{random_hex:N}` needs a digit count N"))?;
                 match arg.parse::<u32>() {
                     Ok(n) if (1..=MAX_HEX).contains(&n) => Segment::RandomHex(n),
                     _ => {
@@ -242,7 +255,8 @@ impl Builder {
                 }
             }
             "pad" => {
-                let (at, arg) = arg.ok_or_else(|| err(start, "`{pad:BYTES}` needs a size, e.g. `{pad:4096}`"))?;
+                let (at, arg) =
+                    arg.ok_or_else(|| err(start, "`{pad:BYTES}` needs a size, e.g. `{pad:4096}`"))?;
                 let n = parse_size(arg).ok_or_else(|| {
                     err(at, format!("expected a byte count such as 4096 or 4KiB (at most 16MiB) after `pad:`, found `{arg}`"))
                 })?;
@@ -250,7 +264,10 @@ impl Builder {
                 return Ok(());
             }
             _ if arg.is_some() => {
-                return Err(err(start, format!("unknown placeholder `{body}`: expected one of {BUILTINS}")))
+                return Err(err(
+                    start,
+                    format!("unknown placeholder `{body}`: expected one of {BUILTINS}"),
+                ))
             }
             _ if !is_identifier(name) => {
                 return Err(err(
@@ -291,7 +308,10 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 
 /// Names a capture may not take, because a built-in placeholder owns them.
 pub(crate) fn is_builtin(name: &str) -> bool {
-    matches!(name, "vu" | "iter" | "index" | "user" | "password" | "random_hex" | "pad")
+    matches!(
+        name,
+        "vu" | "iter" | "index" | "user" | "password" | "random_hex" | "pad"
+    )
 }
 
 /// `4096`, `4KiB`, `1MiB` (also `4K`, `1M`).
@@ -311,7 +331,9 @@ fn parse_size(s: &str) -> Option<usize> {
 /// one repeated byte so the payload resembles real claims to a compressor.
 fn filler(n: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    (0..n).map(|i| ALPHABET[(i * 7 + i / ALPHABET.len()) % ALPHABET.len()]).collect()
+    (0..n)
+        .map(|i| ALPHABET[(i * 7 + i / ALPHABET.len()) % ALPHABET.len()])
+        .collect()
 }
 
 fn push_u64(out: &mut Vec<u8>, mut v: u64) {
@@ -352,7 +374,14 @@ pub(crate) fn push_json_escaped(out: &mut Vec<u8>, value: &[u8]) {
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\r' => out.extend_from_slice(b"\\r"),
             b'\t' => out.extend_from_slice(b"\\t"),
-            0..=0x1f => out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]),
+            0..=0x1f => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 15)],
+            ]),
             _ => out.push(b),
         }
     }

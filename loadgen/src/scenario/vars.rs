@@ -132,7 +132,12 @@ mod tests {
     fn captures_top_level_and_nested_fields() {
         let mut vars = VarStore::new(2);
         let body = br#"{"token":"abc","data":{"n":5}}"#;
-        capture_into(&[cap(0, "token", "/token"), cap(1, "n", "/data/n")], body, &mut vars).unwrap();
+        capture_into(
+            &[cap(0, "token", "/token"), cap(1, "n", "/data/n")],
+            body,
+            &mut vars,
+        )
+        .unwrap();
         assert_eq!(vars.get(Slot(0)), Some(&b"abc"[..]));
         assert_eq!(vars.get(Slot(1)), Some(&b"5"[..]));
     }
