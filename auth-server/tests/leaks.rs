@@ -1,0 +1,120 @@
+//! Each leak kind leaks under `leaky` and stays bounded under `fixed`, with
+//! the same workload, measured from jemalloc's own statistics.
+//!
+//! The test binary uses jemalloc as its global allocator, as the server
+//! binary does, so `stats.allocated` is the heap of the server under test.
+//! The tests run one at a time (a lock) because they share that heap.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use clw_auth::memory::{alloc_stats, purge};
+use clw_auth::{CacheMode, Config, LeakKind};
+use common::{start, Client};
+use serde_json::json;
+
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const SESSIONS: usize = 1500;
+const CLAIMS: usize = 1024;
+
+/// Runs the leak's trigger workload against a server in `mode` and returns
+/// how many bytes stayed allocated once the sessions were logged out or
+/// expired and cleaned up.
+async fn retained_after_workload(mode: CacheMode, leak: LeakKind) -> i64 {
+    let mut cfg = Config::for_tests();
+    cfg.session.cache.mode = mode;
+    cfg.session.cache.leak = leak;
+    cfg.session.cache.max_size = 500;
+    cfg.session.cache.cleanup_interval = Duration::from_millis(50);
+    let expires = leak == LeakKind::ExpiredRetained;
+    if expires {
+        cfg.session.cache.ttl_seconds = Duration::from_millis(200);
+    }
+    let server = start(cfg).await;
+    let mut c = Client::connect(server.addr()).await;
+    // Warm up: metric label sets, connection buffers, first allocations.
+    for _ in 0..50 {
+        let t = c.token("user-1").await;
+        c.send("POST", "/auth/logout", Some(&t), None).await;
+    }
+    purge();
+    let before = alloc_stats().allocated as i64;
+
+    let claims = json!({ "pad": "x".repeat(CLAIMS) });
+    for i in 0..SESSIONS {
+        let r = c
+            .login(&format!("user-{}", i % 16), Some(claims.clone()))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let token = r.body["token"].as_str().unwrap().to_string();
+        let v = c.send("GET", "/auth/validate", Some(&token), None).await;
+        assert_eq!(v.status, 200);
+        if !expires {
+            let out = c.send("POST", "/auth/logout", Some(&token), None).await;
+            assert_eq!(out.status, 204);
+        }
+    }
+    if expires {
+        // Let every session expire and the cleanup task run a few times.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    purge();
+    let after = alloc_stats().allocated as i64;
+    drop(c);
+    server.shutdown().await.unwrap();
+    after - before
+}
+
+async fn leaks_and_fix_holds(leak: LeakKind) {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let leaky = retained_after_workload(CacheMode::Leaky, leak).await;
+    let fixed = retained_after_workload(CacheMode::Fixed, leak).await;
+    let per_session = leaky as f64 / SESSIONS as f64;
+    println!(
+        "{}: leaky retained {leaky} B ({per_session:.0} B/session), fixed retained {fixed} B",
+        leak.as_str()
+    );
+    // Every session's claims (1 KiB + overhead) or a 2 KiB handle per request stay behind.
+    assert!(
+        per_session > 800.0,
+        "{}: leaky mode kept only {per_session:.0} B per session",
+        leak.as_str()
+    );
+    // The fixed cache gives it all back (small slack for allocator noise).
+    assert!(
+        fixed < 256 * 1024,
+        "{}: fixed mode kept {fixed} B",
+        leak.as_str()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_leaks_and_fixed_does_not() {
+    leaks_and_fix_holds(LeakKind::Unbounded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_retained_leaks_and_fixed_does_not() {
+    leaks_and_fix_holds(LeakKind::ExpiredRetained).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payload_duplication_leaks_and_fixed_does_not() {
+    leaks_and_fix_holds(LeakKind::PayloadDuplication).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arc_cycle_leaks_and_fixed_does_not() {
+    leaks_and_fix_holds(LeakKind::ArcCycle).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_accumulation_leaks_and_fixed_does_not() {
+    leaks_and_fix_holds(LeakKind::HandleAccumulation).await;
+}
