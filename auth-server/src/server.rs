@@ -180,6 +180,10 @@ impl Server {
     pub fn spawn(self) -> ServerHandle {
         let addr = self.local_addr();
         let state = self.state();
+        // The socket is bound and the kernel queues connections until the
+        // accept loop takes them, so the server is ready as of now: callers
+        // may send requests as soon as this returns.
+        state.set_phase(Phase::Serving);
         let (tx, rx) = oneshot::channel::<()>();
         let join = tokio::spawn(self.run_until(async move {
             let _ = rx.await;

@@ -1,0 +1,206 @@
+//! The clw-auth binary: --check-config, exit codes, SIGTERM, and the field
+//! guide's FATAL line on a failed allocation.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_clw-auth");
+
+fn write_config(dir: &tempfile::TempDir, json: &str) -> std::path::PathBuf {
+    let path = dir.path().join("config.json");
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+#[test]
+fn check_config_prints_the_effective_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        r#"{"authentication":{"service":{"port":9001},"memory":{"max_heap_size":"1536M"}}}"#,
+    );
+    let out = Command::new(BIN)
+        .arg("--check-config")
+        .arg(&path)
+        .env("CLAW_SESSION_CACHE_MAX_SIZE", "777")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["authentication"]["service"]["port"], 9001);
+    assert_eq!(v["authentication"]["session"]["cache"]["max_size"], 777);
+    assert_eq!(
+        v["authentication"]["memory"]["max_heap_size"],
+        1536u64 << 20
+    );
+}
+
+#[test]
+fn bad_config_exits_2_naming_the_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        &dir,
+        r#"{"authentication":{"session":{"cache":{"eviction_policy":"fifo"}}}}"#,
+    );
+    let out = Command::new(BIN)
+        .arg("--check-config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("authentication.session.cache.eviction_policy"),
+        "{err}"
+    );
+    assert!(err.contains("unknown eviction policy `fifo`"), "{err}");
+
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("cannot read config file /nonexistent.json")
+    );
+}
+
+/// Starts the binary on port 0 and returns it with the address it logged.
+fn spawn_server(extra_env: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["--host", "127.0.0.1", "--port", "0"])
+        .env("CLAW_USERS_COUNT", "4")
+        .env("CLAW_USERS_PASSWORD", "clw-load-test")
+        .env("CLAW_USERS_ARGON2_MEMORY_KIB", "8")
+        .env("CLAW_USERS_ARGON2_ITERATIONS", "1")
+        .env("CLAW_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let addr = loop {
+        assert!(Instant::now() < deadline, "no `listening on` line");
+        let line = lines.next().expect("server exited early").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest
+                .trim_end_matches(|c| c == '"' || c == '}' || c == ' ')
+                .to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, addr)
+}
+
+fn http(addr: &str, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn sigterm_drains_and_exits_0() {
+    let (child, addr) = spawn_server(&[]);
+    let ready = http(
+        &addr,
+        "GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    );
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    // SAFETY: signalling the child we started, by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// With the address space capped, the leak ends in a failed allocation:
+/// the guide's FATAL line must be printed, then the process aborts.
+#[test]
+fn failed_allocation_prints_the_fatal_line() {
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--cache-mode",
+        "leaky",
+    ])
+    .env("CLAW_USERS_COUNT", "1")
+    .env("CLAW_USERS_PASSWORD", "pw")
+    .env("CLAW_USERS_ARGON2_MEMORY_KIB", "8")
+    .env("CLAW_USERS_ARGON2_ITERATIONS", "1")
+    .env("CLAW_AUTH_BODY_LIMIT", "2M")
+    .env("CLAW_SESSION_MAX_CLAIMS_SIZE", "1M")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 1 << 30,
+                rlim_max: 1 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("server exited early").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let claims = format!("{{\"pad\":\"{}\"}}", "x".repeat(1_000_000));
+    let body = format!("{{\"username\":\"user-0\",\"password\":\"pw\",\"claims\":{claims}}}");
+    let request = format!(
+        "POST /auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // 1 GiB of address space holds fewer than 1000 sessions of 1 MB.
+    for _ in 0..3000 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        let Ok(mut s) = TcpStream::connect(&addr) else {
+            break;
+        };
+        if s.write_all(request.as_bytes()).is_err() {
+            break;
+        }
+        let mut sink = Vec::new();
+        let _ = s.read_to_end(&mut sink);
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "the leak must kill the process");
+    assert!(
+        stderr.contains("FATAL: clw-auth-oom: memory allocation failed"),
+        "stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("CRITICAL: service cannot allocate"),
+        "stderr: {stderr}"
+    );
+}
