@@ -126,7 +126,9 @@ mod shipped_tests {
     use std::time::Duration;
 
     fn load(name: &str) -> Scenario {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{name}.toml"));
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(format!("{name}.toml"));
         Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
     }
 
@@ -143,14 +145,32 @@ mod shipped_tests {
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .map(|p| {
                 let summary = check_file(&p).unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(Some(summary.name.as_str()), p.file_stem().and_then(|s| s.to_str()), "name matches file");
-                assert!(!summary.thresholds.is_empty(), "{} has thresholds", summary.name);
+                assert_eq!(
+                    Some(summary.name.as_str()),
+                    p.file_stem().and_then(|s| s.to_str()),
+                    "name matches file"
+                );
+                assert!(
+                    !summary.thresholds.is_empty(),
+                    "{} has thresholds",
+                    summary.name
+                );
                 summary.name
             })
             .collect();
         names.sort();
-        for required in ["expiry", "large-claims", "login-storm", "ready-only", "session-churn", "steady-sessions"] {
-            assert!(names.iter().any(|n| n == required), "scenarios/{required}.toml is missing");
+        for required in [
+            "expiry",
+            "large-claims",
+            "login-storm",
+            "ready-only",
+            "session-churn",
+            "steady-sessions",
+        ] {
+            assert!(
+                names.iter().any(|n| n == required),
+                "scenarios/{required}.toml is missing"
+            );
         }
     }
 
@@ -158,14 +178,22 @@ mod shipped_tests {
     fn login_storm_logs_in_every_iteration_and_never_out() {
         let s = load("login-storm");
         assert_eq!(step_names(&s), ["login", "validate"]);
-        assert_eq!((s.defaults.users, s.defaults.duration), (100, Duration::from_secs(300)));
-        assert!(s.steps().all(|st| st.path.as_static() != Some(b"/auth/logout")));
+        assert_eq!(
+            (s.defaults.users, s.defaults.duration),
+            (100, Duration::from_secs(300))
+        );
+        assert!(s
+            .steps()
+            .all(|st| st.path.as_static() != Some(b"/auth/logout")));
     }
 
     #[test]
     fn steady_sessions_refreshes_and_logs_out() {
         let s = load("steady-sessions");
-        assert_eq!(step_names(&s), ["login", "validate", "refresh", "validate", "logout"]);
+        assert_eq!(
+            step_names(&s),
+            ["login", "validate", "refresh", "validate", "logout"]
+        );
         let refresh = s.steps().nth(2).unwrap();
         assert_eq!(refresh.reauth, Some(0), "a refused refresh logs in again");
         assert_eq!(s.thresholds.len(), 3);
@@ -177,7 +205,15 @@ mod shipped_tests {
         let login = &s.flows[0].steps[0];
         let vars = VarStore::new(s.vars.len());
         let rng = Rng::for_vu(0, 0);
-        let ctx = RenderCtx { vu: 0, iter: 0, user_index: 0, user: b"user-0", password: b"clw-load-test", vars: &vars, rng: &rng };
+        let ctx = RenderCtx {
+            vu: 0,
+            iter: 0,
+            user_index: 0,
+            user: b"user-0",
+            password: b"clw-load-test",
+            vars: &vars,
+            rng: &rng,
+        };
         let mut body = Vec::new();
         login.body.as_ref().unwrap().render(&ctx, &mut body);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
@@ -187,9 +223,16 @@ mod shipped_tests {
     #[test]
     fn session_churn_weights_flows_nine_to_one() {
         let s = load("session-churn");
-        let w: Vec<_> = s.flows.iter().map(|f| (f.name.as_str(), f.weight)).collect();
+        let w: Vec<_> = s
+            .flows
+            .iter()
+            .map(|f| (f.name.as_str(), f.weight))
+            .collect();
         assert_eq!(w, [("login-logout", 9), ("login-refresh-logout", 1)]);
-        assert!(s.flows.iter().all(|f| f.steps.last().unwrap().name == "logout"));
+        assert!(s
+            .flows
+            .iter()
+            .all(|f| f.steps.last().unwrap().name == "logout"));
     }
 
     #[test]
@@ -197,14 +240,20 @@ mod shipped_tests {
         let s = load("expiry");
         let last = s.flows[0].steps.last().unwrap();
         assert!(last.expect.contains(401) && !last.expect.contains(200));
-        assert_eq!(last.reauth_on(401), None, "an expected 401 does not trigger a new login");
+        assert_eq!(
+            last.reauth_on(401),
+            None,
+            "an expected 401 does not trigger a new login"
+        );
         assert!(s.steps().map(|st| st.think_time).sum::<Duration>() > Duration::from_secs(5));
     }
 
     #[test]
     fn ready_only_touches_only_ready() {
         let s = load("ready-only");
-        assert!(s.steps().all(|st| st.path.as_static() == Some(b"/ready") && st.body.is_none()));
+        assert!(s
+            .steps()
+            .all(|st| st.path.as_static() == Some(b"/ready") && st.body.is_none()));
         assert!(s.vars.is_empty());
     }
 }

@@ -357,7 +357,6 @@ impl Compiler<'_> {
                 self.src.error_at(at, e.error.message)
             })?),
         };
-        drop(resolve);
 
         let mut captures = Vec::with_capacity(raw.capture.len());
         for (name, selector) in &raw.capture {

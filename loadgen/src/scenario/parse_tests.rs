@@ -33,7 +33,12 @@ fn parse(src: &str) -> Result<Scenario, ScenarioError> {
 /// The error's `(line, column, message)`.
 fn err(src: &str) -> (usize, usize, String) {
     match parse(src).expect_err("should not parse") {
-        ScenarioError::Invalid { line, column, message, .. } => (line, column, message),
+        ScenarioError::Invalid {
+            line,
+            column,
+            message,
+            ..
+        } => (line, column, message),
         other => panic!("unexpected {other}"),
     }
 }
@@ -58,9 +63,13 @@ fn minimal_scenario_gets_defaults() {
     assert_eq!(s.flows.len(), 1);
     let f = &s.flows[0];
     assert_eq!((f.name.as_str(), f.weight), ("main", 1));
-    let [login, validate] = &f.steps[..] else { panic!("two steps") };
+    let [login, validate] = &f.steps[..] else {
+        panic!("two steps")
+    };
     assert_eq!((login.name.as_str(), login.method), ("login", Method::Post));
-    assert!(login.expect.contains(200) && login.expect.contains(204) && !login.expect.contains(401));
+    assert!(
+        login.expect.contains(200) && login.expect.contains(204) && !login.expect.contains(401)
+    );
     assert_eq!(login.captures[0].pointer, "/token");
     assert!(!login.uses_vars());
     assert_eq!((validate.name.as_str(), validate.repeat), ("validate", 3));
@@ -79,21 +88,48 @@ fn renders_a_full_step() {
     let rng = Rng::for_vu(7, 3);
     let idx = s.users.pick_index(3, &rng);
     let render = |t: &crate::scenario::Template, vars: &VarStore, user: &[u8]| {
-        let ctx = RenderCtx { vu: 3, iter: 0, user_index: idx, user, password: b"", vars, rng: &rng };
+        let ctx = RenderCtx {
+            vu: 3,
+            iter: 0,
+            user_index: idx,
+            user,
+            password: b"",
+            vars,
+            rng: &rng,
+        };
         let mut out = Vec::new();
         t.render(&ctx, &mut out);
         out
     };
     let user = render(&s.users.username, &vars, b"");
     let password = render(&s.users.password, &vars, b"");
-    assert_eq!((&user[..], &password[..]), (&b"user-3"[..], &b"clw-load-test"[..]));
+    assert_eq!(
+        (&user[..], &password[..]),
+        (&b"user-3"[..], &b"clw-load-test"[..])
+    );
     let login = &s.flows[0].steps[0];
-    let ctx = RenderCtx { vu: 3, iter: 0, user_index: idx, user: &user, password: &password, vars: &vars, rng: &rng };
+    let ctx = RenderCtx {
+        vu: 3,
+        iter: 0,
+        user_index: idx,
+        user: &user,
+        password: &password,
+        vars: &vars,
+        rng: &rng,
+    };
     let mut body = Vec::new();
     login.body.as_ref().unwrap().render(&ctx, &mut body);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(v, serde_json::json!({"username": "user-3", "password": "clw-load-test"}));
-    crate::scenario::capture_into(&login.captures, br#"{"token":"t0k","expires_in":5}"#, &mut vars).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"username": "user-3", "password": "clw-load-test"})
+    );
+    crate::scenario::capture_into(
+        &login.captures,
+        br#"{"token":"t0k","expires_in":5}"#,
+        &mut vars,
+    )
+    .unwrap();
     let (_, auth) = &s.flows[0].steps[1].headers[0];
     assert_eq!(render(auth, &vars, &user), b"Bearer t0k");
 }
@@ -109,43 +145,143 @@ fn load_users_and_thresholds_sections() {
     assert_eq!(s.defaults.users, 100);
     assert_eq!(s.defaults.duration, Duration::from_secs(300));
     assert_eq!(s.defaults.ramp_up, Duration::from_secs(10));
-    assert_eq!(s.defaults.model, LoadModel::Open { arrival_rate: 250.0 });
+    assert_eq!(
+        s.defaults.model,
+        LoadModel::Open {
+            arrival_rate: 250.0
+        }
+    );
     assert_eq!((s.users.count, s.users.pick), (10000, UserPick::Random));
-    let t: Vec<_> = s.thresholds.iter().map(|t| (t.kind.as_str(), t.limit)).collect();
-    assert_eq!(t, vec![("peak_rss_percent", 80.0), ("p99_ms", 50.0), ("error_rate", 0.01), ("min_throughput_rps", 100.0)]);
+    let t: Vec<_> = s
+        .thresholds
+        .iter()
+        .map(|t| (t.kind.as_str(), t.limit))
+        .collect();
+    assert_eq!(
+        t,
+        vec![
+            ("peak_rss_percent", 80.0),
+            ("p99_ms", 50.0),
+            ("error_rate", 0.01),
+            ("min_throughput_rps", 100.0)
+        ]
+    );
     assert!(s.thresholds[0].passes(79.9) && !s.thresholds[0].passes(80.1));
     assert!(s.thresholds[3].passes(120.0) && !s.thresholds[3].passes(99.0));
-    assert_eq!(ThresholdKind::from_name("p99_ms"), Some(ThresholdKind::P99Ms));
+    assert_eq!(
+        ThresholdKind::from_name("p99_ms"),
+        Some(ThresholdKind::P99Ms)
+    );
 }
 
 #[test]
 fn unknown_keys_point_at_the_key() {
-    assert_err(&LOGIN.replace("repeat = 3", "repaet = 3"), 14, 1, "unknown field `repaet`, expected one of");
-    assert_err(&format!("{LOGIN}[thresholds]\npeak_rss = 80\n"), 17, 1, "unknown field `peak_rss`");
-    assert_err(&format!("bogus = 1\n{LOGIN}"), 1, 1, "unknown field `bogus`");
+    assert_err(
+        &LOGIN.replace("repeat = 3", "repaet = 3"),
+        14,
+        1,
+        "unknown field `repaet`, expected one of",
+    );
+    assert_err(
+        &format!("{LOGIN}[thresholds]\npeak_rss = 80\n"),
+        17,
+        1,
+        "unknown field `peak_rss`",
+    );
+    assert_err(
+        &format!("bogus = 1\n{LOGIN}"),
+        1,
+        1,
+        "unknown field `bogus`",
+    );
 }
 
 #[test]
 fn bad_values_point_at_the_value() {
-    assert_err(&LOGIN.replace("\"GET\"", "\"FETCH\""), 11, 10, "unknown variant `FETCH`");
-    assert_err(&LOGIN.replace("\"100ms\"", "\"soon\""), 15, 14, "invalid duration");
-    assert_err(&LOGIN.replace("repeat = 3", "repeat = 0"), 14, 10, "at least 1");
-    assert_err(&LOGIN.replace("repeat = 3", "expect = \"6xx\""), 14, 10, "invalid status");
-    assert_err(&LOGIN.replace("repeat = 3", "expect = [200, 99]"), 14, 16, "out of range");
-    assert_err(&format!("{LOGIN}[load]\nmodel = \"open\"\n"), 17, 9, "needs `arrival_rate`");
-    assert_err(&format!("{LOGIN}[load]\narrival_rate = 5\n"), 17, 16, "only to model = \"open\"");
-    assert_err(&LOGIN.replace("\"/auth/validate\"", "\"auth/validate\""), 12, 8, "must start with `/`");
-    assert_err(&LOGIN.replace("name = \"t\"", "name = \"a b\""), 2, 8, "`name` must be");
+    assert_err(
+        &LOGIN.replace("\"GET\"", "\"FETCH\""),
+        11,
+        10,
+        "unknown variant `FETCH`",
+    );
+    assert_err(
+        &LOGIN.replace("\"100ms\"", "\"soon\""),
+        15,
+        14,
+        "invalid duration",
+    );
+    assert_err(
+        &LOGIN.replace("repeat = 3", "repeat = 0"),
+        14,
+        10,
+        "at least 1",
+    );
+    assert_err(
+        &LOGIN.replace("repeat = 3", "expect = \"6xx\""),
+        14,
+        10,
+        "invalid status",
+    );
+    assert_err(
+        &LOGIN.replace("repeat = 3", "expect = [200, 99]"),
+        14,
+        16,
+        "out of range",
+    );
+    assert_err(
+        &format!("{LOGIN}[load]\nmodel = \"open\"\n"),
+        17,
+        9,
+        "needs `arrival_rate`",
+    );
+    assert_err(
+        &format!("{LOGIN}[load]\narrival_rate = 5\n"),
+        17,
+        16,
+        "only to model = \"open\"",
+    );
+    assert_err(
+        &LOGIN.replace("\"/auth/validate\"", "\"auth/validate\""),
+        12,
+        8,
+        "must start with `/`",
+    );
+    assert_err(
+        &LOGIN.replace("name = \"t\"", "name = \"a b\""),
+        2,
+        8,
+        "`name` must be",
+    );
 }
 
 #[test]
 fn bad_templates_point_into_the_string() {
     // `Bearer {nope}`: column of `{`+1 inside the header string.
-    assert_err(&LOGIN.replace("{token}\"", "{nope}\""), 13, 38, "undefined variable `nope`");
-    assert_err(&LOGIN.replace("/auth/validate", "/auth/{pad:x}"), 12, 20, "expected a byte count");
-    assert_err(&LOGIN.replace("/auth/validate", "/auth/{vu"), 12, 15, "unclosed `{`");
+    assert_err(
+        &LOGIN.replace("{token}\"", "{nope}\""),
+        13,
+        38,
+        "undefined variable `nope`",
+    );
+    assert_err(
+        &LOGIN.replace("/auth/validate", "/auth/{pad:x}"),
+        12,
+        20,
+        "expected a byte count",
+    );
+    assert_err(
+        &LOGIN.replace("/auth/validate", "/auth/{vu"),
+        12,
+        15,
+        "unclosed `{`",
+    );
     // Inside a body string.
-    assert_err(&LOGIN.replace("password = \"{password}\"", "password = \"{pad:9x}\""), 7, 48, "expected a byte count");
+    assert_err(
+        &LOGIN.replace("password = \"{password}\"", "password = \"{pad:9x}\""),
+        7,
+        48,
+        "expected a byte count",
+    );
 }
 
 #[test]
@@ -161,7 +297,8 @@ path = "/b"
 capture = { tok = "token" }
 "#;
     assert_err(later, 5, 13, "captured only by a later step (step 2)");
-    let same = "name = \"t\"\n[[steps]]\nmethod = \"GET\"\npath = \"/{tok}\"\ncapture = { tok = \"t\" }\n";
+    let same =
+        "name = \"t\"\n[[steps]]\nmethod = \"GET\"\npath = \"/{tok}\"\ncapture = { tok = \"t\" }\n";
     assert_err(same, 4, 11, "captured by this same step");
     let other_flow = r#"
 name = "t"
@@ -173,7 +310,8 @@ name = "b"
 steps = [{ method = "GET", path = "/x", headers = { A = "{tok}" } }]
 "#;
     assert_err(other_flow, 8, 59, "no earlier step in flow `b` captures it");
-    let builtin = "name = \"t\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\ncapture = { vu = \"x\" }\n";
+    let builtin =
+        "name = \"t\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\ncapture = { vu = \"x\" }\n";
     assert_err(builtin, 5, 18, "cannot capture into `vu`");
 }
 
@@ -182,14 +320,24 @@ fn structure_errors() {
     assert_err("name = \"t\"\n", 1, 1, "expected [[steps]] or [[flows]]");
     let both = format!("{LOGIN}[[flows]]\nname = \"x\"\nsteps = []\n");
     assert!(err(&both).2.contains("not both"));
-    assert_err("name = \"t\"\n[[flows]]\nname = \"x\"\nsteps = []\n", 4, 9, "has no steps");
+    assert_err(
+        "name = \"t\"\n[[flows]]\nname = \"x\"\nsteps = []\n",
+        4,
+        9,
+        "has no steps",
+    );
     assert_err(
         "name = \"t\"\n[[flows]]\nname = \"x\"\nweight = 0\nsteps = [{ method = \"GET\", path = \"/\" }]\n",
         4,
         10,
         "`weight` must be at least 1",
     );
-    assert_err(&LOGIN.replace("headers = {", "headers = { Host = \"x\", "), 13, 20, "set by clw-cli");
+    assert_err(
+        &LOGIN.replace("headers = {", "headers = { Host = \"x\", "),
+        13,
+        20,
+        "set by clw-cli",
+    );
 }
 
 #[test]
@@ -208,10 +356,15 @@ steps = [{ method = "GET", path = "/health" }]
     let s = parse(src).unwrap();
     let count = |seed| {
         let rng = Rng::for_vu(seed, 0);
-        (0..40_000).filter(|_| s.pick_flow(&rng).name == "heavy").count()
+        (0..40_000)
+            .filter(|_| s.pick_flow(&rng).name == "heavy")
+            .count()
     };
     let heavy = count(1);
-    assert!((29_000..31_000).contains(&heavy), "3:1 weights gave {heavy}/40000 heavy");
+    assert!(
+        (29_000..31_000).contains(&heavy),
+        "3:1 weights gave {heavy}/40000 heavy"
+    );
     assert_eq!(heavy, count(1), "the same seed picks the same flows");
     assert_ne!(heavy, count(2), "another seed gives another sequence");
 }
@@ -219,5 +372,9 @@ steps = [{ method = "GET", path = "/health" }]
 #[test]
 fn io_error_names_the_file() {
     let e = Scenario::load(Path::new("/nonexistent/x.toml")).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/x.toml: cannot read scenario"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/x.toml: cannot read scenario"),
+        "{e}"
+    );
 }
