@@ -13,6 +13,12 @@ run-server:
 	$(CARGO) run --release -p clw-auth -- --config profiles/fixed.json
 
 # --- server (clw-auth) ---
+.PHONY: metrics-check
+# /metrics through Prometheus's own linter; installs promtool when missing.
+metrics-check:
+	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
+	CLW_REQUIRE_PROMTOOL=1 $(CARGO) test -p clw-auth --test promtool -- --nocapture
+
 .PHONY: bench-cache
 # Single-thread insert+get pairs/s and RSS bytes per session, 1M sessions of 232 B.
 bench-cache:
