@@ -40,13 +40,19 @@ impl Scenario {
     /// weight. Draws from `rng` only when there is more than one flow, so
     /// single-flow runs keep the rng stream for templates.
     pub(crate) fn pick_flow(&self, rng: &Rng) -> &Flow {
+        &self.flows[self.pick_flow_index(rng)]
+    }
+
+    /// Like [`Scenario::pick_flow`], as an index into `flows` (for callers
+    /// that keep per-flow state).
+    pub(crate) fn pick_flow_index(&self, rng: &Rng) -> usize {
         if self.flows.len() == 1 {
-            return &self.flows[0];
+            return 0;
         }
         let mut ticket = rng.below(self.total_weight);
-        for flow in &self.flows {
+        for (i, flow) in self.flows.iter().enumerate() {
             if ticket < u64::from(flow.weight) {
-                return flow;
+                return i;
             }
             ticket -= u64::from(flow.weight);
         }
