@@ -378,3 +378,41 @@ fn io_error_names_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn table_forms_work_and_keep_positions() {
+    let src = r#"
+name = "t"
+[[flows]]
+name = "f"
+[[flows.steps]]
+method = "POST"
+path = "/auth/login"
+capture = { token = "token" }
+[flows.steps.body]
+username = "{user}"
+claims = { blob = "{pad:2}" }
+[[flows.steps]]
+method = "GET"
+path = "/auth/validate"
+[flows.steps.headers]
+Authorization = "Bearer {token}"
+"#;
+    let s = parse(src).unwrap();
+    let steps = &s.flows[0].steps;
+    assert_eq!(steps.len(), 2);
+    assert!(steps[0].body.is_some());
+    assert_eq!(steps[1].reauth, Some(0));
+    assert_err(
+        &src.replace("{pad:2}", "{pad:z}"),
+        11,
+        25,
+        "expected a byte count",
+    );
+    assert_err(
+        &src.replace("Bearer {token}", "Bearer {tok}"),
+        16,
+        26,
+        "undefined variable `tok`",
+    );
+}
