@@ -25,6 +25,18 @@ bench-cache:
 	$(CARGO) bench -p clw-auth --bench cache
 
 # --- load generator (clw-cli) ---
+.PHONY: bench-loadgen
+CLW_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release
+BENCH_DURATION ?= 10
+BENCH_USERS ?= 50
+
+# clw-cli vs wrk (Debian's package, installed when missing) on the same
+# clw-auth GET /ready: requests/s, ratio and each one's peak RSS.
+bench-loadgen:
+	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
+	@command -v /usr/bin/time >/dev/null || apt-get install -y time >/dev/null
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	loadgen/bench/bench-loadgen.sh $(CLW_BIN)/clw-cli $(CLW_BIN)/clw-auth $(BENCH_DURATION) $(BENCH_USERS)
 
 # --- memory limits, leak reproduction and verification ---
 

@@ -125,7 +125,11 @@ pub(crate) fn render(s: &Summary, out: &Path) -> String {
         let _ = writeln!(
             o,
             "  {} {} {} {} (actual {actual})",
-            if t.passed { "PASS" } else { "FAIL" },
+            match t.passed {
+                Some(true) => "PASS",
+                Some(false) => "FAIL",
+                None => "SKIP (no memory limit known)",
+            },
             t.name,
             t.op,
             t.limit

@@ -379,7 +379,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             ));
         }
     }
-    summary.evaluate(&p.thresholds);
+    summary.evaluate(&p.thresholds, opts.memory_limit.is_some());
     summary.complete = true;
     output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
     if !opts.no_report {

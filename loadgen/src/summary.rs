@@ -109,10 +109,46 @@ pub(crate) struct ThresholdResult {
     /// `<=` or `>=`.
     pub(crate) op: &'static str,
     pub(crate) actual: Option<f64>,
-    pub(crate) passed: bool,
+    /// null when the threshold does not apply to this run (a % of the
+    /// memory limit when no limit is known).
+    pub(crate) passed: Option<bool>,
 }
 
 impl Summary {
+    /// A summary with nothing measured yet.
+    #[cfg(test)]
+    pub(crate) fn empty() -> Summary {
+        Summary {
+            complete: false,
+            clw_version: "test",
+            scenario: String::new(),
+            scenario_file: String::new(),
+            target: String::new(),
+            metrics_url: None,
+            concurrent_users: 1,
+            duration_s: 1.0,
+            ramp_up_s: 0.0,
+            model: "closed",
+            arrival_rate: None,
+            started_at: String::new(),
+            elapsed_s: None,
+            host: Host::this(),
+            requests: Requests::default(),
+            dropped_iterations: 0,
+            connections_opened: 0,
+            throughput_rps: None,
+            latency_ms: None,
+            latency_corrected_ms: None,
+            latency_note: "",
+            steps: BTreeMap::new(),
+            memory: Value::Null,
+            server: ServerSummary::default(),
+            thresholds: Vec::new(),
+            passed: None,
+            notes: Vec::new(),
+        }
+    }
+
     /// Fill the request and latency figures from the run's merged stats.
     pub(crate) fn set_load(
         &mut self,
@@ -183,23 +219,34 @@ impl Summary {
         }
     }
 
-    /// Check every threshold; an unknown figure fails its threshold, since
-    /// a gate that passes on missing data would pass a broken run.
-    pub(crate) fn evaluate(&mut self, thresholds: &[Threshold]) {
+    /// Check every threshold. A percentage of the memory limit when no
+    /// limit is known does not apply (skipped, `passed: null`); any other
+    /// unknown figure fails its threshold, since a gate that passes on
+    /// missing data would pass a broken run.
+    pub(crate) fn evaluate(&mut self, thresholds: &[Threshold], limit_known: bool) {
         self.thresholds = thresholds
             .iter()
             .map(|t| {
                 let actual = self.figure(t.kind);
+                let percent_of_limit = matches!(
+                    t.kind,
+                    ThresholdKind::PeakRssPercent | ThresholdKind::PeakAllocatedPercent
+                );
+                let passed = if percent_of_limit && !limit_known {
+                    None
+                } else {
+                    Some(actual.is_some_and(|a| t.passes(a)))
+                };
                 ThresholdResult {
                     name: t.kind.as_str(),
                     limit: t.limit,
                     op: if t.kind.is_minimum() { ">=" } else { "<=" },
                     actual,
-                    passed: actual.is_some_and(|a| t.passes(a)),
+                    passed,
                 }
             })
             .collect();
-        self.passed = Some(self.thresholds.iter().all(|t| t.passed));
+        self.passed = Some(self.thresholds.iter().all(|t| t.passed != Some(false)));
     }
 }
 
@@ -252,5 +299,25 @@ mod tests {
         assert!(merged.contains(&t(ThresholdKind::P99Ms, 50.0)));
         assert_eq!(merged.len(), 3);
         assert_eq!(merge_thresholds(&[], &[], false), vec![]);
+    }
+
+    #[test]
+    fn percent_of_an_unknown_limit_is_skipped_other_unknowns_fail() {
+        let mut s = Summary::empty();
+        s.evaluate(&[t(ThresholdKind::PeakRssPercent, 80.0)], false);
+        assert_eq!(s.thresholds[0].passed, None);
+        assert_eq!(s.passed, Some(true));
+        s.evaluate(&[t(ThresholdKind::PeakRssPercent, 80.0)], true);
+        assert_eq!(
+            s.passed,
+            Some(false),
+            "a known limit without samples must not pass"
+        );
+        s.evaluate(&[t(ThresholdKind::P99Ms, 10.0)], false);
+        assert_eq!(
+            s.passed,
+            Some(false),
+            "no latency at all fails a latency threshold"
+        );
     }
 }
