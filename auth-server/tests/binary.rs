@@ -209,8 +209,15 @@ fn failed_allocation_prints_the_fatal_line() {
 fn shipped_profiles_are_valid() {
     for (name, mode) in [("fixed", "fixed"), ("leaky", "leaky")] {
         let path = format!("{}/../profiles/{name}.json", env!("CARGO_MANIFEST_DIR"));
-        let out = Command::new(BIN).args(["--check-config", &path]).output().unwrap();
-        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(BIN)
+            .args(["--check-config", &path])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let auth = &v["authentication"];
         assert_eq!(auth["session"]["cache"]["mode"], mode);

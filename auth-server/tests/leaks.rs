@@ -118,3 +118,53 @@ async fn arc_cycle_leaks_and_fixed_does_not() {
 async fn handle_accumulation_leaks_and_fixed_does_not() {
     leaks_and_fix_holds(LeakKind::HandleAccumulation).await;
 }
+
+/// `memory.max_heap_size`: above the budget the fixed cache evicts least
+/// recently used sessions until the heap is back under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heap_budget_evicts_sessions() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    purge();
+    let budget = alloc_stats().allocated + (4 << 20);
+    let mut cfg = Config::for_tests();
+    cfg.session.cache.max_size = 100_000;
+    cfg.session.cache.max_bytes = 1 << 30;
+    cfg.memory.max_heap_size = Some(budget);
+    cfg.memory.monitor_interval = Duration::from_millis(10);
+    let server = start(cfg).await;
+    let mut c = Client::connect(server.addr()).await;
+    let claims = json!({ "pad": "x".repeat(8 * 1024) });
+    // 8 MiB of claims against a 4 MiB allowance.
+    for _ in 0..1024 {
+        assert_eq!(c.login("user-1", Some(claims.clone())).await.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let health = c.send("GET", "/health", None, None).await.body;
+    let heap_evictions = health["session_cache"]["evictions"]["heap"]
+        .as_u64()
+        .unwrap();
+    let sessions = health["session_cache"]["active_sessions"].as_u64().unwrap();
+    assert!(heap_evictions > 0, "no heap-budget eviction: {health}");
+    assert!(sessions < 1024, "{sessions} sessions kept");
+    let allocated = alloc_stats().allocated;
+    assert!(
+        allocated < budget + (1 << 20),
+        "allocated {allocated} over budget {budget}"
+    );
+    server.shutdown().await.unwrap();
+}
+
+/// `memory.gc_frequency` purges: RSS follows what is allocated.
+#[test]
+fn purge_returns_freed_pages() {
+    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let blocks: Vec<Vec<u8>> = (0..4096).map(|i| vec![i as u8; 16 * 1024]).collect();
+    let full = alloc_stats().resident;
+    drop(blocks);
+    purge();
+    let after = alloc_stats().resident;
+    assert!(
+        after + (32 << 20) < full,
+        "resident {full} -> {after}: 64 MiB freed should leave"
+    );
+}
