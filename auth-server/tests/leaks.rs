@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use clw_auth::memory::{alloc_stats, purge};
@@ -18,7 +17,7 @@ use serde_json::json;
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const SESSIONS: usize = 1500;
 const CLAIMS: usize = 1024;
@@ -72,7 +71,7 @@ async fn retained_after_workload(mode: CacheMode, leak: LeakKind) -> i64 {
 }
 
 async fn leaks_and_fix_holds(leak: LeakKind) {
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = ONE_AT_A_TIME.lock().await;
     let leaky = retained_after_workload(CacheMode::Leaky, leak).await;
     let fixed = retained_after_workload(CacheMode::Fixed, leak).await;
     let per_session = leaky as f64 / SESSIONS as f64;
@@ -123,7 +122,7 @@ async fn handle_accumulation_leaks_and_fixed_does_not() {
 /// recently used sessions until the heap is back under it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heap_budget_evicts_sessions() {
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = ONE_AT_A_TIME.lock().await;
     purge();
     let budget = alloc_stats().allocated + (4 << 20);
     let mut cfg = Config::for_tests();
@@ -157,7 +156,7 @@ async fn heap_budget_evicts_sessions() {
 /// `memory.gc_frequency` purges: RSS follows what is allocated.
 #[test]
 fn purge_returns_freed_pages() {
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = ONE_AT_A_TIME.blocking_lock();
     let blocks: Vec<Vec<u8>> = (0..4096).map(|i| vec![i as u8; 16 * 1024]).collect();
     let full = alloc_stats().resident;
     drop(blocks);
