@@ -94,9 +94,7 @@ fn spawn_server(extra_env: &[(&str, &str)]) -> (std::process::Child, String) {
         assert!(Instant::now() < deadline, "no `listening on` line");
         let line = lines.next().expect("server exited early").unwrap();
         if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest
-                .trim_end_matches(|c| c == '"' || c == '}' || c == ' ')
-                .to_string();
+            break rest.trim_end_matches(['"', '}', ' ']).to_string();
         }
     };
     std::thread::spawn(move || for _ in lines {});
