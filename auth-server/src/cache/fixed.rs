@@ -13,6 +13,7 @@ use std::sync::Arc;
 use lru::LruCache;
 use parking_lot::Mutex;
 
+use super::slab_lru::SlabLru;
 use super::{EvictionCause, Evictions, InsertError, Limits, Lookup, Session, SessionRef};
 use crate::config::EvictionPolicy;
 use crate::token::{DigestBuildHasher, TokenDigest};
@@ -26,7 +27,7 @@ enum Gone {
 }
 
 struct Shard {
-    map: LruCache<TokenDigest, Session, DigestBuildHasher>,
+    map: SlabLru<Session>,
     bytes: u64,
     /// A small, bounded memory of recent removals (8 bytes of key each).
     gone: LruCache<u64, Gone, DigestBuildHasher>,
@@ -66,10 +67,7 @@ impl FixedCache {
         let shards = (0..n)
             .map(|_| {
                 Mutex::new(Shard {
-                    map: LruCache::with_hasher(
-                        NonZeroUsize::new(shard_cap).expect("non-zero"),
-                        Default::default(),
-                    ),
+                    map: SlabLru::with_capacity(shard_cap),
                     bytes: 0,
                     gone: LruCache::with_hasher(tomb_cap, Default::default()),
                 })

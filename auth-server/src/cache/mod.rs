@@ -11,6 +11,7 @@
 
 mod fixed;
 mod leaky;
+mod slab_lru;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,11 +40,13 @@ pub(crate) struct Session {
     pub(crate) last_ms: u64,
 }
 
-/// Bytes one stored session costs beyond its claims: key, session, the LRU
-/// links and the hash table slot with its control byte, rounded up for the
-/// allocator. Used to weigh sessions against `max_bytes`.
+/// Bytes one stored session costs beyond its claims: key, session, the
+/// slab's two u32 LRU links, and the hash table's u32 index with its
+/// control byte (rounded up for the table's 7/8 load). Used to weigh
+/// sessions against `max_bytes`.
 pub(crate) const ENTRY_OVERHEAD: u64 =
-    (std::mem::size_of::<TokenDigest>() + std::mem::size_of::<Session>() + 2 * 8 + 16) as u64;
+    (std::mem::size_of::<TokenDigest>() + std::mem::size_of::<Option<Session>>() + 2 * 4 + 8)
+        as u64;
 
 impl Session {
     /// The bytes this session is charged against `max_bytes`.
