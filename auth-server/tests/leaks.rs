@@ -126,7 +126,9 @@ async fn heap_budget_evicts_sessions() {
     purge();
     let budget = alloc_stats().allocated + (4 << 20);
     let mut cfg = Config::for_tests();
-    cfg.session.cache.max_size = 100_000;
+    // Room for every login by count and bytes: only the heap budget binds.
+    // (The cache's slab is reserved up front, 88 B per max_size entry.)
+    cfg.session.cache.max_size = 4096;
     cfg.session.cache.max_bytes = 1 << 30;
     cfg.memory.max_heap_size = Some(budget);
     cfg.memory.monitor_interval = Duration::from_millis(10);
