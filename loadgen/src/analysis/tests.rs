@@ -1,0 +1,277 @@
+//! The verdict on synthetic series shaped like what servers really do.
+
+use super::*;
+
+const MIB: f64 = 1024.0 * 1024.0;
+const LIMIT: u64 = 256 << 20;
+
+/// Deterministic Gaussian noise (xorshift + Box-Muller), so tests repeat.
+struct Noise(u64);
+
+impl Noise {
+    fn uniform(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn gaussian(&mut self, sigma: f64) -> f64 {
+        let (u1, u2) = (self.uniform().max(1e-12), self.uniform());
+        sigma * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+    }
+}
+
+/// `n` samples one second apart; rss from `f(t)`, logins at 100/s.
+fn series(n: usize, mut f: impl FnMut(f64) -> f64) -> Series {
+    let mut s = Series::default();
+    for i in 0..n {
+        let t = i as f64;
+        s.t_s.push(t);
+        let rss = f(t);
+        s.rss.push(Some(rss));
+        s.hwm.push(Some(rss));
+        s.cgroup.push(None);
+        s.allocated.push(None);
+        s.sessions.push(None);
+        s.evictions.push(None);
+        s.logins.push(Some(100.0 * t));
+    }
+    s
+}
+
+fn input() -> AnalysisInput {
+    AnalysisInput {
+        limit_bytes: Some(LIMIT),
+        ..AnalysisInput::default()
+    }
+}
+
+fn explain(report: &MemoryReport) -> String {
+    format!("{:?}: {:#?}", report.verdict, report.evidence)
+}
+
+#[test]
+fn linear_growth_is_a_leak_with_projection_and_retained_bytes() {
+    let mut noise = Noise(7);
+    let mut s = series(120, |t| 50.0 * MIB + MIB * t);
+    for (i, v) in s.rss.iter_mut().enumerate() {
+        *v = Some(v.unwrap() + noise.gaussian(0.2 * MIB));
+        s.allocated[i] = Some(20.0 * MIB + 0.9 * MIB * i as f64);
+    }
+    let report = analyze(&s, &input());
+    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert_eq!(report.plateau, Some(false));
+    let slope = report.slope_bytes_per_s.unwrap();
+    assert!((slope / MIB - 1.0).abs() < 0.05, "slope {slope}");
+    assert!(report.r_squared.unwrap() > 0.95);
+    // Last value ~169 MiB, 1 MiB/s to 256 MiB: ~87 s.
+    let eta = report.projected_time_to_limit_s.unwrap();
+    assert!((75.0..100.0).contains(&eta), "eta {eta}");
+    // 0.9 MiB/s of allocations over 100 logins/s.
+    let retained = report.retained_bytes_per_session.unwrap();
+    assert!(
+        (retained - 0.9 * MIB / 100.0).abs() < 100.0,
+        "retained {retained}"
+    );
+    assert_eq!(report.sources.rss.as_deref(), Some("proc"));
+}
+
+#[test]
+fn plateau_is_bounded() {
+    let mut noise = Noise(11);
+    let s = series(180, |t| {
+        50.0 * MIB + 100.0 * MIB * (1.0 - (-t / 15.0).exp()) + noise.gaussian(0.3 * MIB)
+    });
+    let report = analyze(&s, &input());
+    assert_eq!(report.verdict, Verdict::Bounded, "{}", explain(&report));
+    assert_eq!(report.plateau, Some(true));
+    assert_eq!(report.projected_time_to_limit_s, None);
+}
+
+#[test]
+fn fixed_cache_sawtooth_is_bounded() {
+    for period in [10.0, 20.0, 45.0] {
+        let mut s = series(180, |t| 60.0 * MIB + 2.0 * MIB * (t % period));
+        for (i, t) in s.t_s.clone().into_iter().enumerate() {
+            s.allocated[i] = Some(30.0 * MIB + 1.5 * MIB * (t % period));
+            s.sessions[i] = Some(1000.0 * (t % period));
+            s.evictions[i] = Some(1000.0 * period * (t / period).floor());
+        }
+        let report = analyze(&s, &input());
+        assert_eq!(
+            report.verdict,
+            Verdict::Bounded,
+            "period {period}: {}",
+            explain(&report)
+        );
+        assert!(
+            report.evidence.iter().any(|e| e.contains("cache evicted")),
+            "{}",
+            explain(&report)
+        );
+    }
+}
+
+#[test]
+fn step_then_flat_is_bounded() {
+    for step_at in [15.0, 70.0] {
+        let mut noise = Noise(3);
+        let s = series(
+            180,
+            |t| if t < step_at { 50.0 } else { 120.0 } * MIB + noise.gaussian(0.2 * MIB),
+        );
+        let report = analyze(&s, &input());
+        assert_eq!(
+            report.verdict,
+            Verdict::Bounded,
+            "step at {step_at}: {}",
+            explain(&report)
+        );
+    }
+}
+
+#[test]
+fn noise_is_not_a_leak() {
+    for seed in 1..20 {
+        let mut noise = Noise(seed * 7919);
+        let s = series(120, |_| 80.0 * MIB + noise.gaussian(3.0 * MIB));
+        let report = analyze(&s, &input());
+        assert_eq!(
+            report.verdict,
+            Verdict::Bounded,
+            "seed {seed}: {}",
+            explain(&report)
+        );
+        assert!(report.r_squared.unwrap() < 0.2);
+    }
+}
+
+#[test]
+fn short_series_is_inconclusive() {
+    let s = series(5, |t| 50.0 * MIB + 10.0 * MIB * t);
+    let report = analyze(&s, &input());
+    assert_eq!(report.verdict, Verdict::Inconclusive);
+    assert!(
+        report.evidence.iter().any(|e| e.contains("only 5")),
+        "{}",
+        explain(&report)
+    );
+    assert_eq!(
+        report.slope_bytes_per_s, None,
+        "unknown stays null, never 0"
+    );
+    assert_eq!(report.peak_rss_bytes, Some((90.0 * MIB) as u64));
+}
+
+#[test]
+fn oom_killed_climb_is_a_leak_at_the_limit() {
+    // jemalloc maps memory in chunks: RSS climbs in 4 MiB steps to the limit.
+    let s = series(70, |t| ((40.0 + 3.1 * t) / 4.0).floor() * 4.0 * MIB);
+    let input = AnalysisInput {
+        oom_killed: true,
+        ..input()
+    };
+    let report = analyze(&s, &input);
+    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert!(report.peak_rss_percent.unwrap() > 90.0);
+    assert!(report.projected_time_to_limit_s.unwrap() < 10.0);
+    assert!(report.evidence.iter().any(|e| e.contains("OOM-killed")));
+}
+
+#[test]
+fn ramp_up_is_excluded_from_the_fit() {
+    let mut noise = Noise(5);
+    let s = series(120, |t| {
+        (20.0 + 8.0 * t.min(20.0)) * MIB + noise.gaussian(0.2 * MIB)
+    });
+    let report = analyze(
+        &s,
+        &AnalysisInput {
+            ramp_up_s: 20.0,
+            ..input()
+        },
+    );
+    assert_eq!(report.verdict, Verdict::Bounded, "{}", explain(&report));
+    assert!(report.slope_bytes_per_s.unwrap().abs() < 0.05 * MIB);
+}
+
+#[test]
+fn slow_noisy_rise_without_trend_is_inconclusive_not_leak() {
+    // A small rise buried in heavy noise: neither steady nor flat.
+    let mut noise = Noise(42);
+    let s = series(30, |t| {
+        80.0 * MIB + if t > 22.0 { 12.0 * MIB } else { 0.0 } + noise.gaussian(4.0 * MIB)
+    });
+    let report = analyze(&s, &input());
+    assert_ne!(report.verdict, Verdict::Leak, "{}", explain(&report));
+}
+
+#[test]
+fn report_serializes_as_the_summary_memory_block() {
+    let s = series(3, |_| 10.0 * MIB);
+    let value = serde_json::to_value(analyze(&s, &AnalysisInput::default())).unwrap();
+    let keys: Vec<&str> = value
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut expected = vec![
+        "samples",
+        "limit_bytes",
+        "sources",
+        "peak_rss_bytes",
+        "peak_rss_percent",
+        "peak_allocated_bytes",
+        "peak_allocated_percent",
+        "slope_bytes_per_s",
+        "r_squared",
+        "plateau",
+        "retained_bytes_per_session",
+        "verdict",
+        "evidence",
+        "projected_time_to_limit_s",
+    ];
+    let mut got = keys.clone();
+    got.sort_unstable();
+    expected.sort_unstable();
+    assert_eq!(got, expected);
+    assert_eq!(value["verdict"], "inconclusive");
+    assert!(value["limit_bytes"].is_null() && value["peak_rss_percent"].is_null());
+    assert_eq!(value["sources"]["rss"], "proc");
+    assert!(value["sources"]["cgroup"].is_null());
+}
+
+#[test]
+fn recomputes_from_a_killed_runs_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("samples.csv");
+    let mut text = String::from(
+        "t_s,rss_bytes,hwm_bytes,cgroup_bytes,allocated_bytes,active_bytes,resident_bytes,sessions,evictions,rps,errors,logins\n",
+    );
+    for i in 0..40 {
+        let rss = 30 * (1 << 20) + i * 5 * (1 << 20);
+        // Every 7th scrape failed: allocator figures blank.
+        let alloc = if i % 7 == 3 {
+            String::new()
+        } else {
+            (rss / 2).to_string()
+        };
+        text.push_str(&format!(
+            "{}.000,{rss},{rss},{rss},{alloc},,,{},0,500.0,0,{}\n",
+            i,
+            i * 50,
+            i * 50
+        ));
+    }
+    text.push_str("40.000,2345"); // killed mid-write
+    std::fs::write(&path, text).unwrap();
+    let series = read_samples(&path).unwrap();
+    assert!(series.truncated_tail);
+    let report = analyze(&series, &input());
+    assert_eq!(report.samples, 40);
+    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert!(report.evidence[0].contains("cut off"));
+    assert_eq!(report.sources.cgroup.as_deref(), Some("cgroup"));
+}
