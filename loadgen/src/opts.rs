@@ -150,7 +150,8 @@ pub struct LoadTestOpts {
 #[derive(Debug, Clone, Args)]
 pub struct ReportOpts {
     /// Run folders; one re-renders its report, several are compared.
-    #[arg(value_name = "RUN_DIR", required = true)]
+    /// May be omitted with --index, to only rewrite the index.
+    #[arg(value_name = "RUN_DIR", required_unless_present = "index")]
     pub runs: Vec<PathBuf>,
     /// Where a comparison is written (default reports/compare-<timestamp>).
     #[arg(long, value_name = "DIR")]

@@ -386,6 +386,19 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         if let Err(e) = clw_report::render_run(&p.out) {
             eprintln!("warning: the HTML report could not be rendered: {e}");
         }
+        // Runs under a `reports/` folder keep its index.html current.
+        if let Some(reports) = p
+            .out
+            .parent()
+            .filter(|d| d.file_name().is_some_and(|n| n == "reports"))
+        {
+            if let Err(e) = clw_report::render_index(reports) {
+                eprintln!(
+                    "warning: {}/index.html could not be rendered: {e}",
+                    reports.display()
+                );
+            }
+        }
     }
     print!("{}", crate::console::render(&summary, &p.out));
     let passed = summary.passed.unwrap_or(true);
@@ -437,28 +450,31 @@ async fn check_reachable(addr: std::net::SocketAddr, target: &Target) -> Result<
 
 /// `clw-cli report RUN_DIR...`
 fn report(opts: ReportOpts) -> Result<Outcome, Error> {
-    for run in &opts.runs {
-        if !run.join("summary.json").is_file() {
-            return Err(usage(format!(
-                "{} is not a run folder (no summary.json)",
-                run.display()
-            )));
+    // A run killed before its summary was written still has its CSVs:
+    // clw-report decides what is a run folder, and says what is missing.
+    let not_a_run = |e: clw_report::ReportError| match e {
+        clw_report::ReportError::NotARunFolder(_) => usage(e.to_string()),
+        other => setup(other),
+    };
+    let out_dir = match &opts.runs[..] {
+        [] => None,
+        [run] => {
+            let rendered = clw_report::render_run(run).map_err(not_a_run)?;
+            for notice in &rendered.notices {
+                eprintln!("note: {notice}");
+            }
+            println!("report: {}", rendered.page.display());
+            Some(run.clone())
         }
-    }
-    let out_dir = if let [run] = &opts.runs[..] {
-        let rendered = clw_report::render_run(run).map_err(setup)?;
-        for notice in &rendered.notices {
-            eprintln!("note: {notice}");
+        runs => {
+            let out = opts.out.clone().unwrap_or_else(|| {
+                PathBuf::from("reports")
+                    .join(format!("compare-{}", folder_stamp(SystemTime::now())))
+            });
+            let rendered = clw_report::render_comparison(runs, &out).map_err(not_a_run)?;
+            println!("comparison: {}", rendered.page.display());
+            Some(out)
         }
-        println!("report: {}", rendered.page.display());
-        run.clone()
-    } else {
-        let out = opts.out.clone().unwrap_or_else(|| {
-            PathBuf::from("reports").join(format!("compare-{}", folder_stamp(SystemTime::now())))
-        });
-        let rendered = clw_report::render_comparison(&opts.runs, &out).map_err(setup)?;
-        println!("comparison: {}", rendered.page.display());
-        out
     };
     if let Some(dir) = &opts.index {
         let page = clw_report::render_index(dir).map_err(setup)?;
@@ -466,7 +482,7 @@ fn report(opts: ReportOpts) -> Result<Outcome, Error> {
     }
     Ok(Outcome {
         exit_code: 0,
-        out_dir: Some(out_dir),
+        out_dir,
         passed: true,
     })
 }
