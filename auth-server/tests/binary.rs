@@ -5,6 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clw-auth");
@@ -72,8 +73,11 @@ fn bad_config_exits_2_naming_the_path() {
     );
 }
 
-/// Starts the binary on port 0 and returns it with the address it logged.
-fn spawn_server(extra_env: &[(&str, &str)]) -> (std::process::Child, String) {
+/// Starts the binary on port 0 and returns it with the address it logged
+/// and its log lines so far (kept up to date by a reader thread).
+fn spawn_server(
+    extra_env: &[(&str, &str)],
+) -> (std::process::Child, String, Arc<Mutex<Vec<String>>>) {
     let mut cmd = Command::new(BIN);
     cmd.args(["--host", "127.0.0.1", "--port", "0"])
         .env("CLAW_USERS_COUNT", "4")
@@ -97,8 +101,14 @@ fn spawn_server(extra_env: &[(&str, &str)]) -> (std::process::Child, String) {
             break rest.trim_end_matches(['"', '}', ' ']).to_string();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, addr)
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, addr, logs)
 }
 
 fn http(addr: &str, request: &str) -> String {
@@ -111,7 +121,7 @@ fn http(addr: &str, request: &str) -> String {
 
 #[test]
 fn sigterm_drains_and_exits_0() {
-    let (child, addr) = spawn_server(&[]);
+    let (child, addr, _logs) = spawn_server(&[]);
     let ready = http(
         &addr,
         "GET /ready HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
@@ -222,4 +232,35 @@ fn shipped_profiles_are_valid() {
         assert_eq!(auth["users"]["count"], 10_000);
         assert_eq!(auth["users"]["password"], "clw-load-test");
     }
+}
+
+/// The guide's codes appear in the log where the events happen.
+#[test]
+fn overflow_and_pressure_are_logged_with_the_guides_codes() {
+    let (child, addr, logs) = spawn_server(&[
+        ("CLAW_SESSION_CACHE_MAX_SIZE", "2"),
+        ("CLAW_SESSION_CACHE_SHARDS", "1"),
+        ("CLAW_MEMORY_PRESSURE_THRESHOLD", "0.001"),
+        ("CLAW_MEMORY_SHED_ON_PRESSURE", "false"),
+    ]);
+    let body = r#"{"username":"user-1","password":"clw-load-test"}"#;
+    for _ in 0..3 {
+        let reply = http(
+            &addr,
+            &format!(
+                "POST /auth/login HTTP/1.1\r\nhost: x\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    // SAFETY: signalling the child we started, by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+    let logs = logs.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("clw-session-overflow: session cache reached its configured capacity"),
+        "{logs}"
+    );
+    assert!(logs.contains("\"code\":\"clw-memory-pressure\""), "{logs}");
 }
