@@ -1,1 +1,310 @@
-//! (in progress)
+//! The memory sampler: every interval, one row of samples.csv with the
+//! server's RSS, cgroup usage, allocator and cache figures and the load, so
+//! the curves (and the verdict) can be drawn from the run folder alone.
+//!
+//! Interface for `run()`:
+//!
+//! ```ignore
+//! let handle = sampler::start(SamplerConfig {
+//!     interval, pid, metrics_url, cgroup: limited.usage_probe(),
+//!     csv_path: out.join("samples.csv"), counters, scrape_timeout,
+//!     start: Some(load_start),       // t_s = 0 here; None: at start()
+//! }).await?;                         // creates samples.csv with the header
+//! handle.latest();                   // the last sample, for the progress line
+//! let report = handle.stop().await;  // takes a final sample, then stops
+//! // report.sources -> AnalysisInput.sources; report.scrape_failures -> notes
+//! ```
+//!
+//! Sources: RSS and HWM from /proc/PID/status when the PID is known (the
+//! file stays open), else `process_resident_memory_bytes` from the metrics
+//! URL, so any service exporting it can be watched. A failed scrape or a
+//! vanished process leaves blanks in that row and is counted; it never stops
+//! the sampler. Every row is flushed as written: a run whose server (or whose
+//! clw-cli) is killed keeps every sample up to the kill.
+
+#![cfg_attr(not(test), allow(dead_code))] // wired into run() by the engine
+
+mod scrape;
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clw_limit::{ProcMemory, UsageProbe};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::analysis::MemorySources;
+use crate::counters::LoadCounters;
+use crate::target::Target;
+use scrape::{MetricsFigures, Scraper};
+
+/// samples.csv's header (docs/run-folder.md); order matters to no reader,
+/// but it is the documented one.
+pub(crate) const HEADER: [&str; 12] = [
+    "t_s",
+    "rss_bytes",
+    "hwm_bytes",
+    "cgroup_bytes",
+    "allocated_bytes",
+    "active_bytes",
+    "resident_bytes",
+    "sessions",
+    "evictions",
+    "rps",
+    "errors",
+    "logins",
+];
+
+pub(crate) struct SamplerConfig {
+    pub interval: Duration,
+    /// The server's PID: RSS/HWM from /proc. None: RSS from /metrics.
+    pub pid: Option<u32>,
+    /// `http://host:port/path` of a Prometheus text endpoint.
+    pub metrics_url: Option<String>,
+    /// The spawned server's cgroup usage.
+    pub cgroup: Option<UsageProbe>,
+    pub csv_path: PathBuf,
+    pub counters: Arc<LoadCounters>,
+    /// Bound on each /metrics GET, so a hung endpoint cannot stall sampling.
+    pub scrape_timeout: Duration,
+    /// Where t_s = 0 (the load start); None means at `start()`.
+    pub start: Option<Instant>,
+}
+
+/// One row of samples.csv; None is a blank cell (unknown).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Sample {
+    pub t_s: f64,
+    pub rss_bytes: Option<u64>,
+    pub hwm_bytes: Option<u64>,
+    pub cgroup_bytes: Option<u64>,
+    pub allocated_bytes: Option<u64>,
+    pub active_bytes: Option<u64>,
+    pub resident_bytes: Option<u64>,
+    pub sessions: Option<u64>,
+    pub evictions: Option<u64>,
+    pub rps: Option<f64>,
+    pub errors: Option<u64>,
+    pub logins: Option<u64>,
+}
+
+/// What the sampler did, for summary.json.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SamplerReport {
+    pub samples: u64,
+    /// summary.json `memory.sources`.
+    pub sources: MemorySources,
+    pub scrape_failures: u64,
+    /// The last scrape error, e.g. "connect".
+    pub last_scrape_error: Option<String>,
+    /// Samples in which /proc/PID could not be read (the server was gone).
+    pub proc_failures: u64,
+    /// A write to samples.csv failed and sampling stopped early.
+    pub write_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SamplerError {
+    #[error("cannot create {path}: {source}")]
+    Csv {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--metrics-url: {0}")]
+    MetricsUrl(#[from] crate::target::TargetError),
+    #[error("cannot read the memory of pid {pid} (/proc/{pid}/status): {source}")]
+    Pid { pid: u32, source: std::io::Error },
+}
+
+/// The running sampler task.
+pub(crate) struct SamplerHandle {
+    latest: Arc<Mutex<Option<Sample>>>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<SamplerReport>,
+}
+
+impl SamplerHandle {
+    pub fn latest(&self) -> Option<Sample> {
+        self.latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Take a final sample and stop.
+    pub async fn stop(self) -> SamplerReport {
+        let _ = self.stop.send(());
+        self.task.await.unwrap_or_else(|e| SamplerReport {
+            write_error: Some(format!("sampler task failed: {e}")),
+            ..SamplerReport::default()
+        })
+    }
+}
+
+/// Create samples.csv with its header and start sampling on a tokio task.
+pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerError> {
+    let proc = match cfg.pid {
+        Some(pid) => {
+            Some(ProcMemory::open(pid).map_err(|source| SamplerError::Pid { pid, source })?)
+        }
+        None => None,
+    };
+    let scraper = match &cfg.metrics_url {
+        Some(url) => Some(Scraper::new(Target::parse(url)?, cfg.scrape_timeout)),
+        None => None,
+    };
+    let file = File::create(&cfg.csv_path).map_err(|source| SamplerError::Csv {
+        path: cfg.csv_path.clone(),
+        source,
+    })?;
+    let mut csv = csv::Writer::from_writer(file);
+    let header_err = |source: std::io::Error| SamplerError::Csv {
+        path: cfg.csv_path.clone(),
+        source,
+    };
+    csv.write_record(HEADER)
+        .map_err(|e| header_err(std::io::Error::other(e)))?;
+    csv.flush().map_err(header_err)?;
+    let latest = Arc::new(Mutex::new(None));
+    let (stop, stop_rx) = oneshot::channel();
+    let sampler = Sampler {
+        start: cfg.start.unwrap_or_else(Instant::now),
+        proc,
+        scraper,
+        cgroup: cfg.cgroup,
+        counters: cfg.counters,
+        csv,
+        latest: Arc::clone(&latest),
+        prev: None,
+        report: SamplerReport::default(),
+    };
+    let task = tokio::spawn(sampler.run(cfg.interval, stop_rx));
+    Ok(SamplerHandle { latest, stop, task })
+}
+
+struct Sampler {
+    start: Instant,
+    proc: Option<ProcMemory>,
+    scraper: Option<Scraper>,
+    cgroup: Option<UsageProbe>,
+    counters: Arc<LoadCounters>,
+    csv: csv::Writer<File>,
+    latest: Arc<Mutex<Option<Sample>>>,
+    /// (t_s, completed, failed) at the previous sample.
+    prev: Option<(f64, u64, u64)>,
+    report: SamplerReport,
+}
+
+impl Sampler {
+    async fn run(mut self, interval: Duration, mut stop: oneshot::Receiver<()>) -> SamplerReport {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = &mut stop => break,
+            }
+            if !self.sample_once().await {
+                return self.report;
+            }
+        }
+        self.sample_once().await;
+        self.report
+    }
+
+    /// Take and write one sample; false when samples.csv cannot be written.
+    async fn sample_once(&mut self) -> bool {
+        let metrics = match &mut self.scraper {
+            Some(scraper) => match scraper.scrape().await {
+                Ok(figures) => Some(figures),
+                Err(e) => {
+                    self.report.scrape_failures += 1;
+                    self.report.last_scrape_error = Some(e.to_string());
+                    None
+                }
+            },
+            None => None,
+        };
+        let sample = self.build(metrics.unwrap_or_default());
+        if let Err(e) = self.write(&sample) {
+            self.report.write_error = Some(e.to_string());
+            return false;
+        }
+        self.report.samples += 1;
+        *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(sample);
+        true
+    }
+
+    fn build(&mut self, metrics: MetricsFigures) -> Sample {
+        let t_s = self.start.elapsed().as_secs_f64();
+        let as_u64 = |v: Option<f64>| v.map(|v| v.max(0.0) as u64);
+        let mut sample = Sample {
+            t_s,
+            cgroup_bytes: self.cgroup.as_ref().and_then(UsageProbe::read),
+            allocated_bytes: as_u64(metrics.allocated),
+            active_bytes: as_u64(metrics.active),
+            resident_bytes: as_u64(metrics.resident),
+            sessions: as_u64(metrics.sessions),
+            evictions: as_u64(metrics.evictions),
+            logins: as_u64(metrics.logins),
+            ..Sample::default()
+        };
+        if let Some(proc) = &mut self.proc {
+            match proc.read() {
+                Ok(mem) => {
+                    sample.rss_bytes = Some(mem.rss_bytes);
+                    sample.hwm_bytes = Some(mem.hwm_bytes);
+                    self.report.sources.rss = Some("proc".into());
+                }
+                Err(_) => self.report.proc_failures += 1,
+            }
+        } else if let Some(rss) = metrics.process_resident {
+            sample.rss_bytes = Some(rss.max(0.0) as u64);
+            self.report.sources.rss = Some("metrics".into());
+        }
+        if metrics.has_allocator() {
+            self.report.sources.allocator = Some("metrics".into());
+        }
+        if sample.cgroup_bytes.is_some() {
+            self.report.sources.cgroup = self.cgroup.as_ref().map(|c| c.source().as_str().into());
+        }
+        let completed = self.counters.completed.load(Ordering::Relaxed);
+        let failed = self.counters.failed.load(Ordering::Relaxed);
+        let (t0, c0, f0) = self.prev.unwrap_or((0.0, 0, 0));
+        let dt = t_s - t0;
+        if dt > 0.0 {
+            sample.rps = Some(completed.saturating_sub(c0) as f64 / dt);
+        }
+        sample.errors = Some(failed.saturating_sub(f0));
+        self.prev = Some((t_s, completed, failed));
+        sample
+    }
+
+    fn write(&mut self, s: &Sample) -> std::io::Result<()> {
+        let int = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let record = [
+            format!("{:.3}", s.t_s),
+            int(s.rss_bytes),
+            int(s.hwm_bytes),
+            int(s.cgroup_bytes),
+            int(s.allocated_bytes),
+            int(s.active_bytes),
+            int(s.resident_bytes),
+            int(s.sessions),
+            int(s.evictions),
+            s.rps.map(|r| format!("{r:.2}")).unwrap_or_default(),
+            int(s.errors),
+            int(s.logins),
+        ];
+        self.csv
+            .write_record(&record)
+            .map_err(std::io::Error::other)?;
+        self.csv.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,188 @@
+//! One GET of a Prometheus /metrics endpoint, and the few figures the
+//! sampler keeps from it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::http::{write_request, Conn, Response};
+use crate::target::Target;
+
+/// The figures a sample takes from /metrics; None when not exported.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct MetricsFigures {
+    pub(crate) process_resident: Option<f64>,
+    pub(crate) allocated: Option<f64>,
+    pub(crate) active: Option<f64>,
+    pub(crate) resident: Option<f64>,
+    pub(crate) sessions: Option<f64>,
+    /// Sum over all label sets (causes) of the eviction counter.
+    pub(crate) evictions: Option<f64>,
+    pub(crate) logins: Option<f64>,
+}
+
+impl MetricsFigures {
+    pub(crate) fn has_allocator(&self) -> bool {
+        self.allocated.is_some() || self.active.is_some() || self.resident.is_some()
+    }
+}
+
+/// Parse the text exposition format, keeping only the metrics we sample.
+/// Lines that are not understood are skipped: a service may export anything.
+pub(crate) fn parse_metrics(text: &str) -> MetricsFigures {
+    let mut figures = MetricsFigures::default();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
+        let name = &line[..name_end];
+        let rest = &line[name_end..];
+        let rest = if rest.starts_with('{') {
+            match rest.rfind('}') {
+                Some(end) => &rest[end + 1..],
+                None => continue,
+            }
+        } else {
+            rest
+        };
+        let Some(value) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+        else {
+            continue;
+        };
+        let slot = match name {
+            "process_resident_memory_bytes" => &mut figures.process_resident,
+            "clw_jemalloc_allocated_bytes" => &mut figures.allocated,
+            "clw_jemalloc_active_bytes" => &mut figures.active,
+            "clw_jemalloc_resident_bytes" => &mut figures.resident,
+            "clw_session_cache_size" => &mut figures.sessions,
+            "clw_logins_total" => &mut figures.logins,
+            "clw_session_cache_evictions_total" => {
+                *figures.evictions.get_or_insert(0.0) += value;
+                continue;
+            }
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+    figures
+}
+
+/// Why a scrape failed; counted, and the last one reported.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum ScrapeError {
+    #[error("cannot resolve the metrics host: {0}")]
+    Resolve(String),
+    #[error("{0}")]
+    Transport(&'static str),
+    #[error("HTTP status {0}")]
+    Status(u16),
+}
+
+/// A keep-alive connection to the metrics endpoint, resolved on first use
+/// (and again after a failure, in case the service moved).
+pub(crate) struct Scraper {
+    target: Target,
+    path: String,
+    addr: Option<SocketAddr>,
+    conn: Option<Conn>,
+    request: Vec<u8>,
+    response: Response,
+    timeout: Duration,
+}
+
+impl Scraper {
+    pub(crate) fn new(target: Target, timeout: Duration) -> Scraper {
+        let path = if target.base_path.is_empty() {
+            "/metrics".to_string()
+        } else {
+            target.base_path.clone()
+        };
+        Scraper {
+            target,
+            path,
+            addr: None,
+            conn: None,
+            request: Vec::new(),
+            response: Response::default(),
+            timeout,
+        }
+    }
+
+    /// GET the metrics and parse them, all within the timeout.
+    pub(crate) async fn scrape(&mut self) -> Result<MetricsFigures, ScrapeError> {
+        let result = tokio::time::timeout(self.timeout, self.fetch()).await;
+        let result = result.unwrap_or(Err(ScrapeError::Transport("clw-auth-timeout")));
+        if result.is_err() {
+            self.conn = None;
+            self.addr = None;
+        }
+        result
+    }
+
+    async fn fetch(&mut self) -> Result<MetricsFigures, ScrapeError> {
+        let addr = match self.addr {
+            Some(addr) => addr,
+            None => {
+                let addr = self
+                    .target
+                    .resolve()
+                    .await
+                    .map_err(|e| ScrapeError::Resolve(e.to_string()))?;
+                self.addr = Some(addr);
+                addr
+            }
+        };
+        let conn = self.conn.get_or_insert_with(|| Conn::new(addr));
+        self.request.clear();
+        write_request(
+            &mut self.request,
+            "GET",
+            &self.target.authority,
+            self.path.as_bytes(),
+            None,
+        );
+        conn.send(&self.request, &mut self.response, self.timeout)
+            .await
+            .map_err(|e| ScrapeError::Transport(e.as_str()))?;
+        if self.response.status != 200 {
+            return Err(ScrapeError::Status(self.response.status));
+        }
+        Ok(parse_metrics(&String::from_utf8_lossy(&self.response.body)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_figures_and_sums_eviction_causes() {
+        let text = "\
+# HELP clw_session_cache_size Sessions in the cache.
+# TYPE clw_session_cache_size gauge
+clw_session_cache_size 3421
+clw_session_cache_evictions_total{cause=\"capacity\"} 10
+clw_session_cache_evictions_total{cause=\"ttl\"} 5
+clw_session_cache_evictions_total{cause=\"a}b\"} 1
+clw_logins_total 4000 1700000000000
+clw_jemalloc_allocated_bytes 1.5e7
+process_resident_memory_bytes 67108864
+clw_http_requests_total{route=\"/auth/login\",method=\"POST\",status=\"200\"} 4000
+garbage line
+clw_jemalloc_active_bytes NaN
+";
+        let f = parse_metrics(text);
+        assert_eq!(f.sessions, Some(3421.0));
+        assert_eq!(f.evictions, Some(16.0));
+        assert_eq!(f.logins, Some(4000.0));
+        assert_eq!(f.allocated, Some(1.5e7));
+        assert_eq!(f.active, None, "NaN is unknown");
+        assert_eq!(f.process_resident, Some(67108864.0));
+        assert!(f.has_allocator());
+        assert_eq!(parse_metrics(""), MetricsFigures::default());
+    }
+}
