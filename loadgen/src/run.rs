@@ -322,6 +322,11 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
 
     let mut death: Option<String> = None;
     let mut stop_at: Option<tokio::time::Instant> = None;
+    // Ctrl-C stops the load early; everything measured so far is still
+    // written (summary, CSVs, report), and marked as interrupted.
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
     let (totals, write_error) = loop {
         let server_alive = death.is_none()
             && spawned
@@ -343,6 +348,12 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             _ = sleep_until_opt(stop_at), if stop_at.is_some() => {
                 plan.stop.store(true, Ordering::Relaxed);
                 stop_at = None;
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                plan.stop.store(true, Ordering::Relaxed);
+                eprintln!("interrupted: stopping the load, writing what was measured");
+                summary.notes.push("interrupted by Ctrl-C before the full duration".into());
             }
         }
     };
