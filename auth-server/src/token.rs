@@ -35,6 +35,12 @@ impl TokenDigest {
         u64::from_le_bytes(self.0[8..16].try_into().expect("8 bytes"))
     }
 
+    /// The shard of `shards` this session lives in.
+    #[inline]
+    pub(crate) fn pick<'a, T>(&self, shards: &'a [T]) -> &'a T {
+        &shards[(self.shard_bits() % shards.len() as u64) as usize]
+    }
+
     /// 64 bits that name the session in the evicted/expired tombstones.
     #[inline]
     pub(crate) fn tomb_bits(&self) -> u64 {

@@ -84,7 +84,7 @@ impl FixedCache {
 
     #[inline]
     fn shard(&self, key: &TokenDigest) -> &Mutex<Shard> {
-        &self.shards[(key.shard_bits() % self.shards.len() as u64) as usize]
+        key.pick(&self.shards)
     }
 
     /// Stores `session`; `Ok(true)` when room had to be made (the cache is

@@ -106,7 +106,7 @@ impl LeakyCache {
         shards: &'a [Mutex<HashMap<TokenDigest, Retained, DigestBuildHasher>>],
         key: &TokenDigest,
     ) -> &'a Mutex<HashMap<TokenDigest, Retained, DigestBuildHasher>> {
-        &shards[(key.shard_bits() % shards.len() as u64) as usize]
+        key.pick(shards)
     }
 
     /// Stores the session; `Ok(true)` once the map has grown past
