@@ -39,6 +39,57 @@ bench-loadgen:
 	loadgen/bench/bench-loadgen.sh $(CLW_BIN)/clw-cli $(CLW_BIN)/clw-auth $(BENCH_DURATION) $(BENCH_USERS)
 
 # --- memory limits, leak reproduction and verification ---
+.PHONY: leak-repro fix-verify
+MEM_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release
+MEMORY_LIMIT ?= 256M
+USERS ?= 100
+# leak-repro stops after this long: the OOM kill must come within 2 minutes.
+LEAK_DURATION ?= 120
+DURATION ?= 300
+LEAK_PORT ?= 38443
+FIX_PORT ?= 38444
+# LEAK=<kind> picks the leaky server's leak (CLAW_SESSION_CACHE_LEAK), e.g.
+# unbounded, expired-retained, payload-duplication, arc-cycle,
+# handle-accumulation; empty: the one profiles/leaky.json names.
+LEAK ?=
+# Reads a run's summary.json; jq is Debian's, installed when missing.
+JQ ?= jq
+NEED_JQ = command -v $(JQ) >/dev/null || (apt-get update -qq && apt-get install -y -qq jq >/dev/null)
+
+# The production failure on a laptop: the leaky server under a 256 MiB
+# cgroup limit, login-storm at 100 users, until the kernel OOM-kills it
+# (exit 137). Succeeds (exit 0) when the leak is reproduced: an OOM kill or
+# a `leak` verdict. reports/leak-repro/ holds the curves and the report.
+leak-repro:
+	@$(NEED_JQ)
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	rm -rf reports/leak-repro
+	$(if $(LEAK),CLAW_SESSION_CACHE_LEAK=$(LEAK)) $(MEM_BIN)/clw-cli auth load-test \
+	  --scenario scenarios/login-storm.toml --concurrent-users $(USERS) \
+	  --duration $(LEAK_DURATION) --target http://127.0.0.1:$(LEAK_PORT) \
+	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/leaky.json --port $(LEAK_PORT)" \
+	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out reports/leak-repro || true
+	@$(JQ) -e '(.server.exit.oom_killed == true) or (.memory.verdict == "leak")' \
+	  reports/leak-repro/summary.json >/dev/null \
+	  && $(JQ) -r '"leak reproduced: verdict \(.memory.verdict), limit by \(.server.limit_enforcement), " + (if .server.exit.oom_killed then "OOM-killed at \(.server.exit.at_s * 10 | round / 10) s (exit \(if .server.exit.signal then 128 + .server.exit.signal else .server.exit.code end)\(if .server.exit.emulated then ", emulated by the watchdog" else "" end))" else "not killed within $(LEAK_DURATION) s" end)' reports/leak-repro/summary.json \
+	  || { echo "leak NOT reproduced: see reports/leak-repro/summary.json"; exit 1; }
+
+# The fix under the same load: the fixed server must stay under 80% of the
+# limit for DURATION seconds, never be killed, and read as `bounded`.
+fix-verify:
+	@$(NEED_JQ)
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	rm -rf reports/fix-verify
+	$(MEM_BIN)/clw-cli auth load-test \
+	  --scenario scenarios/login-storm.toml --concurrent-users $(USERS) \
+	  --duration $(DURATION) --target http://127.0.0.1:$(FIX_PORT) \
+	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/fixed.json --port $(FIX_PORT)" \
+	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out reports/fix-verify || true
+	@$(JQ) -e '.server.exit == null and (.memory.peak_rss_percent // 100) < 80 and .memory.verdict == "bounded"' \
+	  reports/fix-verify/summary.json >/dev/null \
+	  && $(JQ) -r '"fix verified: peak RSS \(.memory.peak_rss_percent)% of the limit, verdict bounded, not killed"' reports/fix-verify/summary.json \
+	  || { $(JQ) -r '"fix NOT verified: peak RSS \(.memory.peak_rss_percent)% (need < 80), verdict \(.memory.verdict) (need bounded), server exit \(.server.exit)"' reports/fix-verify/summary.json; exit 1; }
+
 
 # --- reports ---
 .PHONY: report-check compare
