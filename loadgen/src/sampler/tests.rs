@@ -171,3 +171,146 @@ async fn missing_pid_and_bad_url_are_clear_errors() {
         "{err}"
     );
 }
+
+/// The clw-auth binary beside this test's target dir, built when missing.
+fn clw_auth_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    let bin = profile_dir.join("clw-auth");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "clw-auth", "--bin", "clw-auth"])
+            .status()
+            .expect("running cargo build for clw-auth");
+        assert!(status.success(), "cargo build -p clw-auth failed");
+    }
+    bin
+}
+
+/// The address the server logged (`listening on ADDR`), waiting up to 30 s.
+async fn listening_addr(log: &std::path::Path, limited: &mut clw_limit::Limited) -> SocketAddr {
+    for _ in 0..3000 {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find_map(|l| l.split("listening on ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|a| {
+                a.trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse()
+                    .ok()
+            })
+        {
+            return addr;
+        }
+        assert!(limited.try_exit().is_none(), "server died at start: {text}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "server never logged its address: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
+/// End to end: the leaky server under a small limit, logins with large
+/// claims until the kernel (or the watchdog) kills it; samples.csv then
+/// reads as a leak and the exit as an OOM kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
+    const LIMIT: u64 = 96 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/../profiles/leaky.json");
+    let mut spec = clw_limit::SpawnSpec::new(
+        clw_auth_binary(),
+        ["--config", profile, "--host", "127.0.0.1", "--port", "0"],
+        LIMIT,
+        &log,
+    );
+    spec.env
+        .push(("CLAW_SESSION_CACHE_LEAK".into(), "unbounded".into()));
+    let mut server = clw_limit::spawn(spec).unwrap();
+    println!("limit by {} {:?}", server.enforcement(), server.notes());
+    let addr = listening_addr(&log, &mut server).await;
+
+    let counters = Arc::new(LoadCounters::default());
+    let handle = start(SamplerConfig {
+        interval: Duration::from_millis(100),
+        pid: Some(server.pid()),
+        metrics_url: Some(format!("http://{addr}/metrics")),
+        cgroup: server.usage_probe(),
+        csv_path: dir.path().join("samples.csv"),
+        counters: Arc::clone(&counters),
+        scrape_timeout: Duration::from_millis(500),
+        start: None,
+    })
+    .await
+    .unwrap();
+
+    // Two users log in with 8 KiB of claims each time, for at most 90 s.
+    let claims = "x".repeat(8 << 10);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let users: Vec<_> = (0..2)
+        .map(|u| {
+            let (counters, claims) = (Arc::clone(&counters), claims.clone());
+            tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
+                let (mut request, mut response) = (Vec::new(), Response::default());
+                let body = format!(
+                    r#"{{"username":"user-{u}","password":"clw-load-test","claims":{{"blob":"{claims}"}}}}"#
+                );
+                while Instant::now() < deadline {
+                    request.clear();
+                    write_request(&mut request, "POST", &addr.to_string(), b"/auth/login", Some(body.as_bytes()));
+                    let ok = conn.send(&request, &mut response, Duration::from_secs(5)).await;
+                    counters.completed.fetch_add(1, Ordering::Relaxed);
+                    if ok.is_err() {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    let exit = tokio::time::timeout(Duration::from_secs(100), server.wait_exit())
+        .await
+        .expect("the leaky server must be killed within 100 s");
+    let report = handle.stop().await;
+    for user in users {
+        user.abort();
+    }
+    assert!(
+        exit.oom_killed,
+        "{exit:?}; log: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(exit.shell_code(), 137);
+    assert_eq!(exit.emulated, !server.enforcement().is_kernel());
+
+    let series = read_samples(&dir.path().join("samples.csv")).unwrap();
+    let memory = crate::analysis::analyze(
+        &series,
+        &crate::analysis::AnalysisInput {
+            limit_bytes: Some(LIMIT),
+            ramp_up_s: 0.0,
+            sources: Some(report.sources.clone()),
+            oom_killed: exit.oom_killed,
+        },
+    );
+    println!(
+        "{} samples: {:?} {:#?}",
+        report.samples, memory.verdict, memory.evidence
+    );
+    assert_eq!(
+        memory.verdict,
+        crate::analysis::Verdict::Leak,
+        "{:#?}",
+        memory.evidence
+    );
+    assert!(memory.peak_rss_percent.unwrap() > 50.0, "{memory:?}");
+    assert!(
+        memory.retained_bytes_per_session.unwrap() > 4096.0,
+        "{memory:?}"
+    );
+}
