@@ -5,13 +5,14 @@
 //! the latency figures are still worth having.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use crate::analysis::{self, AnalysisInput};
 use crate::counters::LoadCounters;
+use crate::sampler::{self, SamplerConfig, SamplerHandle};
 use crate::server::Spawned;
 
 pub(crate) struct MemoryConfig<'a> {
@@ -22,35 +23,44 @@ pub(crate) struct MemoryConfig<'a> {
     pub(crate) csv_path: PathBuf,
     pub(crate) counters: Arc<LoadCounters>,
     pub(crate) scrape_timeout: Duration,
+    /// The load's start: t_s = 0 in samples.csv.
+    pub(crate) start: Instant,
 }
 
 /// The sampler while it runs.
 pub(crate) struct Memory {
-    pid: Option<u32>,
+    handle: Option<SamplerHandle>,
     note: Option<String>,
-    proc: Option<Arc<Mutex<clw_limit::ProcMemory>>>,
 }
 
 impl Memory {
     pub(crate) async fn start(cfg: MemoryConfig<'_>) -> Memory {
-        let proc = cfg
-            .pid
-            .and_then(|pid| clw_limit::ProcMemory::open(pid).ok())
-            .map(|p| Arc::new(Mutex::new(p)));
-        let note = Some(format!(
-            "memory sampler not available in this build: no samples.csv (pid {:?}, metrics {:?}, every {:?})",
-            cfg.pid, cfg.metrics_url, cfg.interval
-        ));
-        let _ = (
-            &cfg.csv_path,
-            &cfg.counters,
-            cfg.scrape_timeout,
-            cfg.spawned.is_some(),
-        );
-        Memory {
+        if cfg.pid.is_none() && cfg.metrics_url.is_none() {
+            return Memory {
+                handle: None,
+                note: Some("memory not sampled: no server PID and no metrics URL".into()),
+            };
+        }
+        let started = sampler::start(SamplerConfig {
+            interval: cfg.interval,
             pid: cfg.pid,
-            note,
-            proc,
+            metrics_url: cfg.metrics_url,
+            cgroup: cfg.spawned.and_then(|s| s.child.usage_probe()),
+            csv_path: cfg.csv_path,
+            counters: cfg.counters,
+            scrape_timeout: cfg.scrape_timeout,
+            start: Some(cfg.start),
+        })
+        .await;
+        match started {
+            Ok(handle) => Memory {
+                handle: Some(handle),
+                note: None,
+            },
+            Err(e) => Memory {
+                handle: None,
+                note: Some(format!("memory not sampled: {e}")),
+            },
         }
     }
 
@@ -61,12 +71,8 @@ impl Memory {
 
     /// The server's latest RSS, for the progress line.
     pub(crate) fn rss_reader(&self) -> impl Fn() -> Option<u64> + Send + 'static {
-        let proc = self.proc.clone();
-        move || {
-            let proc = proc.as_ref()?;
-            let mut proc = proc.lock().ok()?;
-            proc.read().ok().map(|m| m.rss_bytes)
-        }
+        let latest = self.handle.as_ref().map(|h| h.latest_cell());
+        move || latest.as_ref().and_then(|cell| cell()?.rss_bytes)
     }
 
     /// Stop sampling and analyse samples.csv.
@@ -77,28 +83,50 @@ impl Memory {
         ramp_up: Duration,
         oom_killed: bool,
     ) -> (Value, Vec<String>) {
-        let _ = self.pid;
+        let mut notes = Vec::new();
+        let mut sources = None;
+        if let Some(handle) = self.handle {
+            let report = handle.stop().await;
+            if report.scrape_failures > 0 {
+                notes.push(format!(
+                    "{} of {} metrics scrapes failed (last: {})",
+                    report.scrape_failures,
+                    report.samples,
+                    report.last_scrape_error.as_deref().unwrap_or("unknown")
+                ));
+            }
+            if report.proc_failures > 0 {
+                notes.push(format!(
+                    "{} samples could not read /proc (the server was gone)",
+                    report.proc_failures
+                ));
+            }
+            if let Some(e) = report.write_error {
+                notes.push(format!("samples.csv incomplete: {e}"));
+            }
+            sources = Some(report.sources);
+        }
         let path = out.join("samples.csv");
         if !path.exists() {
-            return (placeholder(limit_bytes), Vec::new());
+            return (placeholder(limit_bytes), notes);
         }
         match analysis::read_samples(&path) {
             Ok(series) => {
                 let input = AnalysisInput {
                     limit_bytes,
                     ramp_up_s: ramp_up.as_secs_f64(),
-                    sources: None,
+                    sources,
                     oom_killed,
                 };
                 let report = analysis::analyze(&series, &input);
                 let value =
                     serde_json::to_value(&report).unwrap_or_else(|_| placeholder(limit_bytes));
-                (value, Vec::new())
+                (value, notes)
             }
-            Err(e) => (
-                placeholder(limit_bytes),
-                vec![format!("memory analysis failed: {e}")],
-            ),
+            Err(e) => {
+                notes.push(format!("memory analysis failed: {e}"));
+                (placeholder(limit_bytes), notes)
+            }
         }
     }
 }

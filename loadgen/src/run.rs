@@ -185,11 +185,18 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
 
     // The server, when we start it.
     let log = p.out.join("server.log");
+    let addr = p.target.resolve().await.map_err(setup)?;
+    if opts.spawn_server.is_some() && tokio::net::TcpStream::connect(addr).await.is_ok() {
+        // Something already answers there: the server we start could not
+        // bind, and the other process would be load-tested and sampled.
+        return Err(setup(format!(
+            "{addr} is already in use by another process; stop it or point --target and the server at a free port"
+        )));
+    }
     let mut spawned = match (&opts.spawn_server, opts.memory_limit) {
         (Some(cmd), Some(limit)) => Some(server::spawn(cmd, limit, &log).map_err(setup)?),
         _ => None,
     };
-    let addr = p.target.resolve().await.map_err(setup)?;
     if let Some(s) = spawned.as_mut() {
         s.wait_ready(
             addr,
@@ -263,7 +270,10 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     let csv = LatencyCsv::create(&p.out.join("latency.csv"), open).map_err(setup)?;
     let hlog = HdrLog::create(&p.out.join("latency.hlog"), start_wall).map_err(setup)?;
     let counters = Arc::new(LoadCounters::default());
+    // t_s = 0 of every output: the sampler starts on the same clock.
+    let t0 = Instant::now();
     let memory = crate::memory::Memory::start(crate::memory::MemoryConfig {
+        start: t0,
         interval: opts.sample_interval,
         pid: server_pid,
         metrics_url: p.metrics_url.clone(),
@@ -304,7 +314,6 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     });
     let live = Arc::new(Mutex::new(Live::default()));
     let (tx, rx) = mpsc::unbounded_channel();
-    let t0 = Instant::now();
     let workers = engine::start(plan.clone(), t0, tx)
         .map_err(|e| setup(format!("cannot start worker threads: {e}")))?;
     let collector = Collector::new(step_names.clone(), csv, hlog, open, live.clone());

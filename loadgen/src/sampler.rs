@@ -10,7 +10,7 @@
 //!     csv_path: out.join("samples.csv"), counters, scrape_timeout,
 //!     start: Some(load_start),       // t_s = 0 here; None: at start()
 //! }).await?;                         // creates samples.csv with the header
-//! handle.latest();                   // the last sample, for the progress line
+//! let latest = handle.latest_cell();  // latest(): the last sample, for the progress line
 //! let report = handle.stop().await;  // takes a final sample, then stops
 //! // report.sources -> AnalysisInput.sources; report.scrape_failures -> notes
 //! ```
@@ -21,8 +21,6 @@
 //! vanished process leaves blanks in that row and is counted; it never stops
 //! the sampler. Every row is flushed as written: a run whose server (or whose
 //! clw-cli) is killed keeps every sample up to the kill.
-
-#![cfg_attr(not(test), allow(dead_code))] // wired into run() by the engine
 
 mod scrape;
 
@@ -127,11 +125,11 @@ pub(crate) struct SamplerHandle {
 }
 
 impl SamplerHandle {
-    pub fn latest(&self) -> Option<Sample> {
-        self.latest
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// A reader of the latest sample, for another task (the progress
+    /// line) that must not hold the handle.
+    pub fn latest_cell(&self) -> impl Fn() -> Option<Sample> + Send + Sync + 'static {
+        let latest = Arc::clone(&self.latest);
+        move || latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Take a final sample and stop.
