@@ -191,12 +191,28 @@ pub(crate) fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
         retained_per_session(series, input.ramp_up_s, &mut report.evidence);
 
     let steady = fit.r_squared >= MIN_R_SQUARED || near_limit || input.oom_killed;
-    report.verdict = if !plateau && fit.slope > 0.0 && growth > tolerance && steady {
-        report.evidence.push(format!(
-            "no plateau: the last third's peak is {} above the middle third's (tolerance {})",
-            human_bytes(rise_max),
-            human_bytes(tolerance)
-        ));
+    // A leak that grows in steps (a hash table doubling, say) can look flat
+    // between two steps, right up to the step the limit cannot hold. A
+    // server that at least doubled its memory after ramp-up and was then
+    // OOM-killed did not level off below its limit. (One killed near its
+    // starting level is the guide's other cause: a limit set too low.)
+    let climbed_into_kill =
+        input.oom_killed && peak_value >= 2.0 * values[0] && peak_value - values[0] > tolerance;
+    let no_plateau = !plateau && fit.slope > 0.0 && growth > tolerance && steady;
+    report.verdict = if climbed_into_kill || no_plateau {
+        report.evidence.push(if no_plateau {
+            format!(
+                "no plateau: the last third's peak is {} above the middle third's (tolerance {})",
+                human_bytes(rise_max),
+                human_bytes(tolerance)
+            )
+        } else {
+            format!(
+                "{name} climbed from {} to {} after ramp-up and never levelled off below the limit",
+                human_bytes(values[0]),
+                human_bytes(peak_value)
+            )
+        });
         if input.oom_killed {
             report
                 .evidence

@@ -180,6 +180,45 @@ fn oom_killed_climb_is_a_leak_at_the_limit() {
 }
 
 #[test]
+fn a_staircase_into_the_kill_is_a_leak() {
+    // An unbounded hash table doubles: RSS jumps and then sits flat until the
+    // next doubling, which the limit cannot hold (seen in make leak-repro).
+    let s = series(60, |t| match t as u32 {
+        0..=9 => 12.0 * MIB,
+        10..=24 => 50.0 * MIB,
+        25..=34 => 100.0 * MIB,
+        _ => 190.0 * MIB,
+    });
+    let killed = AnalysisInput {
+        oom_killed: true,
+        ..input()
+    };
+    let report = analyze(&s, &killed);
+    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert!(
+        report
+            .evidence
+            .iter()
+            .any(|e| e.contains("never levelled off")),
+        "{}",
+        explain(&report)
+    );
+}
+
+#[test]
+fn killed_at_its_starting_level_is_not_called_a_leak() {
+    // Bounded, but the limit is below what it needs: the guide's other cause.
+    let mut noise = Noise(11);
+    let s = series(60, |_| 240.0 * MIB + noise.gaussian(0.3 * MIB));
+    let killed = AnalysisInput {
+        oom_killed: true,
+        ..input()
+    };
+    let report = analyze(&s, &killed);
+    assert_ne!(report.verdict, Verdict::Leak, "{}", explain(&report));
+}
+
+#[test]
 fn ramp_up_is_excluded_from_the_fit() {
     let mut noise = Noise(5);
     let s = series(120, |t| {
