@@ -3,7 +3,7 @@
 //! Computed from samples.csv alone (plus the limit and ramp-up, which are in
 //! summary.json), so a report or a gate can recompute it from a run folder:
 //!
-//! ```ignore
+//! ```text
 //! let series = analysis::read_samples(&dir.join("samples.csv"))?;
 //! let report = analysis::analyze(&series, &AnalysisInput { limit_bytes, ramp_up_s, ..Default::default() });
 //! summary["memory"] = serde_json::to_value(&report)?;

@@ -4,7 +4,7 @@
 //!
 //! Interface for `run()`:
 //!
-//! ```ignore
+//! ```text
 //! let handle = sampler::start(SamplerConfig {
 //!     interval, pid, metrics_url, cgroup: limited.usage_probe(),
 //!     csv_path: out.join("samples.csv"), counters, scrape_timeout,
