@@ -22,8 +22,8 @@ pub mod server;
 pub mod state;
 mod tasks;
 pub mod token;
-pub mod units;
 pub mod users;
 
+pub use clw_units as units;
 pub use config::{CacheMode, Config, EvictionPolicy, LeakKind};
 pub use server::{Server, ServerError, ServerHandle};

@@ -21,7 +21,6 @@
 mod cgroup;
 mod child;
 mod proc_mem;
-mod size;
 mod systemd;
 
 use std::path::PathBuf;
@@ -30,7 +29,6 @@ use std::time::Instant;
 pub use cgroup::UsageProbe;
 pub use child::Limited;
 pub use proc_mem::{ProcMem, ProcMemory};
-pub use size::{parse_size, SizeError};
 
 /// How the memory limit is enforced; reported as `server.limit_enforcement`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

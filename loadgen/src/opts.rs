@@ -163,15 +163,7 @@ pub struct ReportOpts {
 
 /// Durations as users write them: `300` (seconds), `300s`, `5m`, `250ms`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
-        }
-        return Err(format!("`{text}` must be a non-negative number of seconds"));
-    }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. 300, 300s, 5m or 250ms"))
+    clw_units::parse_duration(text).map_err(|e| e.to_string())
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {
@@ -197,7 +189,11 @@ fn parse_threshold(text: &str) -> Result<(String, f64), String> {
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
-    clw_limit::parse_size(text).map_err(|e| e.to_string())
+    match clw_units::parse_size(text) {
+        Ok(0) => Err(format!("`{text}` must be above 0")),
+        Ok(bytes) => Ok(bytes),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
