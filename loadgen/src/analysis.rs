@@ -65,6 +65,10 @@ pub(crate) struct MemorySources {
     pub(crate) allocator: Option<String>,
     /// The limit method (`cgroup-v1`, ...) whose usage file was read.
     pub(crate) cgroup: Option<String>,
+    /// Where the limit came from: `--memory-limit`, or `metrics` (the
+    /// service's own `clw_memory_limit_bytes`). Absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) limit: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -349,6 +353,7 @@ fn infer_sources(series: &Series) -> MemorySources {
         },
         allocator: has(&series.allocated).then(|| "metrics".into()),
         cgroup: has(&series.cgroup).then(|| "cgroup".into()),
+        limit: None,
     }
 }
 

@@ -75,16 +75,20 @@ impl Memory {
         move || latest.as_ref().and_then(|cell| cell()?.rss_bytes)
     }
 
-    /// Stop sampling and analyse samples.csv.
+    /// Stop sampling and analyse samples.csv. The limit is the one given
+    /// (`--memory-limit`), else the one the service advertised in its
+    /// metrics; the one used is returned with the `memory` block.
     pub(crate) async fn finish(
         self,
         out: &Path,
         limit_bytes: Option<u64>,
         ramp_up: Duration,
         oom_killed: bool,
-    ) -> (Value, Vec<String>) {
+    ) -> (Value, Option<u64>, Vec<String>) {
         let mut notes = Vec::new();
         let mut sources = None;
+        let mut limit_bytes = limit_bytes;
+        let given = limit_bytes.is_some();
         if let Some(handle) = self.handle {
             let report = handle.stop().await;
             if report.scrape_failures > 0 {
@@ -104,11 +108,22 @@ impl Memory {
             if let Some(e) = report.write_error {
                 notes.push(format!("samples.csv incomplete: {e}"));
             }
-            sources = Some(report.sources);
+            let mut found = report.sources;
+            if given {
+                found.limit = Some("--memory-limit".into());
+            } else if let Some(advertised) = report.advertised_limit {
+                limit_bytes = Some(advertised);
+                found.limit = Some("metrics".into());
+                notes.push(format!(
+                    "memory limit {} as advertised by the service (clw_memory_limit_bytes)",
+                    clw_units::format_size(advertised)
+                ));
+            }
+            sources = Some(found);
         }
         let path = out.join("samples.csv");
         if !path.exists() {
-            return (placeholder(limit_bytes), notes);
+            return (placeholder(limit_bytes), limit_bytes, notes);
         }
         match analysis::read_samples(&path) {
             Ok(series) => {
@@ -121,11 +136,11 @@ impl Memory {
                 let report = analysis::analyze(&series, &input);
                 let value =
                     serde_json::to_value(&report).unwrap_or_else(|_| placeholder(limit_bytes));
-                (value, notes)
+                (value, limit_bytes, notes)
             }
             Err(e) => {
                 notes.push(format!("memory analysis failed: {e}"));
-                (placeholder(limit_bytes), notes)
+                (placeholder(limit_bytes), limit_bytes, notes)
             }
         }
     }

@@ -109,8 +109,11 @@ pub struct LoadTestOpts {
     #[arg(long, value_name = "CMD", requires = "memory_limit")]
     pub spawn_server: Option<String>,
 
-    /// Memory limit for --spawn-server (256M, 256MiB, 1Gi).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, requires = "spawn_server")]
+    /// Memory limit (256M, 256MiB, 1Gi). With --spawn-server, the limit the
+    /// server is started under; without, the limit the target already runs
+    /// under (its container's), for % of limit and the 80% rule. Unset, the
+    /// limit a service advertises as clw_memory_limit_bytes is used.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<u64>,
 
     /// How long a spawned server may take to answer GET /ready with 200.
@@ -240,14 +243,22 @@ mod tests {
     }
 
     #[test]
-    fn memory_limit_needs_spawn_server_and_parses_sizes() {
+    fn spawn_server_needs_a_memory_limit_and_sizes_parse() {
         let base = ["clw-cli", "auth", "load-test", "--target", "http://x"];
         let with = |extra: &[&str]| {
             let mut args: Vec<&str> = base.to_vec();
             args.extend_from_slice(extra);
             Opts::try_parse_from(args)
         };
-        assert!(with(&["--memory-limit", "256M"]).is_err());
+        assert!(
+            with(&["--spawn-server", "clw-auth"]).is_err(),
+            "a spawned server runs under a limit"
+        );
+        assert!(
+            with(&["--memory-limit", "2Gi"]).is_ok(),
+            "the limit of a server already running"
+        );
+        assert!(with(&["--memory-limit", "0"]).is_err());
         let opts = with(&["--spawn-server", "clw-auth", "--memory-limit", "256MiB"]).unwrap();
         let Command::Auth {
             command: AuthCommand::LoadTest(lt),

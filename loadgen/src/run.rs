@@ -138,8 +138,7 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
             })
         }))
         .collect::<Result<_, Error>>()?;
-    let thresholds =
-        summary::merge_thresholds(&scenario.thresholds, &cli, opts.memory_limit.is_some());
+    let thresholds = summary::merge_thresholds(&scenario.thresholds, &cli);
     let out = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(
             "{}-{}",
@@ -384,7 +383,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     summary.set_load(&totals.stats, &step_names, elapsed, open);
     summary.connections_opened = totals.connects;
     let oom_killed = summary.server.exit.as_ref().is_some_and(|e| e.oom_killed);
-    let (memory_block, memory_notes) = memory
+    let (memory_block, limit_bytes, memory_notes) = memory
         .finish(&p.out, opts.memory_limit, p.ramp_up, oom_killed)
         .await;
     summary.memory = memory_block;
@@ -399,7 +398,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             ));
         }
     }
-    summary.evaluate(&p.thresholds, opts.memory_limit.is_some());
+    summary.evaluate(&p.thresholds, limit_bytes.is_some());
     summary.complete = true;
     output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
     if !opts.no_report {

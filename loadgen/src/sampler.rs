@@ -102,6 +102,9 @@ pub(crate) struct SamplerReport {
     pub proc_failures: u64,
     /// A write to samples.csv failed and sampling stopped early.
     pub write_error: Option<String>,
+    /// The memory limit the service advertised (`clw_memory_limit_bytes`),
+    /// last value seen: used when clw-cli was not told the limit.
+    pub advertised_limit: Option<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +242,9 @@ impl Sampler {
     fn build(&mut self, metrics: MetricsFigures) -> Sample {
         let t_s = self.start.elapsed().as_secs_f64();
         let as_u64 = |v: Option<f64>| v.map(|v| v.max(0.0) as u64);
+        if let Some(limit) = as_u64(metrics.limit).filter(|l| *l > 0) {
+            self.report.advertised_limit = Some(limit);
+        }
         let mut sample = Sample {
             t_s,
             cgroup_bytes: self.cgroup.as_ref().and_then(UsageProbe::read),

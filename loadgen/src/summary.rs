@@ -251,13 +251,10 @@ impl Summary {
 }
 
 /// Scenario thresholds, overridden by command-line ones of the same name,
-/// plus the field guide's `peak_rss_percent <= 80` when a limit is known and
-/// nothing else says otherwise.
-pub(crate) fn merge_thresholds(
-    scenario: &[Threshold],
-    cli: &[Threshold],
-    limit_known: bool,
-) -> Vec<Threshold> {
+/// plus the field guide's `peak_rss_percent <= 80` when nothing else says
+/// otherwise. The limit may only be learnt during the run (from the
+/// service's metrics); where it stays unknown the rule is reported skipped.
+pub(crate) fn merge_thresholds(scenario: &[Threshold], cli: &[Threshold]) -> Vec<Threshold> {
     let mut out: Vec<Threshold> = scenario.to_vec();
     for t in cli {
         match out.iter_mut().find(|o| o.kind == t.kind) {
@@ -265,7 +262,7 @@ pub(crate) fn merge_thresholds(
             None => out.push(*t),
         }
     }
-    if limit_known && !out.iter().any(|t| t.kind == ThresholdKind::PeakRssPercent) {
+    if !out.iter().any(|t| t.kind == ThresholdKind::PeakRssPercent) {
         out.insert(
             0,
             Threshold {
@@ -286,19 +283,19 @@ mod tests {
     }
 
     #[test]
-    fn cli_overrides_scenario_and_limit_adds_the_80_percent_rule() {
+    fn cli_overrides_scenario_and_the_80_percent_rule_is_the_default() {
         let merged = merge_thresholds(
             &[
                 t(ThresholdKind::P99Ms, 100.0),
                 t(ThresholdKind::ErrorRate, 0.01),
             ],
             &[t(ThresholdKind::P99Ms, 50.0)],
-            true,
         );
         assert_eq!(merged[0], t(ThresholdKind::PeakRssPercent, 80.0));
         assert!(merged.contains(&t(ThresholdKind::P99Ms, 50.0)));
         assert_eq!(merged.len(), 3);
-        assert_eq!(merge_thresholds(&[], &[], false), vec![]);
+        let stricter = merge_thresholds(&[], &[t(ThresholdKind::PeakRssPercent, 70.0)]);
+        assert_eq!(stricter, vec![t(ThresholdKind::PeakRssPercent, 70.0)]);
     }
 
     #[test]

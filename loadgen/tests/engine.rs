@@ -340,3 +340,61 @@ async fn unreachable_target_exits_3_and_bad_input_exits_2() {
     .unwrap_err();
     assert_eq!(err.exit_code(), 2, "{err}");
 }
+
+/// Without a PID or --memory-limit, memory comes from the service's own
+/// metrics, and so does the limit the 80% rule is judged against.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_and_limit_come_from_the_services_metrics() {
+    let server = clw_auth::Server::bind(clw_auth::Config::for_tests())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let advertised = server.state().limit.bytes;
+    let handle = server.spawn();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write_scenario(dir.path(), SESSIONS);
+    let out = dir.path().join("run");
+    let target = format!("http://{addr}");
+    let outcome = clw_cli::run(opts(&[
+        "--target",
+        &target,
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--concurrent-users",
+        "2",
+        "--duration",
+        "2s",
+        "--sample-interval",
+        "100ms",
+        "--out",
+        out.to_str().unwrap(),
+    ]))
+    .await
+    .expect("run succeeds");
+    handle.shutdown().await.unwrap();
+    let s = summary(&out);
+    let memory = &s["memory"];
+    assert_eq!(memory["sources"]["rss"], "metrics", "{memory}");
+    assert_eq!(memory["sources"]["limit"], "metrics", "{memory}");
+    assert_eq!(memory["limit_bytes"].as_u64(), Some(advertised), "{memory}");
+    assert!(memory["samples"].as_u64().unwrap() >= 10, "{memory}");
+    assert!(
+        memory["peak_rss_percent"].as_f64().unwrap() > 0.0,
+        "{memory}"
+    );
+    let rss_rule = s["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "peak_rss_percent")
+        .expect("the guide's 80% rule is evaluated");
+    assert_eq!(rss_rule["passed"], outcome.passed, "{rss_rule}");
+    assert!(
+        rss_rule["passed"].is_boolean(),
+        "judged, not skipped: {rss_rule}"
+    );
+    let samples = std::fs::read_to_string(out.join("samples.csv")).unwrap();
+    let last = samples.lines().last().unwrap();
+    let sessions: u64 = last.split(',').nth(7).unwrap().parse().unwrap();
+    assert!(sessions > 0, "sessions column filled from /metrics: {last}");
+}

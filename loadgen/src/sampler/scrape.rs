@@ -18,6 +18,9 @@ pub(crate) struct MetricsFigures {
     /// Sum over all label sets (causes) of the eviction counter.
     pub(crate) evictions: Option<f64>,
     pub(crate) logins: Option<f64>,
+    /// `clw_memory_limit_bytes`: the limit the service says it runs under
+    /// (clw-auth reads it from its own cgroup).
+    pub(crate) limit: Option<f64>,
 }
 
 impl MetricsFigures {
@@ -60,6 +63,7 @@ pub(crate) fn parse_metrics(text: &str) -> MetricsFigures {
             "clw_jemalloc_resident_bytes" => &mut figures.resident,
             "clw_session_cache_size" => &mut figures.sessions,
             "clw_logins_total" => &mut figures.logins,
+            "clw_memory_limit_bytes" => &mut figures.limit,
             "clw_session_cache_evictions_total" => {
                 *figures.evictions.get_or_insert(0.0) += value;
                 continue;
