@@ -18,9 +18,6 @@
 //!         if step.expect.contains(status) { capture_into(&step.captures, body, &mut vars) }
 //!         sleep step.think_time
 //! ```
-// The engine consumes this API as it lands; until every item is wired up
-// some are only used by tests.
-#![allow(dead_code, unused_imports)]
 
 mod body;
 mod error;
@@ -34,13 +31,12 @@ mod vars;
 use std::path::Path;
 
 pub use error::ScenarioError;
-pub(crate) use model::{
-    Flow, LoadDefaults, LoadModel, Method, Scenario, StatusSet, Step, Threshold, ThresholdKind,
-    UserPick, UserPool,
-};
+#[cfg(test)]
+pub(crate) use model::Method;
+pub(crate) use model::{Flow, LoadModel, Scenario, Step, Threshold, ThresholdKind};
 pub(crate) use rng::Rng;
-pub(crate) use template::{RenderCtx, Template};
-pub(crate) use vars::{capture_into, Capture, CaptureError, Slot, VarStore};
+pub(crate) use template::RenderCtx;
+pub(crate) use vars::{capture_into, VarStore};
 
 impl Scenario {
     /// Read and compile the scenario file at `path`.

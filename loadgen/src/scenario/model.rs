@@ -3,22 +3,19 @@
 //! engine never meets a name it has to look up or a value it has to
 //! validate mid-run.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use super::rng::Rng;
 use super::template::Template;
-use super::vars::{Capture, Slot};
+use super::vars::Capture;
+#[cfg(test)]
+use super::vars::Slot;
 
 /// A scenario file, compiled.
 #[derive(Debug, Clone)]
 pub(crate) struct Scenario {
     /// `name`: used for the run folder and `summary.json`'s `scenario`.
     pub(crate) name: String,
-    /// `description`, if the file has one.
-    pub(crate) description: Option<String>,
-    /// The file it came from (as given to `load`/`parse`).
-    pub(crate) path: PathBuf,
     /// `[load]`: what to run when the command line does not say.
     pub(crate) defaults: LoadDefaults,
     /// `[users]`: who the virtual users log in as.
@@ -61,6 +58,7 @@ impl Scenario {
 
     /// Every step of every flow, e.g. to register one histogram per step
     /// name.
+    #[cfg(test)]
     pub(crate) fn steps(&self) -> impl Iterator<Item = &Step> {
         self.flows.iter().flat_map(|f| f.steps.iter())
     }
@@ -89,16 +87,6 @@ pub(crate) enum LoadModel {
     /// across all users, whether or not earlier ones finished, so latency
     /// can be corrected for coordinated omission.
     Open { arrival_rate: f64 },
-}
-
-impl LoadModel {
-    /// `"closed"` or `"open"`, as in `summary.json`.
-    pub(crate) fn as_str(&self) -> &'static str {
-        match self {
-            LoadModel::Closed => "closed",
-            LoadModel::Open { .. } => "open",
-        }
-    }
 }
 
 /// `[users]`: the accounts virtual users log in as. The server's profiles
@@ -173,7 +161,9 @@ pub(crate) struct Step {
     pub(crate) repeat: u32,
     /// `think_time`: pause after each request of this step (default 0).
     pub(crate) think_time: Duration,
-    /// Captured variables this step's templates read.
+    /// Captured variables this step's templates read (tests check it; the
+    /// engine needs only `reauth`, derived from it at parse time).
+    #[cfg(test)]
     pub(crate) uses: Vec<Slot>,
     /// Index, in the same flow, of the earliest step that captures one of
     /// `uses` (the login, typically): the step to re-run when the server
@@ -183,6 +173,7 @@ pub(crate) struct Step {
 
 impl Step {
     /// Whether the step's templates read captured variables.
+    #[cfg(test)]
     pub(crate) fn uses_vars(&self) -> bool {
         !self.uses.is_empty()
     }

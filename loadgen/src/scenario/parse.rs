@@ -69,8 +69,6 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     let total_weight = flows.iter().map(|f| u64::from(f.weight)).sum();
     Ok(Scenario {
         name: name.clone(),
-        description: raw.description.clone(),
-        path: path.to_path_buf(),
         defaults,
         users,
         flows,
@@ -420,6 +418,7 @@ impl Compiler<'_> {
                 .as_ref()
                 .map_or(Duration::ZERO, |t| t.get_ref().0),
             reauth: uses.iter().map(|&(_, at)| at).min(),
+            #[cfg(test)]
             uses: uses.into_iter().map(|(slot, _)| slot).collect(),
         })
     }

@@ -87,7 +87,7 @@ fn renders_a_full_step() {
     let mut vars = VarStore::new(s.vars.len());
     let rng = Rng::for_vu(7, 3);
     let idx = s.users.pick_index(3, &rng);
-    let render = |t: &crate::scenario::Template, vars: &VarStore, user: &[u8]| {
+    let render = |t: &crate::scenario::template::Template, vars: &VarStore, user: &[u8]| {
         let ctx = RenderCtx {
             vu: 3,
             iter: 0,

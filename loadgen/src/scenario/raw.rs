@@ -15,6 +15,9 @@ use super::model::{Method, StatusSet};
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawScenario {
     pub(crate) name: Spanned<String>,
+    /// For people reading the file; accepted so that `deny_unknown_fields`
+    /// does not reject it, never used by the engine.
+    #[allow(dead_code)]
     pub(crate) description: Option<String>,
     #[serde(default)]
     pub(crate) load: RawLoad,

@@ -100,6 +100,7 @@ impl Template {
 
     /// The text, when the template has no placeholders, so the engine can
     /// skip rendering.
+    #[cfg(test)]
     pub(crate) fn as_static(&self) -> Option<&[u8]> {
         match &*self.segs {
             [] => Some(b""),
@@ -109,6 +110,7 @@ impl Template {
     }
 
     /// The captured variables this template reads.
+    #[cfg(test)]
     pub(crate) fn slots(&self) -> impl Iterator<Item = Slot> + '_ {
         self.segs.iter().filter_map(|s| match s {
             Segment::Var(slot) => Some(*slot),

@@ -58,6 +58,7 @@ impl VarStore {
         self.set[i] = true;
     }
 
+    #[cfg(test)]
     /// Forget every value (keeps the buffers).
     pub(crate) fn clear(&mut self) {
         self.set.iter_mut().for_each(|s| *s = false);
