@@ -22,7 +22,6 @@
 //!   OOM-killed; `bounded` on a plateau or a fall; else `inconclusive`, as
 //!   with fewer than 8 samples.
 
-#![cfg_attr(not(test), allow(dead_code))] // wired into run() by the engine
 
 mod fit;
 mod series;
@@ -32,8 +31,7 @@ mod tests;
 use serde::Serialize;
 
 use fit::{least_squares, max, mean, min, noise_sigma};
-#[allow(unused_imports)] // AnalysisError: for run() and the report's recompute
-pub(crate) use series::{read_samples, AnalysisError, Series};
+pub(crate) use series::{read_samples, Series};
 
 /// Fewer samples than this after ramp-up give no verdict.
 const MIN_SAMPLES: usize = 8;

@@ -6,7 +6,6 @@ use std::sync::atomic::AtomicU64;
 
 /// Cumulative counts since load start; readers diff two snapshots.
 #[derive(Debug, Default)]
-#[allow(dead_code)] // wired up by the engine and sampler
 pub(crate) struct LoadCounters {
     /// Requests that completed (any status, including errors).
     pub(crate) completed: AtomicU64,

@@ -31,7 +31,6 @@ pub enum ScenarioError {
 
 impl ScenarioError {
     /// The 1-based `(line, column)` of an `Invalid` error.
-    #[allow(dead_code)] // used by tests and by callers that highlight the spot
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
             ScenarioError::Io { .. } => None,
