@@ -1,6 +1,6 @@
 # clw — make targets. Each section is owned by the part of the tool it drives.
 CARGO ?= cargo
-.PHONY: build test run-server
+.PHONY: build test lint run-server
 
 build:
 	$(CARGO) build --workspace --release
@@ -8,6 +8,10 @@ build:
 test:
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 run-server:
 	$(CARGO) run --release -p clw-auth -- --config profiles/fixed.json
