@@ -22,7 +22,6 @@
 //!   OOM-killed; `bounded` on a plateau or a fall; else `inconclusive`, as
 //!   with fewer than 8 samples.
 
-
 mod fit;
 mod series;
 #[cfg(test)]

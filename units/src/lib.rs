@@ -43,9 +43,11 @@ pub fn parse_size(input: &str) -> Result<u64, UnitError> {
         "m" | "mb" | "mi" | "mib" => 20,
         "g" | "gb" | "gi" | "gib" => 30,
         "t" | "tb" | "ti" | "tib" => 40,
-        other => return Err(err(format!(
+        other => {
+            return Err(err(format!(
             "is not a size: unknown unit `{other}` (use K, M, G or T, optionally with i, B or iB)"
-        ))),
+        )))
+        }
     };
     if number.contains('.') {
         let value: f64 = number
