@@ -29,21 +29,36 @@ if [ ! -f "$SCENARIO" ]; then
   printf 'name = "ready-only"\n[[steps]]\nmethod = "GET"\npath = "/ready"\n' >"$SCENARIO"
 fi
 
-echo "clw-cli: $USERS users, ${DURATION}s, GET http://$ADDR/ready"
-/usr/bin/time -f '%M' -o "$WORK/cli.rss" "$CLI" auth load-test --target "http://$ADDR" \
-  --scenario "$SCENARIO" --concurrent-users "$USERS" --duration "$DURATION" \
-  --quiet --no-report --no-metrics --out "$WORK/run" >"$WORK/cli.out" || [ $? -eq 1 ]  # 1: a threshold, not a failure here
-CLI_RPS=$(grep -o '"throughput_rps": [0-9.]*' "$WORK/run/summary.json" | awk '{print $2}')
+ROUNDS=${BENCH_ROUNDS:-3}
+run_cli() {  # $1: round; appends "rps cpu_s rss_kb" to $WORK/cli.txt
+  /usr/bin/time -f '%U %S %M' -o "$WORK/cli.time" "$CLI" auth load-test --target "http://$ADDR" \
+    --scenario "$SCENARIO" --concurrent-users "$USERS" --duration "$DURATION" \
+    --quiet --no-report --no-metrics --out "$WORK/run$1" >"$WORK/cli.out" || [ $? -eq 1 ]  # 1: a threshold, not a failure here
+  local rps; rps=$(grep -o '"throughput_rps": [0-9.]*' "$WORK/run$1/summary.json" | awk '{print $2}')
+  echo "$rps $(tail -1 "$WORK/cli.time" | awk '{print $1 + $2, $3}')" >>"$WORK/cli.txt"
+}
+run_wrk() {
+  /usr/bin/time -f '%U %S %M' -o "$WORK/wrk.time" wrk -t2 -c"$USERS" -d"${DURATION}s" "http://$ADDR/ready" >"$WORK/wrk.out"
+  local rps; rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
+  echo "$rps $(tail -1 "$WORK/wrk.time" | awk '{print $1 + $2, $3}')" >>"$WORK/wrk.txt"
+}
 
-echo "wrk: -t2 -c$USERS -d${DURATION}s"
-/usr/bin/time -f '%M' -o "$WORK/wrk.rss" wrk -t2 -c"$USERS" -d"${DURATION}s" "http://$ADDR/ready" >"$WORK/wrk.out"
-WRK_RPS=$(awk '/Requests\/sec/ {print $2}' "$WORK/wrk.out")
+echo "clw-cli ($USERS users) and wrk -t2 -c$USERS, ${DURATION}s each, GET http://$ADDR/ready, $ROUNDS rounds (order alternates)"
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $((r % 2)) -eq 1 ]; then run_cli "$r"; run_wrk; else run_wrk; run_cli "$r"; fi
+done
 
-CLI_KB=$(tail -1 "$WORK/cli.rss")
-WRK_KB=$(tail -1 "$WORK/wrk.rss")
-awk -v c="$CLI_RPS" -v w="$WRK_RPS" -v ck="$CLI_KB" -v wk="$WRK_KB" 'BEGIN {
-  printf "\n%-10s %14s %14s\n", "generator", "requests/s", "peak RSS";
-  printf "%-10s %14.0f %11.1f MiB\n", "clw-cli", c, ck / 1024;
-  printf "%-10s %14.0f %11.1f MiB\n", "wrk -t2", w, wk / 1024;
-  printf "ratio clw-cli/wrk: %.2fx  (target: >= 1.00x with <= 16 MiB)\n", c / w;
-}'
+# Medians over rounds; CPU per request = (user+sys) / requests, the
+# generator's own cost whatever the shared 2 cores were doing.
+summarize() {  # file label
+  sort -n "$1" | awk -v label="$2" -v d="$DURATION" '{ rps[NR] = $1; cpu[NR] = $2; rss[NR] = $3 }
+    END { m = int((NR + 1) / 2);
+          printf "%-10s %14.0f %11.1f MiB %12.2f\n", label, rps[m], rss[m] / 1024, cpu[m] * 1e6 / (rps[m] * d) }'
+}
+printf "\n%-10s %14s %15s %12s\n" "generator" "requests/s" "peak RSS" "CPU us/req"
+summarize "$WORK/cli.txt" clw-cli
+summarize "$WORK/wrk.txt" "wrk -t2"
+echo "per round (requests/s): clw-cli $(awk '{printf "%.0f ", $1}' "$WORK/cli.txt")| wrk $(awk '{printf "%.0f ", $1}' "$WORK/wrk.txt")"
+CLI_RPS=$(sort -n "$WORK/cli.txt" | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $1}')
+WRK_RPS=$(sort -n "$WORK/wrk.txt" | awk -v n="$ROUNDS" 'NR == int((n + 1) / 2) {print $1}')
+awk -v c="$CLI_RPS" -v w="$WRK_RPS" 'BEGIN { printf "ratio clw-cli/wrk (medians): %.2fx  (target: >= 1.00x with <= 16 MiB)\n", c / w }'
