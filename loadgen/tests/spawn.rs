@@ -153,3 +153,72 @@ async fn a_server_that_never_gets_ready_exits_3() {
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("not ready"), "{err}");
 }
+
+/// The whole pipeline: the leaky server under a small real limit, the
+/// large-claims scenario, until the OOM kill; summary.json says leak and
+/// OOM-killed, in the field guide's terms. Where neither a cgroup nor
+/// systemd-run is available, clw-limit's watchdog kills at the limit and the
+/// exit is marked emulated: the test then checks that instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leaky_server_under_a_small_limit_ends_in_a_detected_oom_kill() {
+    let bin = clw_auth_binary();
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let command = format!(
+        "'{}' --config '{}' --host 127.0.0.1 --port {port}",
+        bin.display(),
+        workspace().join("profiles/leaky.json").display()
+    );
+    let target = format!("http://127.0.0.1:{port}");
+    let scenario = workspace().join("scenarios/large-claims.toml");
+    let opts = clw_cli::Opts::try_parse_from([
+        "clw-cli",
+        "auth",
+        "load-test",
+        "--quiet",
+        "--no-report",
+        "--target",
+        &target,
+        "--scenario",
+        scenario.to_str().unwrap(),
+        "--concurrent-users",
+        "8",
+        "--ramp-up",
+        "0s",
+        "--duration",
+        "60s",
+        "--sample-interval",
+        "100ms",
+        "--spawn-server",
+        &command,
+        "--memory-limit",
+        "64M",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .unwrap();
+    let started = Instant::now();
+    let outcome = clw_cli::run(opts).await.expect("the run completes");
+    let s = read_summary(&out).unwrap();
+    println!("limit enforced by {}", s["server"]["limit_enforcement"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(50),
+        "the 64 MiB limit is hit within seconds, and the load stops soon after"
+    );
+    let exit = &s["server"]["exit"];
+    assert_eq!(exit["oom_killed"], true, "{s}");
+    assert_eq!(exit["shell_code"], 137, "{s}");
+    assert_eq!(
+        exit["emulated"],
+        s["server"]["limit_enforcement"] == "watchdog",
+        "{s}"
+    );
+    assert_eq!(s["memory"]["verdict"], "leak", "{}", s["memory"]);
+    assert!(
+        s["memory"]["peak_rss_percent"].as_f64().unwrap() > 80.0,
+        "{}",
+        s["memory"]
+    );
+    assert_eq!(outcome.exit_code, 1, "the 80% rule fails");
+}
