@@ -35,10 +35,11 @@ BENCH_DURATION ?= 10
 BENCH_USERS ?= 50
 
 # clw-cli vs wrk (Debian's package, installed when missing) on the same
-# clw-auth GET /ready: requests/s, ratio and each one's peak RSS.
+# clw-auth GET /ready: requests/s, ratio, peak RSS and CPU per request
+# (medians over BENCH_ROUNDS rounds, order alternating).
 bench-loadgen:
 	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
-	@command -v /usr/bin/time >/dev/null || apt-get install -y time >/dev/null
+	@command -v /usr/bin/time >/dev/null || (apt-get install -y time >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y time >/dev/null))
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	loadgen/bench/bench-loadgen.sh $(CLW_BIN)/clw-cli $(CLW_BIN)/clw-auth $(BENCH_DURATION) $(BENCH_USERS)
 
