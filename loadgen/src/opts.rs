@@ -60,7 +60,9 @@ pub struct LoadTestOpts {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Scenario file (TOML).
+    /// Scenario file (TOML). The shipped ones are also built in, by name
+    /// (login-storm, steady-sessions, large-claims, session-churn, expiry,
+    /// ready-only), for use outside a checkout.
     #[arg(
         long,
         value_name = "FILE",

@@ -16,6 +16,9 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
+    /// No such file, and no built-in scenario of that name.
+    #[error("{}: no such scenario file, and no built-in scenario `{name}` (built-in: {})", path.display(), super::BUILTIN.map(|(n, _)| n).join(", "))]
+    NotFound { path: PathBuf, name: String },
     /// The file was read but its content is wrong at `line:column`.
     #[error("{}:{line}:{column}: {message}", path.display())]
     Invalid {
@@ -33,7 +36,7 @@ impl ScenarioError {
     /// The 1-based `(line, column)` of an `Invalid` error.
     pub fn position(&self) -> Option<(usize, usize)> {
         match self {
-            ScenarioError::Io { .. } => None,
+            ScenarioError::Io { .. } | ScenarioError::NotFound { .. } => None,
             ScenarioError::Invalid { line, column, .. } => Some((*line, *column)),
         }
     }

@@ -30,6 +30,31 @@ mod vars;
 
 use std::path::Path;
 
+/// The shipped scenarios, compiled in (see [`Scenario::load`]).
+pub(crate) const BUILTIN: [(&str, &str); 6] = [
+    (
+        "login-storm",
+        include_str!("../../../scenarios/login-storm.toml"),
+    ),
+    (
+        "steady-sessions",
+        include_str!("../../../scenarios/steady-sessions.toml"),
+    ),
+    (
+        "large-claims",
+        include_str!("../../../scenarios/large-claims.toml"),
+    ),
+    (
+        "session-churn",
+        include_str!("../../../scenarios/session-churn.toml"),
+    ),
+    ("expiry", include_str!("../../../scenarios/expiry.toml")),
+    (
+        "ready-only",
+        include_str!("../../../scenarios/ready-only.toml"),
+    ),
+];
+
 pub use error::ScenarioError;
 #[cfg(test)]
 pub(crate) use model::Method;
@@ -40,12 +65,44 @@ pub(crate) use vars::{capture_into, VarStore};
 
 impl Scenario {
     /// Read and compile the scenario file at `path`.
+    /// Loads a scenario file. A missing `NAME`, `NAME.toml` or
+    /// `scenarios/NAME.toml` falls back to the built-in scenario of that
+    /// name, so the binary works outside a checkout of this repository.
     pub(crate) fn load(path: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Scenario::parse(&text, path)
+        match std::fs::read_to_string(path) {
+            Ok(text) => Scenario::parse(&text, path),
+            Err(source) if source.kind() == std::io::ErrorKind::NotFound => {
+                let name = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .map(|n| n.strip_suffix(".toml").unwrap_or(n))
+                    .unwrap_or_default();
+                let in_scenarios_dir = match path.parent() {
+                    None => true,
+                    Some(dir) => {
+                        dir.as_os_str().is_empty()
+                            || dir.file_name().is_some_and(|d| d == "scenarios")
+                    }
+                };
+                match BUILTIN
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .filter(|_| in_scenarios_dir)
+                {
+                    Some((name, src)) => {
+                        Scenario::parse(src, Path::new(&format!("builtin:{name}.toml")))
+                    }
+                    None => Err(ScenarioError::NotFound {
+                        path: path.to_path_buf(),
+                        name: name.to_string(),
+                    }),
+                }
+            }
+            Err(source) => Err(ScenarioError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
     }
 
     /// Compile scenario source `src`; `path` is only used in messages and
