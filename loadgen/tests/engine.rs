@@ -2,33 +2,13 @@
 //! 127.0.0.1:0, and against stand-in servers that misbehave on purpose.
 //! Every load is 1-3 s and a handful of users.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::Duration;
 
-use clap::Parser;
-use serde_json::Value;
+use common::{opts, summary, write_scenario, LoadTest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-fn opts(args: &[&str]) -> clw_cli::Opts {
-    let mut all = vec!["clw-cli", "auth", "load-test", "--quiet", "--no-report"];
-    all.extend_from_slice(args);
-    clw_cli::Opts::try_parse_from(all).expect("valid options")
-}
-
-fn write_scenario(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("scenario.toml");
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    path
-}
-
-fn summary(dir: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
-}
 
 const SESSIONS: &str = r#"
 name = "sessions"
@@ -57,6 +37,14 @@ fn server_count(metrics: &str, filter: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// clw-auth with the test configuration, serving on 127.0.0.1:0.
+async fn start_auth() -> clw_auth::ServerHandle {
+    clw_auth::Server::bind(clw_auth::Config::for_tests())
+        .await
+        .unwrap()
+        .spawn()
+}
+
 async fn scrape(addr: std::net::SocketAddr) -> String {
     let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
     sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -69,32 +57,15 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_counts_match_the_servers_own_counters() {
-    let server = clw_auth::Server::bind(clw_auth::Config::for_tests())
+    let handle = start_auth().await;
+    let addr = handle.addr();
+    let test = LoadTest::with_scenario_text(format!("http://{addr}"), SESSIONS);
+    let out = &test.out;
+    let outcome = clw_cli::run(test.opts("--concurrent-users 4 --duration 2s --no-metrics"))
         .await
-        .unwrap();
-    let addr = server.local_addr();
-    let handle = server.spawn();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = write_scenario(dir.path(), SESSIONS);
-    let out = dir.path().join("run");
-    let target = format!("http://{addr}");
-    let outcome = clw_cli::run(opts(&[
-        "--target",
-        &target,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--concurrent-users",
-        "4",
-        "--duration",
-        "2s",
-        "--no-metrics",
-        "--out",
-        out.to_str().unwrap(),
-    ]))
-    .await
-    .expect("run succeeds");
+        .expect("run succeeds");
     assert_eq!(outcome.exit_code, 0);
-    let s = summary(&out);
+    let s = summary(out);
     assert_eq!(s["complete"], true);
     let total = s["requests"]["total"].as_u64().unwrap();
     assert!(
@@ -146,34 +117,17 @@ async fn request_counts_match_the_servers_own_counters() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hdr_log_reads_back_to_the_same_counts() {
     use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
-    let server = clw_auth::Server::bind(clw_auth::Config::for_tests())
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    let handle = server.spawn();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = write_scenario(
-        dir.path(),
+    let handle = start_auth().await;
+    let addr = handle.addr();
+    let test = LoadTest::with_scenario_text(
+        format!("http://{addr}"),
         "name = \"ready\"\n[[steps]]\nmethod = \"GET\"\npath = \"/ready\"\n",
     );
-    let out = dir.path().join("run");
-    let target = format!("http://{addr}");
-    clw_cli::run(opts(&[
-        "--target",
-        &target,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--concurrent-users",
-        "2",
-        "--duration",
-        "1.5s",
-        "--no-metrics",
-        "--out",
-        out.to_str().unwrap(),
-    ]))
-    .await
-    .unwrap();
-    let s = summary(&out);
+    let out = &test.out;
+    clw_cli::run(test.opts("--concurrent-users 2 --duration 1.5s --no-metrics"))
+        .await
+        .unwrap();
+    let s = summary(out);
     let bytes = std::fs::read(out.join("latency.hlog")).unwrap();
     let mut count = 0;
     for entry in IntervalLogIterator::new(&bytes) {
@@ -236,31 +190,14 @@ async fn open_model_corrects_for_coordinated_omission() {
     // that should have gone out during the freeze are, so the corrected p90
     // is far above the uncorrected one.
     let addr = stalling_server(Duration::from_millis(1000), Duration::from_millis(500)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = write_scenario(
-        dir.path(),
+    let test = LoadTest::with_scenario_text(
+        format!("http://{addr}"),
         "name = \"root\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\n",
     );
-    let out = dir.path().join("run");
-    let target = format!("http://{addr}");
-    clw_cli::run(opts(&[
-        "--target",
-        &target,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--concurrent-users",
-        "2",
-        "--arrival-rate",
-        "200",
-        "--duration",
-        "2.5s",
-        "--no-metrics",
-        "--out",
-        out.to_str().unwrap(),
-    ]))
-    .await
-    .unwrap();
-    let s = summary(&out);
+    let out = &test.out;
+    let opts = test.opts("--concurrent-users 2 --arrival-rate 200 --duration 2.5s --no-metrics");
+    clw_cli::run(opts).await.unwrap();
+    let s = summary(out);
     assert_eq!(s["model"], "open");
     let plain = &s["latency_ms"];
     let corrected = &s["latency_corrected_ms"];
@@ -288,37 +225,25 @@ async fn open_model_corrects_for_coordinated_omission() {
 
 #[tokio::test]
 async fn unreachable_target_exits_3_and_bad_input_exits_2() {
-    let dir = tempfile::tempdir().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let scenario = write_scenario(
-        dir.path(),
+    let test = LoadTest::with_scenario_text(
+        dead,
         "name = \"root\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\n",
     );
-    let out = dir.path().join("run");
-    let err = clw_cli::run(opts(&[
-        "--target",
-        &dead,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--duration",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ]))
-    .await
-    .unwrap_err();
+    let (dead, scenario) = (&test.target, &test.scenario);
+    let err = clw_cli::run(test.opts("--duration 1")).await.unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("unreachable"), "{err}");
 
     let bad = write_scenario(
-        dir.path(),
+        test.dir.path(),
         "name = \"x\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\nbogus = 1\n",
     );
     let err = clw_cli::run(opts(&[
         "--target",
-        &dead,
+        dead,
         "--scenario",
         bad.to_str().unwrap(),
     ]))
@@ -345,34 +270,17 @@ async fn unreachable_target_exits_3_and_bad_input_exits_2() {
 /// metrics, and so does the limit the 80% rule is judged against.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_and_limit_come_from_the_services_metrics() {
-    let server = clw_auth::Server::bind(clw_auth::Config::for_tests())
-        .await
-        .unwrap();
-    let addr = server.local_addr();
-    let advertised = server.state().limit.bytes;
-    let handle = server.spawn();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = write_scenario(dir.path(), SESSIONS);
-    let out = dir.path().join("run");
-    let target = format!("http://{addr}");
-    let outcome = clw_cli::run(opts(&[
-        "--target",
-        &target,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--concurrent-users",
-        "2",
-        "--duration",
-        "2s",
-        "--sample-interval",
-        "100ms",
-        "--out",
-        out.to_str().unwrap(),
-    ]))
-    .await
-    .expect("run succeeds");
+    let handle = start_auth().await;
+    let addr = handle.addr();
+    let advertised = handle.state().limit.bytes;
+    let test = LoadTest::with_scenario_text(format!("http://{addr}"), SESSIONS);
+    let out = &test.out;
+    let outcome =
+        clw_cli::run(test.opts("--concurrent-users 2 --duration 2s --sample-interval 100ms"))
+            .await
+            .expect("run succeeds");
     handle.shutdown().await.unwrap();
-    let s = summary(&out);
+    let s = summary(out);
     let memory = &s["memory"];
     assert_eq!(memory["sources"]["rss"], "metrics", "{memory}");
     assert_eq!(memory["sources"]["limit"], "metrics", "{memory}");

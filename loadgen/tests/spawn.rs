@@ -1,88 +1,30 @@
 //! `--spawn-server`: clw-cli starts the real clw-auth binary under a memory
 //! limit, waits for /ready, and reports a server that dies mid-run.
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use serde_json::Value;
-
-/// The clw-auth binary next to this test's target dir, built if missing.
-fn clw_auth_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap();
-    let bin = profile_dir.join("clw-auth");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "clw-auth", "--bin", "clw-auth"])
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building clw-auth failed");
-    }
-    bin
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn read_summary(dir: &Path) -> Option<Value> {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).ok()?).ok()
-}
+use common::{clw_auth_command, free_port, read_summary, LoadTest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_run_is_reported_and_stops_the_load() {
-    let bin = clw_auth_binary();
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let command = format!(
-        "'{}' --config '{}' --host 127.0.0.1 --port {port}",
-        bin.display(),
-        workspace().join("profiles/fixed.json").display()
+    let (port, command) = clw_auth_command("fixed.json");
+    let test = LoadTest::new(
+        format!("http://127.0.0.1:{port}"),
+        "scenarios/ready-only.toml",
     );
-    let target = format!("http://127.0.0.1:{port}");
-    let scenario = workspace().join("scenarios/ready-only.toml");
-    let opts = clw_cli::Opts::try_parse_from([
-        "clw-cli",
-        "auth",
-        "load-test",
-        "--quiet",
-        "--no-report",
-        "--target",
-        &target,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--concurrent-users",
-        "2",
-        "--duration",
-        "20s",
-        "--spawn-server",
+    let out = &test.out;
+    let opts = test.spawn_opts(
         &command,
-        "--memory-limit",
-        "512M",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .unwrap();
+        "--concurrent-users 2 --duration 20s --memory-limit 512M",
+    );
     let started = Instant::now();
     let run = tokio::spawn(clw_cli::run(opts));
 
     // summary.json is written (incomplete) before the load; it names the pid.
     let pid = loop {
-        if let Some(pid) = read_summary(&out).and_then(|s| s["server"]["pid"].as_u64()) {
+        if let Some(pid) = read_summary(out).and_then(|s| s["server"]["pid"].as_u64()) {
             break pid as i32;
         }
         assert!(
@@ -100,7 +42,7 @@ async fn a_server_killed_mid_run_is_reported_and_stops_the_load() {
         started.elapsed() < Duration::from_secs(15),
         "load stops a few seconds after the death"
     );
-    let s = read_summary(&out).unwrap();
+    let s = read_summary(out).unwrap();
     assert_eq!(s["complete"], true);
     let exit = &s["server"]["exit"];
     assert_eq!(exit["signal"], 9, "{s}");
@@ -119,36 +61,17 @@ async fn a_server_killed_mid_run_is_reported_and_stops_the_load() {
         outcome.exit_code, 1,
         "error_rate threshold of ready-only fails: {s}"
     );
-    assert!(dir.path().join("run/server.log").exists());
+    assert!(test.dir.path().join("run/server.log").exists());
 }
 
 #[tokio::test]
 async fn a_server_that_never_gets_ready_exits_3() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
     let port = free_port();
-    let target = format!("http://127.0.0.1:{port}");
-    let scenario = workspace().join("scenarios/ready-only.toml");
-    let opts = clw_cli::Opts::try_parse_from([
-        "clw-cli",
-        "auth",
-        "load-test",
-        "--quiet",
-        "--no-report",
-        "--target",
-        &target,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--spawn-server",
-        "sleep 30",
-        "--memory-limit",
-        "64M",
-        "--ready-timeout",
-        "1s",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .unwrap();
+    let test = LoadTest::new(
+        format!("http://127.0.0.1:{port}"),
+        "scenarios/ready-only.toml",
+    );
+    let opts = test.spawn_opts("sleep 30", "--memory-limit 64M --ready-timeout 1s");
     let err = clw_cli::run(opts).await.unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("not ready"), "{err}");
@@ -161,46 +84,20 @@ async fn a_server_that_never_gets_ready_exits_3() {
 /// exit is marked emulated: the test then checks that instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leaky_server_under_a_small_limit_ends_in_a_detected_oom_kill() {
-    let bin = clw_auth_binary();
-    let port = free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("run");
-    let command = format!(
-        "'{}' --config '{}' --host 127.0.0.1 --port {port}",
-        bin.display(),
-        workspace().join("profiles/leaky.json").display()
+    let (port, command) = clw_auth_command("leaky.json");
+    let test = LoadTest::new(
+        format!("http://127.0.0.1:{port}"),
+        "scenarios/large-claims.toml",
     );
-    let target = format!("http://127.0.0.1:{port}");
-    let scenario = workspace().join("scenarios/large-claims.toml");
-    let opts = clw_cli::Opts::try_parse_from([
-        "clw-cli",
-        "auth",
-        "load-test",
-        "--quiet",
-        "--no-report",
-        "--target",
-        &target,
-        "--scenario",
-        scenario.to_str().unwrap(),
-        "--concurrent-users",
-        "8",
-        "--ramp-up",
-        "0s",
-        "--duration",
-        "60s",
-        "--sample-interval",
-        "100ms",
-        "--spawn-server",
+    let out = &test.out;
+    let opts = test.spawn_opts(
         &command,
-        "--memory-limit",
-        "64M",
-        "--out",
-        out.to_str().unwrap(),
-    ])
-    .unwrap();
+        "--concurrent-users 8 --ramp-up 0s --duration 60s --sample-interval 100ms \
+         --memory-limit 64M",
+    );
     let started = Instant::now();
     let outcome = clw_cli::run(opts).await.expect("the run completes");
-    let s = read_summary(&out).unwrap();
+    let s = read_summary(out).unwrap();
     println!("limit enforced by {}", s["server"]["limit_enforcement"]);
     assert!(
         started.elapsed() < Duration::from_secs(50),

@@ -1,0 +1,151 @@
+//! Helpers shared by the integration-test binaries: the `clw-cli auth
+//! load-test` argument list, run folders, and the real clw-auth binary.
+
+// Each test binary (engine.rs, spawn.rs) compiles this module on its own and
+// uses only a subset of it.
+#![allow(dead_code)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde_json::Value;
+
+/// `clw-cli auth load-test --quiet --no-report` followed by `args`, parsed.
+pub fn opts(args: &[&str]) -> clw_cli::Opts {
+    let mut all = vec!["clw-cli", "auth", "load-test", "--quiet", "--no-report"];
+    all.extend_from_slice(args);
+    clw_cli::Opts::try_parse_from(all).expect("valid options")
+}
+
+/// One load test's inputs and run folder: a fresh temporary directory that
+/// lives as long as this value, the run folder `out` inside it, the target
+/// URL and the scenario file.
+pub struct LoadTest {
+    pub dir: tempfile::TempDir,
+    pub out: PathBuf,
+    pub target: String,
+    pub scenario: PathBuf,
+}
+
+impl LoadTest {
+    /// A load test of an existing scenario file (`scenarios/...` under the
+    /// workspace root) against `target`.
+    pub fn new(target: String, scenario: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let scenario = workspace().join(scenario);
+        Self {
+            dir,
+            out,
+            target,
+            scenario,
+        }
+    }
+
+    /// A load test of a scenario given as TOML text, written to
+    /// `scenario.toml` in the temporary directory.
+    pub fn with_scenario_text(target: String, text: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = write_scenario(dir.path(), text);
+        let out = dir.path().join("run");
+        Self {
+            dir,
+            out,
+            target,
+            scenario,
+        }
+    }
+
+    /// The options for this test, `flags` being the options that differ from
+    /// test to test, separated by whitespace (so no value may hold a space).
+    pub fn opts(&self, flags: &str) -> clw_cli::Opts {
+        self.opts_with(&[], flags)
+    }
+
+    /// As [`LoadTest::opts`], with `--spawn-server command` as well.
+    pub fn spawn_opts(&self, command: &str, flags: &str) -> clw_cli::Opts {
+        self.opts_with(&["--spawn-server", command], flags)
+    }
+
+    fn opts_with(&self, args: &[&str], flags: &str) -> clw_cli::Opts {
+        let mut all = vec![
+            "--target",
+            &self.target,
+            "--scenario",
+            self.scenario.to_str().unwrap(),
+            "--out",
+            self.out.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        all.extend(flags.split_whitespace());
+        opts(&all)
+    }
+}
+
+/// Writes `text` to `scenario.toml` in `dir`, replacing what was there.
+pub fn write_scenario(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("scenario.toml");
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    path
+}
+
+/// The run folder's summary.json; panics if it is missing or not JSON.
+pub fn summary(dir: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The workspace root, where `profiles/` and `scenarios/` live.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A port nothing listens on at the moment.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The run folder's summary.json, or `None` while it is not (fully) written.
+pub fn read_summary(dir: &Path) -> Option<Value> {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).ok()?).ok()
+}
+
+/// The clw-auth binary next to this test's target dir, built if missing.
+pub fn clw_auth_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let bin = profile_dir.join("clw-auth");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "clw-auth", "--bin", "clw-auth"])
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building clw-auth failed");
+    }
+    bin
+}
+
+/// A free port and the `--spawn-server` command line that runs clw-auth with
+/// `profile` (a file under `profiles/`) on it. The binary is built first, so
+/// the port is picked as late as possible.
+pub fn clw_auth_command(profile: &str) -> (u16, String) {
+    let bin = clw_auth_binary();
+    let port = free_port();
+    let command = format!(
+        "'{}' --config '{}' --host 127.0.0.1 --port {port}",
+        bin.display(),
+        workspace().join("profiles").join(profile).display()
+    );
+    (port, command)
+}
