@@ -66,6 +66,17 @@ impl Run {
         self.summary.as_ref().and_then(Summary::oom_kill)
     }
 
+    /// Whether the server's death was clw-limit's watchdog standing in for
+    /// the kernel's OOM killer (no cgroup could enforce the limit): banner and
+    /// chart marker both say so, so that nobody reads it as a kernel kill.
+    pub(crate) fn oom_kill_emulated(&self) -> bool {
+        self.summary
+            .as_ref()
+            .and_then(|s| s.exit())
+            .and_then(|e| e.emulated)
+            .unwrap_or(false)
+    }
+
     pub(crate) fn ramp_up_s(&self) -> Option<f64> {
         self.summary
             .as_ref()

@@ -49,12 +49,7 @@ impl Banner {
             (None, _, _) => headline.push("no memory figures recorded".into()),
         }
         if let Some(at) = oom {
-            let emulated = run
-                .summary
-                .as_ref()
-                .and_then(|s| s.exit())
-                .and_then(|e| e.emulated)
-                .unwrap_or(false);
+            let emulated = run.oom_kill_emulated();
             let who = if emulated {
                 "killed at the limit by the watchdog (emulated OOM kill)"
             } else {

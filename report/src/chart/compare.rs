@@ -73,18 +73,7 @@ fn memory(runs: &[Run]) -> ChartSpec<'_> {
     let shared = limits.windows(2).all(|w| w[0].1 == w[1].1);
     if shared {
         if let Some((_, limit)) = limits.first() {
-            p.hlines.push(HLine {
-                y: limit * MIB,
-                label: format!("limit {}", format_bytes(*limit)),
-                color: DARK_RED,
-                dashed: false,
-            });
-            p.hlines.push(HLine {
-                y: 0.8 * limit * MIB,
-                label: "80% of limit".into(),
-                color: ORANGE,
-                dashed: true,
-            });
+            p.hlines.extend(limit_lines(*limit, DARK_RED));
         }
     } else {
         for (i, limit) in limits {

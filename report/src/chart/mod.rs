@@ -12,7 +12,7 @@ use plotters::prelude::*;
 
 use crate::error::ReportError;
 pub(crate) use crate::format::{format_bytes, format_duration};
-use panel::Panel;
+use panel::{HLine, Panel};
 
 pub(crate) const WIDTH: u32 = 1000;
 const PANEL_HEIGHT: u32 = 400;
@@ -27,6 +27,25 @@ pub(crate) const RED: RGBColor = RGBColor(214, 39, 40);
 pub(crate) const DARK_RED: RGBColor = RGBColor(150, 0, 0);
 
 pub(crate) const MIB: f64 = 1.0 / (1024.0 * 1024.0);
+
+/// The memory limit as a solid line and the field guide's 80% warning level
+/// as a dashed one, for a panel whose y axis is in MiB.
+pub(crate) fn limit_lines(limit_bytes: f64, color: RGBColor) -> [HLine; 2] {
+    [
+        HLine {
+            y: limit_bytes * MIB,
+            label: format!("limit {}", format_bytes(limit_bytes)),
+            color,
+            dashed: false,
+        },
+        HLine {
+            y: 0.8 * limit_bytes * MIB,
+            label: "80% of limit".into(),
+            color: ORANGE,
+            dashed: true,
+        },
+    ]
+}
 
 /// A chart to write: file stem, title for the page, and its panels.
 pub(crate) struct ChartSpec<'a> {

@@ -1,6 +1,6 @@
 //! The four charts of one run: memory, session cache, throughput, latency.
 
-use super::panel::{HLine, Line, Marker, Panel};
+use super::panel::{Line, Marker, Panel};
 use super::*;
 use crate::run::Run;
 
@@ -48,12 +48,7 @@ fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> 
 /// Where the server died, as a marker (when it was OOM-killed at a known time).
 pub(crate) fn oom_marker(run: &Run, label_prefix: &str, color: RGBColor) -> Option<Marker> {
     let at = run.oom_kill()??;
-    let emulated = run
-        .summary
-        .as_ref()
-        .and_then(|s| s.exit())
-        .and_then(|e| e.emulated)
-        .unwrap_or(false);
+    let emulated = run.oom_kill_emulated();
     let what = if emulated {
         "OOM kill (emulated)"
     } else {
@@ -81,18 +76,7 @@ fn memory(run: &Run) -> ChartSpec<'_> {
         "no memory samples in samples.csv",
     );
     if let Some(limit) = run.limit_bytes() {
-        p.hlines.push(HLine {
-            y: limit * MIB,
-            label: format!("limit {}", format_bytes(limit)),
-            color: RED,
-            dashed: false,
-        });
-        p.hlines.push(HLine {
-            y: 0.8 * limit * MIB,
-            label: "80% of limit".into(),
-            color: ORANGE,
-            dashed: true,
-        });
+        p.hlines.extend(limit_lines(limit, RED));
     }
     p.markers.extend(oom_marker(run, "", DARK_RED));
     p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
@@ -103,25 +87,51 @@ fn memory(run: &Run) -> ChartSpec<'_> {
     }
 }
 
+/// One samples.csv column against time in a panel of its own, marked where
+/// the server was OOM-killed. `line_label` names the column in the legend.
+fn column_panel<'a>(
+    run: &'a Run,
+    caption: &str,
+    y_desc: &str,
+    line_label: &str,
+    values: &'a crate::samples::Series,
+    color: RGBColor,
+    empty: &str,
+) -> Panel<'a> {
+    let t = run.samples.t_s.as_slice();
+    let mut p = panel(
+        caption,
+        y_desc,
+        vec![line(line_label, t, values, 1.0, color)],
+        empty,
+    );
+    p.markers.extend(oom_marker(run, "", DARK_RED));
+    p
+}
+
 fn cache(run: &Run) -> ChartSpec<'_> {
     let s = &run.samples;
-    let t = s.t_s.as_slice();
     let mut panels = vec![
-        panel(
+        column_panel(
+            run,
             "Sessions in cache",
             "sessions",
-            vec![line("sessions in cache", t, &s.sessions, 1.0, BLUE)],
+            "sessions in cache",
+            &s.sessions,
+            BLUE,
             "no session counts in samples.csv",
         ),
-        panel(
+        column_panel(
+            run,
             "Evictions (cumulative, all causes)",
             "evictions",
-            vec![line("evictions", t, &s.evictions, 1.0, ORANGE)],
+            "evictions",
+            &s.evictions,
+            ORANGE,
             "no eviction counts in samples.csv",
         ),
     ];
     for p in &mut panels {
-        p.markers.extend(oom_marker(run, "", DARK_RED));
         p.counts = true;
     }
     ChartSpec {
@@ -133,23 +143,27 @@ fn cache(run: &Run) -> ChartSpec<'_> {
 
 fn throughput(run: &Run) -> ChartSpec<'_> {
     let s = &run.samples;
-    let t = s.t_s.as_slice();
     let mut panels = vec![
-        panel(
+        column_panel(
+            run,
             "Throughput",
             "requests/s",
-            vec![line("requests/s", t, &s.rps, 1.0, GREEN)],
+            "requests/s",
+            &s.rps,
+            GREEN,
             "no throughput in samples.csv",
         ),
-        panel(
+        column_panel(
+            run,
             "Errors",
             "errors per interval",
-            vec![line("errors", t, &s.errors, 1.0, RED)],
+            "errors",
+            &s.errors,
+            RED,
             "no error counts in samples.csv",
         ),
     ];
     for p in &mut panels {
-        p.markers.extend(oom_marker(run, "", DARK_RED));
         p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
     }
     panels[1].counts = true;
