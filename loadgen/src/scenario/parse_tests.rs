@@ -374,7 +374,14 @@ fn io_error_names_the_file() {
     let e = Scenario::load(Path::new("/nonexistent/x.toml")).unwrap_err();
     assert!(
         e.to_string()
-            .starts_with("/nonexistent/x.toml: cannot read scenario"),
+            .starts_with("/nonexistent/x.toml: no such scenario file"),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let e = Scenario::load(dir.path()).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with(&format!("{}: cannot read scenario", dir.path().display())),
         "{e}"
     );
 }
