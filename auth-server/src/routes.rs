@@ -348,12 +348,11 @@ fn ready(state: &State) -> Resp {
 }
 
 fn metrics(state: &State) -> Resp {
-    let rss = state.last_rss();
     let body = state.metrics.render(
         &state.cache.stats(),
         &alloc_stats(),
         state.limit.bytes,
-        rss > 0 && state.under_pressure(),
+        state.under_pressure(),
     );
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     resp.headers_mut().insert(

@@ -34,6 +34,15 @@ struct Shard {
 }
 
 impl Shard {
+    /// What to tell a client whose session is not in the map.
+    fn gone_lookup<T>(&self, key: &TokenDigest) -> Lookup<T> {
+        match self.gone.peek(&key.tomb_bits()) {
+            Some(Gone::Expired) => Lookup::Expired,
+            Some(Gone::Evicted) => Lookup::Evicted,
+            None => Lookup::Unknown,
+        }
+    }
+
     fn pop_lru(&mut self, cause: EvictionCause, evictions: &Evictions) -> Option<u64> {
         let (key, s) = self.map.pop_lru()?;
         let w = s.weight();
@@ -133,31 +142,17 @@ impl FixedCache {
     ) -> Lookup<R> {
         let mut shard = self.shard(key).lock();
         let Some(s) = shard.map.get_mut(key) else {
-            return match shard.gone.peek(&key.tomb_bits()) {
-                Some(Gone::Expired) => Lookup::Expired,
-                Some(Gone::Evicted) => Lookup::Evicted,
-                None => Lookup::Unknown,
-            };
+            return shard.gone_lookup(key);
         };
-        match self.limits.remaining_ms(s, now) {
-            Some(_) => {
-                s.last_ms = now;
-                let left = self.limits.remaining_ms(s, now).unwrap_or(0);
-                Lookup::Found(f(SessionRef {
-                    user: &s.user,
-                    claims: &s.claims,
-                    expires_in: left.div_ceil(1000),
-                }))
-            }
-            None => {
-                let w = s.weight();
-                shard.map.pop(key);
-                shard.bytes -= w;
-                shard.gone.put(key.tomb_bits(), Gone::Expired);
-                self.evictions.add(EvictionCause::Ttl, 1);
-                Lookup::Expired
-            }
+        if let Some(view) = self.limits.touch(s, now) {
+            return Lookup::Found(f(view));
         }
+        let w = s.weight();
+        shard.map.pop(key);
+        shard.bytes -= w;
+        shard.gone.put(key.tomb_bits(), Gone::Expired);
+        self.evictions.add(EvictionCause::Ttl, 1);
+        Lookup::Expired
     }
 
     /// Removes and returns a live session (logout, refresh).
@@ -174,11 +169,7 @@ impl FixedCache {
                     Lookup::Expired
                 }
             }
-            None => match shard.gone.peek(&key.tomb_bits()) {
-                Some(Gone::Expired) => Lookup::Expired,
-                Some(Gone::Evicted) => Lookup::Evicted,
-                None => Lookup::Unknown,
-            },
+            None => shard.gone_lookup(key),
         }
     }
 

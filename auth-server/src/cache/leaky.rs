@@ -64,7 +64,6 @@ enum Sessions {
 pub(crate) struct LeakyCache {
     kind: LeakKind,
     sessions: Sessions,
-    max_size: usize,
     limits: Limits,
     retained_len: AtomicUsize,
     retained_bytes: AtomicU64,
@@ -88,7 +87,6 @@ impl LeakyCache {
         LeakyCache {
             kind,
             sessions,
-            max_size: limits.max_size,
             limits: limits.clone(),
             retained_len: AtomicUsize::new(0),
             retained_bytes: AtomicU64::new(0),
@@ -155,7 +153,7 @@ impl LeakyCache {
                 debug_assert!(old.is_none(), "tokens are unique");
                 self.retained_bytes.fetch_add(w, Ordering::Relaxed);
                 let len = self.retained_len.fetch_add(1, Ordering::Relaxed) + 1;
-                Ok(len > self.max_size)
+                Ok(len > self.limits.max_size)
             }
         }
     }
@@ -174,18 +172,10 @@ impl LeakyCache {
         match map.get_mut(key) {
             None => Lookup::Unknown,
             Some(r) if r.revoked => Lookup::Unknown,
-            Some(r) => match self.limits.remaining_ms(&r.session, now) {
+            Some(r) => match self.limits.touch(&mut r.session, now) {
+                Some(view) => Lookup::Found(f(view)),
                 // The bug: the read rejects the expired session and keeps it.
                 None => Lookup::Expired,
-                Some(_) => {
-                    r.session.last_ms = now;
-                    let left = self.limits.remaining_ms(&r.session, now).unwrap_or(0);
-                    Lookup::Found(f(SessionRef {
-                        user: &r.session.user,
-                        claims: &r.session.claims,
-                        expires_in: left.div_ceil(1000),
-                    }))
-                }
             },
         }
     }

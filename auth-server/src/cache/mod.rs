@@ -157,6 +157,21 @@ impl Limits {
         let deadline = (s.created_ms + self.max_age_ms).min(s.last_ms + self.ttl_ms);
         deadline.checked_sub(now_ms).filter(|left| *left > 0)
     }
+
+    /// A read of a live session: marks it used now and lends it out, with
+    /// its refreshed lifetime. `None` (and the session untouched) if it has
+    /// expired; what then happens to it is the store's business.
+    #[inline]
+    pub(crate) fn touch<'s>(&self, s: &'s mut Session, now_ms: u64) -> Option<SessionRef<'s>> {
+        self.remaining_ms(s, now_ms)?;
+        s.last_ms = now_ms;
+        let left = self.remaining_ms(s, now_ms).unwrap_or(0);
+        Some(SessionRef {
+            user: &s.user,
+            claims: &s.claims,
+            expires_in: left.div_ceil(1000),
+        })
+    }
 }
 
 /// A live session as a route sees it (borrowed for the closure's duration).
