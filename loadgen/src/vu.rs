@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::engine::{Local, Model};
 use crate::http::{self, Conn, Response};
-use crate::scenario::{capture_into, Flow, RenderCtx, Rng, Step, VarStore};
+use crate::scenario::{capture_into, RenderCtx, Rng, Step, VarStore};
 use crate::stats::{error_kind, Outcome};
 
 /// What happened to one request, for the iteration's control flow.
@@ -133,16 +133,7 @@ impl VirtualUser {
     async fn iteration(&mut self, late: Duration) {
         let plan = self.local.plan.clone();
         let scenario = &plan.scenario;
-        let flow_index = if scenario.flows.len() == 1 {
-            0
-        } else {
-            let flow: *const Flow = scenario.pick_flow(&self.rng);
-            scenario
-                .flows
-                .iter()
-                .position(|f| std::ptr::eq(f, flow))
-                .unwrap_or(0)
-        };
+        let flow_index = scenario.pick_flow_index(&self.rng);
         let flow = &scenario.flows[flow_index];
         self.user_index = scenario.users.pick_index(self.vu, &self.rng);
         self.render_credentials();

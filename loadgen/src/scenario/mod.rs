@@ -10,7 +10,7 @@
 //! The engine's loop, per virtual user:
 //! ```text
 //! let rng = Rng::for_vu(seed, vu); let mut vars = VarStore::new(scenario.vars.len());
-//! each iteration: flow = scenario.pick_flow(&rng);
+//! each iteration: flow = &scenario.flows[scenario.pick_flow_index(&rng)];
 //!     idx = scenario.users.pick_index(vu, &rng); render users.username / users.password
 //!     for step in flow.steps, step.repeat times:
 //!         render step.path / headers / body with a RenderCtx into reused buffers
@@ -58,7 +58,7 @@ pub(crate) const BUILTIN: [(&str, &str); 6] = [
 pub use error::ScenarioError;
 #[cfg(test)]
 pub(crate) use model::Method;
-pub(crate) use model::{Flow, LoadModel, Scenario, Step, Threshold, ThresholdKind};
+pub(crate) use model::{LoadModel, Scenario, Step, Threshold, ThresholdKind};
 pub(crate) use rng::Rng;
 pub(crate) use template::RenderCtx;
 pub(crate) use vars::{capture_into, VarStore};

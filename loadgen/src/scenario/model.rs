@@ -33,15 +33,9 @@ pub(crate) struct Scenario {
 }
 
 impl Scenario {
-    /// The flow a virtual user runs for its next iteration, chosen by
-    /// weight. Draws from `rng` only when there is more than one flow, so
-    /// single-flow runs keep the rng stream for templates.
-    pub(crate) fn pick_flow(&self, rng: &Rng) -> &Flow {
-        &self.flows[self.pick_flow_index(rng)]
-    }
-
-    /// Like [`Scenario::pick_flow`], as an index into `flows` (for callers
-    /// that keep per-flow state).
+    /// The index in `flows` of the flow a virtual user runs for its next
+    /// iteration, chosen by weight. Draws from `rng` only when there is more
+    /// than one flow, so single-flow runs keep the rng stream for templates.
     pub(crate) fn pick_flow_index(&self, rng: &Rng) -> usize {
         if self.flows.len() == 1 {
             return 0;

@@ -357,7 +357,7 @@ steps = [{ method = "GET", path = "/health" }]
     let count = |seed| {
         let rng = Rng::for_vu(seed, 0);
         (0..40_000)
-            .filter(|_| s.pick_flow(&rng).name == "heavy")
+            .filter(|_| s.flows[s.pick_flow_index(&rng)].name == "heavy")
             .count()
     };
     let heavy = count(1);
