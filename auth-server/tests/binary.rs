@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_clw-auth");
@@ -74,10 +74,10 @@ fn bad_config_exits_2_naming_the_path() {
 }
 
 /// Starts the binary on port 0 and returns it with the address it logged
-/// and its log lines so far (kept up to date by a reader thread).
+/// and a reader thread that collects the rest of its log.
 fn spawn_server(
     extra_env: &[(&str, &str)],
-) -> (std::process::Child, String, Arc<Mutex<Vec<String>>>) {
+) -> (std::process::Child, String, JoinHandle<Vec<String>>) {
     let mut cmd = Command::new(BIN);
     cmd.args(["--host", "127.0.0.1", "--port", "0"])
         .env("CLAW_USERS_COUNT", "4")
@@ -101,13 +101,9 @@ fn spawn_server(
             break rest.trim_end_matches(['"', '}', ' ']).to_string();
         }
     };
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
+    // The rest of the log, complete once the server has exited (its stdout
+    // closes then): join the handle after waiting for the child.
+    let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect());
     (child, addr, logs)
 }
 
@@ -257,7 +253,7 @@ fn overflow_and_pressure_are_logged_with_the_guides_codes() {
     // SAFETY: signalling the child we started, by its PID.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
-    let logs = logs.lock().unwrap().join("\n");
+    let logs = logs.join().unwrap().join("\n");
     assert!(
         logs.contains("clw-session-overflow: session cache reached its configured capacity"),
         "{logs}"
