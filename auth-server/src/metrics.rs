@@ -187,9 +187,9 @@ impl Metrics {
 
     /// Counts one request.
     pub(crate) fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let code = itoa_status(status);
+        let mut code = itoa::Buffer::new();
         self.requests
-            .with_label_values(&[route, method, std::str::from_utf8(&code).unwrap_or("0")])
+            .with_label_values(&[route, method, code.format(status)])
             .inc();
         self.durations
             .with_label_values(&[route])
@@ -237,16 +237,6 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
-}
-
-/// A status code as three ASCII digits, without allocating.
-fn itoa_status(status: u16) -> [u8; 3] {
-    let s = status.min(999);
-    [
-        b'0' + (s / 100) as u8,
-        b'0' + (s / 10 % 10) as u8,
-        b'0' + (s % 10) as u8,
-    ]
 }
 
 #[cfg(test)]

@@ -13,17 +13,14 @@ use std::alloc::{GlobalAlloc, Layout};
 /// guide's words before aborting. Set it in main.rs only.
 pub struct OomAware<A>(pub A);
 
-/// Formats `n` into `buf` without allocating; returns the digits.
-fn digits(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
+/// The guide's two lines for a failed allocation of `size` bytes, as parts
+/// to write in order. `itoa` formats on the stack: nothing is allocated.
+fn fatal_message(size: usize, digits: &mut itoa::Buffer) -> [&[u8]; 3] {
+    [
+        b"FATAL: clw-auth-oom: memory allocation failed\nCRITICAL: service cannot allocate ",
+        digits.format(size).as_bytes(),
+        b" bytes for session cache\n",
+    ]
 }
 
 fn write_stderr(bytes: &[u8]) {
@@ -36,12 +33,10 @@ fn write_stderr(bytes: &[u8]) {
 
 #[cold]
 fn report_and_abort(size: usize) -> ! {
-    let mut buf = [0u8; 20];
-    write_stderr(
-        b"FATAL: clw-auth-oom: memory allocation failed\nCRITICAL: service cannot allocate ",
-    );
-    write_stderr(digits(size, &mut buf));
-    write_stderr(b" bytes for session cache\n");
+    let mut digits = itoa::Buffer::new();
+    for part in fatal_message(size, &mut digits) {
+        write_stderr(part);
+    }
     std::process::abort()
 }
 
@@ -79,14 +74,22 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for OomAware<A> {
 
 #[cfg(test)]
 mod tests {
+    fn message(size: usize) -> String {
+        let mut digits = itoa::Buffer::new();
+        super::fatal_message(size, &mut digits)
+            .concat()
+            .into_iter()
+            .map(char::from)
+            .collect()
+    }
+
     #[test]
-    fn digits_without_allocating() {
-        let mut buf = [0u8; 20];
-        assert_eq!(super::digits(0, &mut buf), b"0");
-        assert_eq!(super::digits(8192, &mut buf), b"8192");
+    fn fatal_message_is_the_guides_with_the_size() {
         assert_eq!(
-            super::digits(usize::MAX, &mut buf),
-            usize::MAX.to_string().as_bytes()
+            message(8192),
+            "FATAL: clw-auth-oom: memory allocation failed\nCRITICAL: service cannot allocate 8192 bytes for session cache\n"
         );
+        assert!(message(0).contains("allocate 0 bytes"));
+        assert!(message(usize::MAX).contains(&format!("allocate {} bytes", usize::MAX)));
     }
 }

@@ -433,7 +433,7 @@ pub(crate) fn finish_request(out: &mut Vec<u8>, method: &str, body: Option<&[u8]
     match body {
         Some(body) => {
             out.extend_from_slice(b"Content-Type: application/json\r\nContent-Length: ");
-            out.extend_from_slice(itoa_buf(body.len()).as_bytes());
+            out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
             out.extend_from_slice(b"\r\n\r\n");
             out.extend_from_slice(body);
         }
@@ -456,32 +456,6 @@ pub(crate) fn write_request(
     out.extend_from_slice(path);
     end_request_line(out, host);
     finish_request(out, method, body);
-}
-
-/// Decimal digits of `n` without allocating.
-struct Digits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-}
-
-fn itoa_buf(mut n: usize) -> Digits {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    Digits { buf, start: i }
 }
 
 #[cfg(test)]
