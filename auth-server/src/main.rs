@@ -93,7 +93,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("clw-auth: {e:#}");
-            ExitCode::from(1)
+            // A config the start-up checks refuse is bad usage, as in load().
+            let config = matches!(e.downcast_ref(), Some(clw_auth::ServerError::Config(_)));
+            ExitCode::from(if config { 2 } else { 1 })
         }
     }
 }

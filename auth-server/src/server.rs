@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::config::{Config, Invalid};
 use crate::error::{error_response, ErrorCode};
 use crate::memory::detect_limit;
 use crate::state::{Phase, State};
@@ -33,6 +33,9 @@ pub enum ServerError {
     /// The user store could not be built.
     #[error(transparent)]
     Users(#[from] UsersError),
+    /// The configuration cannot work (see [`Config::validate_for`]).
+    #[error("configuration error: {0}")]
+    Config(#[from] Invalid),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -53,6 +56,10 @@ impl Server {
     /// Builds the user store and cache and binds the listener. /ready stays
     /// 503 until [`run_until`](Self::run_until) starts serving.
     pub async fn bind(config: Config) -> Result<Server, ServerError> {
+        let limit = detect_limit(config.memory.limit);
+        // The same checks as `--check-config`, for embedders who build the
+        // Config by hand: nothing below may panic on a value they refuse.
+        config.validate_for(&limit)?;
         let users_cfg = config.users.clone();
         let users = tokio::task::spawn_blocking(move || UserStore::from_config(&users_cfg))
             .await
@@ -62,9 +69,8 @@ impl Server {
                 "no users configured (authentication.users.count or .file): every login will fail"
             );
         }
-        let limit = detect_limit(config.memory.limit);
         let addr = format!("{}:{}", config.service.host, config.service.port);
-        let listener = TcpListener::bind(&addr)
+        let listener = TcpListener::bind((config.service.host.as_str(), config.service.port))
             .await
             .map_err(|source| ServerError::Bind {
                 addr: addr.clone(),

@@ -77,10 +77,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
         reason,
     };
     if let Ok(secs) = text.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+        if secs < 0.0 || secs.is_nan() {
+            return Err(err("must be a non-negative number of seconds".into()));
         }
-        return Err(err("must be a non-negative number of seconds".into()));
+        return Duration::try_from_secs_f64(secs).map_err(|_| err("is too long a duration".into()));
     }
     humantime::parse_duration(text).map_err(|e| {
         err(format!(
@@ -159,6 +159,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("non-negative"));
+    }
+
+    #[test]
+    fn durations_too_long_for_duration_are_errors_not_panics() {
+        for input in ["1e30", "inf", "18446744073709551616"] {
+            let e = parse_duration(input).unwrap_err();
+            assert!(e.to_string().contains("too long"), "{input}: {e}");
+        }
+        assert!(parse_duration("NaN").is_err());
     }
 
     #[test]

@@ -4,6 +4,15 @@
 //! All layers are merged as JSON trees first and typed once at the end, so
 //! every value (whatever layer it came from) goes through the same parser
 //! and a bad one is reported with its JSON path and the layer that set it.
+//!
+//! Why by hand rather than with a layering crate (figment, config-rs): the
+//! field guide's variable names do not follow a prefix-and-separator rule
+//! such crates derive keys from (`CLAW_AUTH_PORT` is `service.port`,
+//! `CLAW_SESSION_CACHE` is `session.cache.enabled`, and keys such as
+//! `max_size` hold the separator), so the [`ENV_KEYS`] table is needed
+//! either way; an unknown `CLAW_*` variable must be an error, where both
+//! crates silently ignore variables that match no key; and the merge itself
+//! is a few dozen lines over `serde_json::Value`, already a dependency.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +20,8 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::{Config, FileRoot};
+use super::{Config, FileRoot, Invalid};
+use crate::memory::detect_limit;
 
 /// Every key's environment variable. The first five are the field guide's
 /// own names; the rest follow the same pattern.
@@ -181,8 +191,8 @@ pub fn load(sources: &Sources) -> Result<Config, ConfigError> {
         }
     })?;
     let cfg = root.authentication;
-    cfg.validate()
-        .map_err(|(key, reason)| ConfigError::Invalid {
+    cfg.validate_for(&detect_limit(cfg.memory.limit))
+        .map_err(|Invalid { key, reason }| ConfigError::Invalid {
             origin: origin_of(&key),
             key,
             reason,

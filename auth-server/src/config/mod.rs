@@ -9,6 +9,7 @@
 
 mod load;
 mod serde_util;
+mod validate;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use load::{load, ConfigError, Sources, ENV_KEYS};
 use serde_util::{de_bool, de_duration, de_num, de_opt_size, de_size, ser_duration};
+pub use validate::{Invalid, MAX_DURATION, MIN_MEMORY_LIMIT};
 
 /// The whole configuration; `Config::default()` is the built-in layer.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -373,95 +375,6 @@ impl Config {
         self.memory
             .shed_on_pressure
             .unwrap_or(self.session.cache.mode == CacheMode::Fixed)
-    }
-
-    /// Checks values that parse but make no sense together; the error
-    /// names the JSON path.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let fail = |path: &str, why: String| Err((path.to_string(), why));
-        let c = &self.session.cache;
-        if c.max_size == 0 {
-            return fail(
-                "authentication.session.cache.max_size",
-                "must be at least 1".into(),
-            );
-        }
-        if c.max_bytes < 4096 {
-            return fail(
-                "authentication.session.cache.max_bytes",
-                "must be at least 4K".into(),
-            );
-        }
-        if c.shards == 0 || c.shards > 1024 {
-            return fail(
-                "authentication.session.cache.shards",
-                "must be between 1 and 1024".into(),
-            );
-        }
-        for (path, d) in [
-            ("authentication.session.max_age", self.session.max_age),
-            ("authentication.session.cache.ttl_seconds", c.ttl_seconds),
-            (
-                "authentication.session.cache.cleanup_interval",
-                c.cleanup_interval,
-            ),
-            (
-                "authentication.memory.gc_frequency",
-                self.memory.gc_frequency,
-            ),
-            (
-                "authentication.memory.monitor_interval",
-                self.memory.monitor_interval,
-            ),
-            (
-                "authentication.service.header_read_timeout",
-                self.service.header_read_timeout,
-            ),
-            (
-                "authentication.service.request_timeout",
-                self.service.request_timeout,
-            ),
-        ] {
-            if d.is_zero() {
-                return fail(path, "must be greater than zero".into());
-            }
-        }
-        let p = self.memory.pressure_threshold;
-        if !(p > 0.0 && p <= 100.0) {
-            return fail(
-                "authentication.memory.pressure_threshold",
-                format!("{p} is not a percentage in (0, 100]"),
-            );
-        }
-        if self.session.max_claims_size > self.service.body_limit {
-            return fail(
-                "authentication.session.max_claims_size",
-                format!(
-                    "{} exceeds authentication.service.body_limit ({}); such claims could never arrive",
-                    self.session.max_claims_size, self.service.body_limit
-                ),
-            );
-        }
-        if self.service.max_connections == 0 {
-            return fail(
-                "authentication.service.max_connections",
-                "must be at least 1".into(),
-            );
-        }
-        if self.users.count > 0 && self.users.password.is_empty() {
-            return fail(
-                "authentication.users.password",
-                "generated users need a password".into(),
-            );
-        }
-        let a = &self.users.argon2;
-        if let Err(e) = argon2::Params::new(a.memory_kib, a.iterations, a.parallelism, None) {
-            return fail(
-                "authentication.users.argon2",
-                format!("invalid argon2 cost: {e}"),
-            );
-        }
-        Ok(())
     }
 }
 

@@ -83,10 +83,12 @@ pub(super) fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D
     match Value::deserialize(d)? {
         Value::Number(n) => n
             .as_f64()
-            .filter(|s| *s >= 0.0 && s.is_finite())
-            .map(Duration::from_secs_f64)
+            .filter(|s| *s >= 0.0)
+            .and_then(|s| Duration::try_from_secs_f64(s).ok())
             .ok_or_else(|| {
-                D::Error::custom(format!("`{n}` is not a non-negative number of seconds"))
+                D::Error::custom(format!(
+                    "`{n}` is not a non-negative number of seconds that fits a duration"
+                ))
             }),
         Value::String(s) => parse_duration(&s).map_err(D::Error::custom),
         other => Err(D::Error::custom(format!(
