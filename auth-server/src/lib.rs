@@ -14,6 +14,7 @@
 pub mod cache;
 pub mod config;
 pub mod error;
+mod input;
 pub mod memory;
 pub mod metrics;
 pub mod oom;

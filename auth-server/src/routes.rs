@@ -129,6 +129,14 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
         Ok(b) => b,
         Err(reject) => return reject.into(),
     };
+    // serde also reads a struct from its sequence form (`["user","pw"]`):
+    // an accident of the derive, not an API, so it is refused up front.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return error_response(
+            ErrorCode::BadRequest,
+            "the login body must be a JSON object {\"username\",\"password\",\"claims\"?}",
+        );
+    }
     let parsed: LoginRequest<'_> = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -138,23 +146,32 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
             )
         }
     };
-    let claims: Box<str> = match parsed.claims.map(RawValue::get) {
-        None | Some("null") => "".into(),
-        Some(raw) if !raw.starts_with('{') => {
-            return error_response(ErrorCode::BadRequest, "claims must be a JSON object");
-        }
-        Some(raw) if raw.len() as u64 > state.config.session.max_claims_size => {
-            return error_response(
-                ErrorCode::PayloadTooLarge,
-                &format!(
-                    "claims are {} bytes, over authentication.session.max_claims_size ({})",
-                    raw.len(),
-                    state.config.session.max_claims_size
+    let claims: Box<str> =
+        match parsed.claims.map(RawValue::get) {
+            None | Some("null") => "".into(),
+            Some(raw) if !raw.starts_with('{') => {
+                return error_response(ErrorCode::BadRequest, "claims must be a JSON object");
+            }
+            Some(raw) if raw.len() as u64 > state.config.session.max_claims_size => {
+                return error_response(
+                    ErrorCode::PayloadTooLarge,
+                    &format!(
+                        "claims are {} bytes, over authentication.session.max_claims_size ({})",
+                        raw.len(),
+                        state.config.session.max_claims_size
+                    ),
+                );
+            }
+            Some(raw) => match crate::input::lone_surrogate(raw) {
+                Some(at) => return error_response(
+                    ErrorCode::BadRequest,
+                    &format!(
+                        "claims hold a lone UTF-16 surrogate escape at byte {at}: not a character"
+                    ),
                 ),
-            );
-        }
-        Some(raw) => raw.into(),
-    };
+                None => raw.into(),
+            },
+        };
     if state.config.sheds_on_pressure() && state.under_pressure() {
         return error_response(
             ErrorCode::MemoryPressure,
@@ -206,9 +223,16 @@ fn token_response(token: &str, expires_in: u64) -> Resp {
 /// The session digest from `Authorization: Bearer TOKEN`.
 fn bearer(req: &Request<Incoming>) -> Result<TokenDigest, Reject> {
     let unknown = |why: &str| Reject(ErrorCode::SessionUnknown, why.to_string());
-    let value = req
-        .headers()
-        .get(header::AUTHORIZATION)
+    let mut values = req.headers().get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        // Which one a proxy or the next hop would pick is anyone's guess.
+        return Err(Reject(
+            ErrorCode::BadRequest,
+            "more than one Authorization header".into(),
+        ));
+    }
+    let value = first
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| unknown("missing Authorization: Bearer token"))?;
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
