@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::engine::{WorkerMsg, INTERVAL};
-use crate::output::{HdrLog, LatencyCsv, OutputError};
-use crate::stats::{IntervalStats, Percentiles};
+use clw_run::{HdrLog, RunFileError};
+
+use crate::output::LatencyCsv;
+use crate::stats::{percentiles, IntervalStats};
 
 /// What the progress line shows; updated once per interval.
 #[derive(Debug, Clone, Default)]
@@ -71,7 +73,7 @@ impl Collector {
         workers: usize,
         t0: Instant,
         mut rx: mpsc::UnboundedReceiver<WorkerMsg>,
-    ) -> (Totals, Option<OutputError>) {
+    ) -> (Totals, Option<RunFileError>) {
         let steps = self.step_names.len();
         let mut state: Vec<WorkerState> = (0..workers)
             .map(|_| WorkerState {
@@ -128,7 +130,7 @@ impl Collector {
         start: Duration,
         end: Duration,
         stats: &IntervalStats,
-    ) -> Result<(), OutputError> {
+    ) -> Result<(), RunFileError> {
         self.csv
             .write_interval(end.as_secs_f64(), &self.step_names, stats)?;
         let length = end - start;
@@ -151,6 +153,6 @@ impl Collector {
         live.requests = totals.requests();
         live.errors = totals.errors();
         live.rps = last.requests() as f64 / length.as_secs_f64().max(1e-3);
-        live.p99_ms = Percentiles::of(&all.latency).map(|p| p.p99);
+        live.p99_ms = percentiles(&all.latency).map(|p| p.p99);
     }
 }

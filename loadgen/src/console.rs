@@ -3,10 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use serde_json::Value;
-
-use crate::stats::Percentiles;
-use crate::summary::Summary;
+use clw_run::{Percentiles, RunSummary, Verdict};
 
 fn pct(p: &Option<Percentiles>) -> String {
     match p {
@@ -18,13 +15,13 @@ fn pct(p: &Option<Percentiles>) -> String {
     }
 }
 
-fn mib(v: Option<f64>) -> String {
-    v.map(|b| format!("{:.1} MiB", b / (1024.0 * 1024.0)))
+fn mib(v: Option<u64>) -> String {
+    v.map(|b| format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0)))
         .unwrap_or_else(|| "unknown".into())
 }
 
 /// The summary as a person reads it on a terminal.
-pub(crate) fn render(s: &Summary, out: &Path) -> String {
+pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "\nclw-cli {} -> {}", s.scenario, s.target);
     let _ = writeln!(
@@ -71,24 +68,18 @@ pub(crate) fn render(s: &Summary, out: &Path) -> String {
             );
         }
     }
-    let m = &s.memory;
-    let num = |k: &str| m.get(k).and_then(Value::as_f64);
-    let verdict = m
-        .get("verdict")
-        .and_then(Value::as_str)
-        .unwrap_or("inconclusive");
-    let _ = write!(o, "  memory    peak RSS {}", mib(num("peak_rss_bytes")));
-    if let Some(p) = num("peak_rss_percent") {
+    let m = s.memory.clone().unwrap_or_default();
+    let verdict = m.verdict.unwrap_or(Verdict::Inconclusive);
+    let _ = write!(o, "  memory    peak RSS {}", mib(m.peak_rss_bytes));
+    if let Some(p) = m.peak_rss_percent {
         let _ = write!(o, " ({p:.1}% of limit)");
     }
-    if let Some(src) = m.pointer("/sources/rss").and_then(Value::as_str) {
+    if let Some(src) = &m.sources.rss {
         let _ = write!(o, " [from {src}]");
     }
     let _ = writeln!(o, ", verdict {verdict}");
-    if let Some(evidence) = m.get("evidence").and_then(Value::as_array) {
-        for e in evidence.iter().filter_map(Value::as_str) {
-            let _ = writeln!(o, "    - {e}");
-        }
+    for e in &m.evidence {
+        let _ = writeln!(o, "    - {e}");
     }
     if s.server.limit_enforcement != "none" {
         let _ = writeln!(
@@ -101,7 +92,7 @@ pub(crate) fn render(s: &Summary, out: &Path) -> String {
         let _ = writeln!(
             o,
             "  server    died at {:.1}s, exit code {}{}",
-            exit.at_s,
+            exit.at_s.unwrap_or(0.0),
             exit.shell_code,
             if exit.oom_killed {
                 if exit.emulated {

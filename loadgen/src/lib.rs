@@ -11,7 +11,6 @@
 //! # }
 //! ```
 
-mod analysis;
 mod collector;
 mod console;
 mod counters;

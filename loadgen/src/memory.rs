@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use clw_run::analysis::{self, AnalysisInput, Series};
+use clw_run::MemoryReport;
 
-use crate::analysis::{self, AnalysisInput};
 use crate::counters::LoadCounters;
 use crate::sampler::{self, SamplerConfig, SamplerHandle};
 use crate::server::Spawned;
@@ -84,7 +84,7 @@ impl Memory {
         limit_bytes: Option<u64>,
         ramp_up: Duration,
         oom_killed: bool,
-    ) -> (Value, Option<u64>, Vec<String>) {
+    ) -> (MemoryReport, Option<u64>, Vec<String>) {
         let mut notes = Vec::new();
         let mut sources = None;
         let mut limit_bytes = limit_bytes;
@@ -123,9 +123,9 @@ impl Memory {
         }
         let path = out.join("samples.csv");
         if !path.exists() {
-            return (placeholder(limit_bytes), limit_bytes, notes);
+            return (MemoryReport::placeholder(limit_bytes), limit_bytes, notes);
         }
-        match analysis::read_samples(&path) {
+        match Series::read(&path) {
             Ok(series) => {
                 let input = AnalysisInput {
                     limit_bytes,
@@ -133,30 +133,12 @@ impl Memory {
                     sources,
                     oom_killed,
                 };
-                let report = analysis::analyze(&series, &input);
-                let value =
-                    serde_json::to_value(&report).unwrap_or_else(|_| placeholder(limit_bytes));
-                (value, limit_bytes, notes)
+                (analysis::analyze(&series, &input), limit_bytes, notes)
             }
             Err(e) => {
                 notes.push(format!("memory analysis failed: {e}"));
-                (placeholder(limit_bytes), limit_bytes, notes)
+                (MemoryReport::placeholder(limit_bytes), limit_bytes, notes)
             }
         }
     }
-}
-
-/// The `memory` block when nothing is known yet (or ever): nulls and an
-/// `inconclusive` verdict.
-pub(crate) fn placeholder(limit_bytes: Option<u64>) -> Value {
-    json!({
-        "samples": 0, "limit_bytes": limit_bytes,
-        "sources": {"rss": null, "allocator": null, "cgroup": null},
-        "peak_rss_bytes": null, "peak_rss_percent": null,
-        "peak_allocated_bytes": null, "peak_allocated_percent": null,
-        "slope_bytes_per_s": null, "r_squared": null, "plateau": null,
-        "retained_bytes_per_session": null,
-        "verdict": "inconclusive", "evidence": ["no memory samples"],
-        "projected_time_to_limit_s": null
-    })
 }

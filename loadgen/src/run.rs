@@ -15,11 +15,13 @@ use crate::collector::{Collector, Live};
 use crate::counters::LoadCounters;
 use crate::engine::{self, Model, Plan};
 use crate::opts::{AuthCommand, Command, LoadTestOpts, OnServerExit, Opts, ReportOpts};
-use crate::output::{self, HdrLog, LatencyCsv};
+use clw_run::{HdrLog, Host, MemoryReport, RunSummary, ServerInfo};
+
+use crate::output::LatencyCsv;
 use crate::progress::{self, Progress};
 use crate::scenario::{LoadModel, Scenario, Threshold, ThresholdKind};
 use crate::server::{self, Spawned};
-use crate::summary::{self, Host, ServerSummary, Summary};
+use crate::summary;
 use crate::target::Target;
 
 /// How long the load goes on after a spawned server died (`--on-server-exit
@@ -212,9 +214,10 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     let server_pid = spawned.as_ref().map(|s| s.child.pid()).or(opts.server_pid);
 
     let step_names = Plan::index_steps(&p.scenario).1;
-    let mut summary = Summary {
+    let mut summary = RunSummary {
+        schema_version: clw_run::SCHEMA_VERSION,
         complete: false,
-        clw_version: env!("CARGO_PKG_VERSION"),
+        clw_version: env!("CARGO_PKG_VERSION").into(),
         scenario: p.scenario.name.clone(),
         scenario_file: opts.scenario.display().to_string(),
         target: p.target.url.clone(),
@@ -225,7 +228,8 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         model: match p.model {
             Model::Closed => "closed",
             Model::Open { .. } => "open",
-        },
+        }
+        .into(),
         arrival_rate: match p.model {
             Model::Open { rate } => Some(rate),
             Model::Closed => None,
@@ -239,10 +243,10 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         throughput_rps: None,
         latency_ms: None,
         latency_corrected_ms: None,
-        latency_note: LATENCY_NOTE,
+        latency_note: LATENCY_NOTE.into(),
         steps: Default::default(),
-        memory: crate::memory::placeholder(opts.memory_limit),
-        server: ServerSummary {
+        memory: Some(MemoryReport::placeholder(opts.memory_limit)),
+        server: ServerInfo {
             pid: server_pid,
             command: spawned.as_ref().map(|s| s.command.clone()),
             config: opts.spawn_server.as_deref().and_then(config_of),
@@ -261,7 +265,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             .unwrap_or_default(),
     };
     let summary_path = p.out.join("summary.json");
-    output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
+    summary.write_atomic(&summary_path).map_err(setup)?;
 
     // Outputs, counters, sampler.
     let open = matches!(p.model, Model::Open { .. });
@@ -351,7 +355,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
                 if opts.on_server_exit == OnServerExit::Stop {
                     stop_at = Some(tokio::time::Instant::now() + STOP_AFTER_DEATH);
                 }
-                output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
+                summary.write_atomic(&summary_path).map_err(setup)?;
             }
             _ = sleep_until_opt(stop_at), if stop_at.is_some() => {
                 plan.stop.store(true, Ordering::Relaxed);
@@ -380,13 +384,13 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
 
     // Memory verdict, server shutdown, summary.
     let elapsed = totals.finished.saturating_duration_since(t0).as_secs_f64();
-    summary.set_load(&totals.stats, &step_names, elapsed, open);
+    summary::set_load(&mut summary, &totals.stats, &step_names, elapsed, open);
     summary.connections_opened = totals.connects;
-    let oom_killed = summary.server.exit.as_ref().is_some_and(|e| e.oom_killed);
+    let oom_killed = summary.oom_killed();
     let (memory_block, limit_bytes, memory_notes) = memory
         .finish(&p.out, opts.memory_limit, p.ramp_up, oom_killed)
         .await;
-    summary.memory = memory_block;
+    summary.memory = Some(memory_block);
     summary.notes.extend(memory_notes);
     if let Some(s) = spawned.as_mut() {
         let exit = s.child.terminate(server::STOP_GRACE).await;
@@ -398,9 +402,9 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             ));
         }
     }
-    summary.evaluate(&p.thresholds, limit_bytes.is_some());
+    summary::evaluate(&mut summary, &p.thresholds, limit_bytes.is_some());
     summary.complete = true;
-    output::write_json_atomic(&summary_path, &summary).map_err(setup)?;
+    summary.write_atomic(&summary_path).map_err(setup)?;
     if !opts.no_report {
         if let Err(e) = clw_report::render_run(&p.out) {
             eprintln!("warning: the HTML report could not be rendered: {e}");

@@ -24,7 +24,6 @@
 
 mod scrape;
 
-use std::fs::File;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -34,27 +33,10 @@ use clw_limit::{ProcMemory, UsageProbe};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::analysis::MemorySources;
 use crate::counters::LoadCounters;
 use crate::target::Target;
+use clw_run::{MemorySources, RunFileError, SampleRow, SamplesWriter};
 use scrape::{MetricsFigures, Scraper};
-
-/// samples.csv's header (docs/run-folder.md); order matters to no reader,
-/// but it is the documented one.
-pub(crate) const HEADER: [&str; 12] = [
-    "t_s",
-    "rss_bytes",
-    "hwm_bytes",
-    "cgroup_bytes",
-    "allocated_bytes",
-    "active_bytes",
-    "resident_bytes",
-    "sessions",
-    "evictions",
-    "rps",
-    "errors",
-    "logins",
-];
 
 pub(crate) struct SamplerConfig {
     pub interval: Duration,
@@ -72,22 +54,8 @@ pub(crate) struct SamplerConfig {
     pub start: Option<Instant>,
 }
 
-/// One row of samples.csv; None is a blank cell (unknown).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Sample {
-    pub t_s: f64,
-    pub rss_bytes: Option<u64>,
-    pub hwm_bytes: Option<u64>,
-    pub cgroup_bytes: Option<u64>,
-    pub allocated_bytes: Option<u64>,
-    pub active_bytes: Option<u64>,
-    pub resident_bytes: Option<u64>,
-    pub sessions: Option<u64>,
-    pub evictions: Option<u64>,
-    pub rps: Option<f64>,
-    pub errors: Option<u64>,
-    pub logins: Option<u64>,
-}
+/// One row of samples.csv.
+pub(crate) type Sample = SampleRow;
 
 /// What the sampler did, for summary.json.
 #[derive(Debug, Clone, Default)]
@@ -109,11 +77,8 @@ pub(crate) struct SamplerReport {
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SamplerError {
-    #[error("cannot create {path}: {source}")]
-    Csv {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Csv(#[from] RunFileError),
     #[error("--metrics-url: {0}")]
     MetricsUrl(#[from] crate::target::TargetError),
     #[error("cannot read the memory of pid {pid} (/proc/{pid}/status): {source}")]
@@ -157,18 +122,7 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         Some(url) => Some(Scraper::new(Target::parse(url)?, cfg.scrape_timeout)),
         None => None,
     };
-    let file = File::create(&cfg.csv_path).map_err(|source| SamplerError::Csv {
-        path: cfg.csv_path.clone(),
-        source,
-    })?;
-    let mut csv = csv::Writer::from_writer(file);
-    let header_err = |source: std::io::Error| SamplerError::Csv {
-        path: cfg.csv_path.clone(),
-        source,
-    };
-    csv.write_record(HEADER)
-        .map_err(|e| header_err(std::io::Error::other(e)))?;
-    csv.flush().map_err(header_err)?;
+    let csv = SamplesWriter::create(&cfg.csv_path)?;
     let latest = Arc::new(Mutex::new(None));
     let (stop, stop_rx) = oneshot::channel();
     let sampler = Sampler {
@@ -192,7 +146,7 @@ struct Sampler {
     scraper: Option<Scraper>,
     cgroup: Option<UsageProbe>,
     counters: Arc<LoadCounters>,
-    csv: csv::Writer<File>,
+    csv: SamplesWriter,
     latest: Arc<Mutex<Option<Sample>>>,
     /// (t_s, completed, failed) at the previous sample.
     prev: Option<(f64, u64, u64)>,
@@ -287,26 +241,8 @@ impl Sampler {
         sample
     }
 
-    fn write(&mut self, s: &Sample) -> std::io::Result<()> {
-        let int = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
-        let record = [
-            format!("{:.3}", s.t_s),
-            int(s.rss_bytes),
-            int(s.hwm_bytes),
-            int(s.cgroup_bytes),
-            int(s.allocated_bytes),
-            int(s.active_bytes),
-            int(s.resident_bytes),
-            int(s.sessions),
-            int(s.evictions),
-            s.rps.map(|r| format!("{r:.2}")).unwrap_or_default(),
-            int(s.errors),
-            int(s.logins),
-        ];
-        self.csv
-            .write_record(&record)
-            .map_err(std::io::Error::other)?;
-        self.csv.flush()
+    fn write(&mut self, s: &Sample) -> Result<(), RunFileError> {
+        self.csv.write(s)
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use clw_limit::{ExitInfo, Limited, SpawnSpec};
 
 use crate::http::{self, Conn, Response};
-use crate::summary::ServerExit;
+use clw_run::ServerExit;
 
 /// How long the server gets to stop after SIGTERM before SIGKILL.
 pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -100,10 +100,11 @@ impl Spawned {
             code: exit.code,
             signal: exit.signal,
             shell_code: exit.shell_code(),
-            at_s: exit
-                .exited_at
-                .saturating_duration_since(load_start)
-                .as_secs_f64(),
+            at_s: Some(
+                exit.exited_at
+                    .saturating_duration_since(load_start)
+                    .as_secs_f64(),
+            ),
             oom_killed: exit.oom_killed,
             emulated: exit.emulated,
         }

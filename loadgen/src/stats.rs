@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use clw_run::Percentiles;
 use hdrhistogram::Histogram;
 
 /// Significant digits kept by every histogram (0.1% value precision).
@@ -197,31 +198,20 @@ fn json_code(body: &[u8]) -> Option<&str> {
     valid.then_some(code)
 }
 
-/// Percentiles in milliseconds, as summary.json and latency.csv report them.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub(crate) struct Percentiles {
-    pub(crate) p50: f64,
-    pub(crate) p90: f64,
-    pub(crate) p99: f64,
-    pub(crate) p999: f64,
-    pub(crate) max: f64,
-}
-
-impl Percentiles {
-    /// `None` for an empty histogram: unknown, not zero.
-    pub(crate) fn of(h: &Histogram<u64>) -> Option<Percentiles> {
-        if h.is_empty() {
-            return None;
-        }
-        let ms = |us: u64| us as f64 / 1000.0;
-        Some(Percentiles {
-            p50: ms(h.value_at_quantile(0.50)),
-            p90: ms(h.value_at_quantile(0.90)),
-            p99: ms(h.value_at_quantile(0.99)),
-            p999: ms(h.value_at_quantile(0.999)),
-            max: ms(h.max()),
-        })
+/// Percentiles in milliseconds, as summary.json and latency.csv report them;
+/// `None` for an empty histogram: unknown, not zero.
+pub(crate) fn percentiles(h: &Histogram<u64>) -> Option<Percentiles> {
+    if h.is_empty() {
+        return None;
     }
+    let ms = |us: u64| us as f64 / 1000.0;
+    Some(Percentiles {
+        p50: ms(h.value_at_quantile(0.50)),
+        p90: ms(h.value_at_quantile(0.90)),
+        p99: ms(h.value_at_quantile(0.99)),
+        p999: ms(h.value_at_quantile(0.999)),
+        max: ms(h.max()),
+    })
 }
 
 #[cfg(test)]
@@ -263,7 +253,7 @@ mod tests {
         total.add(&s);
         assert_eq!(total.requests(), 6);
         assert_eq!(total.all_steps().latency.len(), 6);
-        let p = Percentiles::of(&total.steps[0].latency).unwrap();
+        let p = percentiles(&total.steps[0].latency).unwrap();
         assert!((p.p50 - 1.5).abs() < 0.01, "{p:?}");
     }
 
@@ -295,6 +285,6 @@ mod tests {
             error_kind(502, b"<html>bad gateway</html>", &mut scratch),
             "http-502"
         );
-        assert!(Percentiles::of(&new_histogram()).is_none());
+        assert!(percentiles(&new_histogram()).is_none());
     }
 }

@@ -4,8 +4,9 @@
 use std::net::SocketAddr;
 
 use super::*;
-use crate::analysis::read_samples;
 use crate::http::{write_request, Conn, Response};
+use clw_run::analysis::Series;
+use clw_run::SAMPLES_HEADER as HEADER;
 
 fn config(dir: &tempfile::TempDir, metrics_url: Option<String>) -> SamplerConfig {
     SamplerConfig {
@@ -85,7 +86,7 @@ async fn samples_a_real_server_and_sees_sessions_rise() {
     );
     assert!(after.hwm_bytes.unwrap() >= after.rss_bytes.unwrap());
 
-    let series = read_samples(&dir.path().join("samples.csv")).unwrap();
+    let series = Series::read(&dir.path().join("samples.csv")).unwrap();
     assert_eq!(series.len() as u64, report.samples);
     assert!(report.samples >= 2);
     assert!(
@@ -129,7 +130,7 @@ async fn dead_metrics_endpoint_leaves_blanks_and_rows_continue() {
     assert_eq!(report.scrape_failures, report.samples);
     assert_eq!(report.last_scrape_error.as_deref(), Some("connect"));
     assert_eq!(report.sources.allocator, None);
-    let series = read_samples(&dir.path().join("samples.csv")).unwrap();
+    let series = Series::read(&dir.path().join("samples.csv")).unwrap();
     assert!(
         series.rss.iter().all(Option::is_some),
         "RSS still comes from /proc"
@@ -149,7 +150,7 @@ async fn file_cut_off_mid_row_reads_back() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with(&HEADER.join(",")));
     std::fs::write(&path, format!("{text}{:.3},12345", 99.0)).unwrap();
-    let series = read_samples(&path).unwrap();
+    let series = Series::read(&path).unwrap();
     assert!(series.truncated_tail);
     assert_eq!(series.len() as u64, report.samples);
 }
@@ -288,10 +289,10 @@ async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
     assert_eq!(exit.shell_code(), 137);
     assert_eq!(exit.emulated, !server.enforcement().is_kernel());
 
-    let series = read_samples(&dir.path().join("samples.csv")).unwrap();
-    let memory = crate::analysis::analyze(
+    let series = Series::read(&dir.path().join("samples.csv")).unwrap();
+    let memory = clw_run::analysis::analyze(
         &series,
-        &crate::analysis::AnalysisInput {
+        &clw_run::analysis::AnalysisInput {
             limit_bytes: Some(LIMIT),
             ramp_up_s: 0.0,
             sources: Some(report.sources.clone()),
@@ -304,7 +305,7 @@ async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
     );
     assert_eq!(
         memory.verdict,
-        crate::analysis::Verdict::Leak,
+        Some(clw_run::Verdict::Leak),
         "{:#?}",
         memory.evidence
     );

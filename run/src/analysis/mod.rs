@@ -4,9 +4,9 @@
 //! summary.json), so a report or a gate can recompute it from a run folder:
 //!
 //! ```text
-//! let series = analysis::read_samples(&dir.join("samples.csv"))?;
+//! let series = Series::read(&dir.join("samples.csv"))?;
 //! let report = analysis::analyze(&series, &AnalysisInput { limit_bytes, ramp_up_s, ..Default::default() });
-//! summary["memory"] = serde_json::to_value(&report)?;
+//! summary.memory = Some(report);
 //! ```
 //!
 //! Method, on the server's memory after ramp-up (RSS; else cgroup usage;
@@ -27,10 +27,10 @@ mod series;
 #[cfg(test)]
 mod tests;
 
-use serde::Serialize;
-
 use fit::{least_squares, max, mean, min, noise_sigma};
-pub(crate) use series::{read_samples, Series};
+pub use series::Series;
+
+use crate::memory::{MemoryReport, MemorySources, Verdict};
 
 /// Fewer samples than this after ramp-up give no verdict.
 const MIN_SAMPLES: usize = 8;
@@ -41,63 +41,20 @@ const MIN_TOLERANCE_BYTES: f64 = 1024.0 * 1024.0;
 
 /// What the analysis needs besides samples.csv.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct AnalysisInput {
+pub struct AnalysisInput {
     /// The memory limit the server ran under, if any (for % and projection).
-    pub(crate) limit_bytes: Option<u64>,
+    pub limit_bytes: Option<u64>,
     /// Samples before this are warm-up and excluded from fit and plateau.
-    pub(crate) ramp_up_s: f64,
+    pub ramp_up_s: f64,
     /// Where the figures came from (the sampler knows); inferred from which
     /// columns have values when None (recomputing from a folder).
-    pub(crate) sources: Option<MemorySources>,
+    pub sources: Option<MemorySources>,
     /// The server was OOM-killed (summary.json `server.exit.oom_killed`).
-    pub(crate) oom_killed: bool,
-}
-
-/// summary.json `memory.sources`: which source each figure came from.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub(crate) struct MemorySources {
-    /// `proc` (/proc/PID/status) or `metrics` (process_resident_memory_bytes).
-    pub(crate) rss: Option<String>,
-    /// `metrics` (clw_jemalloc_* gauges).
-    pub(crate) allocator: Option<String>,
-    /// The limit method (`cgroup-v1`, ...) whose usage file was read.
-    pub(crate) cgroup: Option<String>,
-    /// Where the limit came from: `--memory-limit`, or `metrics` (the
-    /// service's own `clw_memory_limit_bytes`). Absent when unknown.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) limit: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Verdict {
-    Leak,
-    Bounded,
-    Inconclusive,
-}
-
-/// summary.json's `memory` block (docs/run-folder.md). Unknown numbers are
-/// None (null), never 0.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct MemoryReport {
-    pub(crate) samples: usize,
-    pub(crate) limit_bytes: Option<u64>,
-    pub(crate) sources: MemorySources,
-    pub(crate) peak_rss_bytes: Option<u64>,
-    pub(crate) peak_rss_percent: Option<f64>,
-    pub(crate) peak_allocated_bytes: Option<u64>,
-    pub(crate) peak_allocated_percent: Option<f64>,
-    pub(crate) slope_bytes_per_s: Option<f64>,
-    pub(crate) r_squared: Option<f64>,
-    pub(crate) plateau: Option<bool>,
-    pub(crate) retained_bytes_per_session: Option<f64>,
-    pub(crate) verdict: Verdict,
-    pub(crate) evidence: Vec<String>,
-    pub(crate) projected_time_to_limit_s: Option<f64>,
+    pub oom_killed: bool,
 }
 
 /// The verdict and figures for one run's samples.
-pub(crate) fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
+pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
     let limit = input.limit_bytes.map(|l| l as f64);
     let percent = |bytes: Option<u64>| Some(bytes? as f64 * 100.0 / limit?);
     let peak_rss = peak(&[&series.rss, &series.hwm]);
@@ -117,7 +74,7 @@ pub(crate) fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
         r_squared: None,
         plateau: None,
         retained_bytes_per_session: None,
-        verdict: Verdict::Inconclusive,
+        verdict: Some(Verdict::Inconclusive),
         evidence: Vec::new(),
         projected_time_to_limit_s: None,
     };
@@ -200,7 +157,7 @@ pub(crate) fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
     let climbed_into_kill =
         input.oom_killed && peak_value >= 2.0 * values[0] && peak_value - values[0] > tolerance;
     let no_plateau = !plateau && fit.slope > 0.0 && growth > tolerance && steady;
-    report.verdict = if climbed_into_kill || no_plateau {
+    report.verdict = Some(if climbed_into_kill || no_plateau {
         report.evidence.push(if no_plateau {
             format!(
                 "no plateau: the last third's peak is {} above the middle third's (tolerance {})",
@@ -259,7 +216,7 @@ pub(crate) fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
             fit.r_squared
         ));
         Verdict::Inconclusive
-    };
+    });
     report
 }
 
@@ -363,7 +320,7 @@ fn round2(v: f64) -> f64 {
 }
 
 /// Bytes as a person reads them: B, KiB, MiB or GiB with one decimal.
-pub(crate) fn human_bytes(bytes: f64) -> String {
+pub fn human_bytes(bytes: f64) -> String {
     let abs = bytes.abs();
     let (value, unit) = if abs >= (1u64 << 30) as f64 {
         (bytes / (1u64 << 30) as f64, "GiB")

@@ -60,7 +60,7 @@ fn linear_growth_is_a_leak_with_projection_and_retained_bytes() {
         s.allocated[i] = Some(20.0 * MIB + 0.9 * MIB * i as f64);
     }
     let report = analyze(&s, &input());
-    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert_eq!(report.plateau, Some(false));
     let slope = report.slope_bytes_per_s.unwrap();
     assert!((slope / MIB - 1.0).abs() < 0.05, "slope {slope}");
@@ -84,7 +84,12 @@ fn plateau_is_bounded() {
         50.0 * MIB + 100.0 * MIB * (1.0 - (-t / 15.0).exp()) + noise.gaussian(0.3 * MIB)
     });
     let report = analyze(&s, &input());
-    assert_eq!(report.verdict, Verdict::Bounded, "{}", explain(&report));
+    assert_eq!(
+        report.verdict,
+        Some(Verdict::Bounded),
+        "{}",
+        explain(&report)
+    );
     assert_eq!(report.plateau, Some(true));
     assert_eq!(report.projected_time_to_limit_s, None);
 }
@@ -101,7 +106,7 @@ fn fixed_cache_sawtooth_is_bounded() {
         let report = analyze(&s, &input());
         assert_eq!(
             report.verdict,
-            Verdict::Bounded,
+            Some(Verdict::Bounded),
             "period {period}: {}",
             explain(&report)
         );
@@ -124,7 +129,7 @@ fn step_then_flat_is_bounded() {
         let report = analyze(&s, &input());
         assert_eq!(
             report.verdict,
-            Verdict::Bounded,
+            Some(Verdict::Bounded),
             "step at {step_at}: {}",
             explain(&report)
         );
@@ -139,7 +144,7 @@ fn noise_is_not_a_leak() {
         let report = analyze(&s, &input());
         assert_eq!(
             report.verdict,
-            Verdict::Bounded,
+            Some(Verdict::Bounded),
             "seed {seed}: {}",
             explain(&report)
         );
@@ -151,7 +156,7 @@ fn noise_is_not_a_leak() {
 fn short_series_is_inconclusive() {
     let s = series(5, |t| 50.0 * MIB + 10.0 * MIB * t);
     let report = analyze(&s, &input());
-    assert_eq!(report.verdict, Verdict::Inconclusive);
+    assert_eq!(report.verdict, Some(Verdict::Inconclusive));
     assert!(
         report.evidence.iter().any(|e| e.contains("only 5")),
         "{}",
@@ -173,7 +178,7 @@ fn oom_killed_climb_is_a_leak_at_the_limit() {
         ..input()
     };
     let report = analyze(&s, &input);
-    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert!(report.peak_rss_percent.unwrap() > 90.0);
     assert!(report.projected_time_to_limit_s.unwrap() < 10.0);
     assert!(report.evidence.iter().any(|e| e.contains("OOM-killed")));
@@ -194,7 +199,7 @@ fn a_staircase_into_the_kill_is_a_leak() {
         ..input()
     };
     let report = analyze(&s, &killed);
-    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert!(
         report
             .evidence
@@ -215,7 +220,7 @@ fn killed_at_its_starting_level_is_not_called_a_leak() {
         ..input()
     };
     let report = analyze(&s, &killed);
-    assert_ne!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert_ne!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
 }
 
 #[test]
@@ -231,7 +236,12 @@ fn ramp_up_is_excluded_from_the_fit() {
             ..input()
         },
     );
-    assert_eq!(report.verdict, Verdict::Bounded, "{}", explain(&report));
+    assert_eq!(
+        report.verdict,
+        Some(Verdict::Bounded),
+        "{}",
+        explain(&report)
+    );
     assert!(report.slope_bytes_per_s.unwrap().abs() < 0.05 * MIB);
 }
 
@@ -243,7 +253,7 @@ fn slow_noisy_rise_without_trend_is_inconclusive_not_leak() {
         80.0 * MIB + if t > 22.0 { 12.0 * MIB } else { 0.0 } + noise.gaussian(4.0 * MIB)
     });
     let report = analyze(&s, &input());
-    assert_ne!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert_ne!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
 }
 
 #[test]
@@ -306,11 +316,11 @@ fn recomputes_from_a_killed_runs_file() {
     }
     text.push_str("40.000,2345"); // killed mid-write
     std::fs::write(&path, text).unwrap();
-    let series = read_samples(&path).unwrap();
+    let series = Series::read(&path).unwrap();
     assert!(series.truncated_tail);
     let report = analyze(&series, &input());
     assert_eq!(report.samples, 40);
-    assert_eq!(report.verdict, Verdict::Leak, "{}", explain(&report));
+    assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert!(report.evidence[0].contains("cut off"));
     assert_eq!(report.sources.cgroup.as_deref(), Some("cgroup"));
 }

@@ -1,0 +1,157 @@
+//! latency.hlog: an HdrHistogram interval log (V2 deflate), readable by
+//! HistogramLogProcessor and hdrhistogram's `IntervalLogIterator`. Values are
+//! microseconds; the max column is scaled to milliseconds. Tags are step
+//! names (spaces and commas replaced); corrected histograms are tagged
+//! `<step>.corrected`.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use hdrhistogram::serialization::interval_log::{
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+};
+use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::Histogram;
+
+use crate::error::RunFileError;
+
+/// latency.hlog being written; [`HdrLog::flush`] after each interval.
+pub struct HdrLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+    serializer: V2DeflateSerializer,
+}
+
+impl HdrLog {
+    /// Creates the log with its header; `start` is the load's start.
+    pub fn create(path: &Path, start: SystemTime) -> Result<HdrLog, RunFileError> {
+        let err = RunFileError::write;
+        let mut out = BufWriter::new(File::create(path).map_err(err(path))?);
+        let mut serializer = V2DeflateSerializer::new();
+        IntervalLogWriterBuilder::new()
+            .add_comment("clw-cli latency log: values in microseconds, tag = scenario step")
+            .with_start_time(start)
+            .with_base_time(start)
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut out, &mut serializer)
+            .map_err(err(path))?;
+        out.write_all(b"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n")
+            .map_err(err(path))?;
+        out.flush().map_err(err(path))?;
+        Ok(HdrLog {
+            path: path.to_path_buf(),
+            out,
+            serializer,
+        })
+    }
+
+    /// Appends one histogram covering `[start, start + length)` since load start.
+    pub fn write(
+        &mut self,
+        start: Duration,
+        length: Duration,
+        tag: &str,
+        hist: &Histogram<u64>,
+    ) -> Result<(), RunFileError> {
+        let tag = sanitize_tag(tag);
+        let mut writer = IntervalLogWriterBuilder::new()
+            .with_max_value_divisor(1000.0)
+            .begin_log_with(&mut self.out, &mut self.serializer)
+            .map_err(RunFileError::write(&self.path))?;
+        writer
+            .write_histogram(hist, start, length, Tag::new(&tag))
+            .map_err(|e| RunFileError::write(&self.path)(std::io::Error::other(e.to_string())))
+    }
+
+    pub fn flush(&mut self) -> Result<(), RunFileError> {
+        self.out.flush().map_err(RunFileError::write(&self.path))
+    }
+}
+
+/// Tags may not hold ',', ' ', '\r' or '\n'.
+fn sanitize_tag(tag: &str) -> String {
+    tag.chars()
+        .map(|c| {
+            if matches!(c, ',' | ' ' | '\r' | '\n') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// One interval of latency.hlog, decoded.
+#[derive(Debug, Clone)]
+pub struct HlogInterval {
+    /// The step (or `<step>.corrected`), as sanitized when written.
+    pub tag: Option<String>,
+    /// Since the log's base time (the load's start).
+    pub start: Duration,
+    pub length: Duration,
+    /// Microseconds.
+    pub histogram: Histogram<u64>,
+}
+
+/// Reads every interval of latency.hlog. A last line cut off by a kill is
+/// dropped, as in the CSV files; the flag says whether that happened.
+pub fn read_hlog(path: &Path) -> Result<(Vec<HlogInterval>, bool), RunFileError> {
+    let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+    let (complete, truncated) = crate::table::complete_rows(&bytes);
+    let parse = |reason: String| RunFileError::Parse {
+        path: path.to_path_buf(),
+        line: 0,
+        reason,
+    };
+    let mut out = Vec::new();
+    let mut deserializer = Deserializer::new();
+    for entry in IntervalLogIterator::new(complete) {
+        let LogEntry::Interval(i) = entry.map_err(|e| parse(format!("{e:?}")))? else {
+            continue;
+        };
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(i.encoded_histogram())
+            .map_err(|e| parse(format!("interval at {:?}: {e}", i.start_timestamp())))?;
+        let histogram: Histogram<u64> = deserializer
+            .deserialize(&mut &raw[..])
+            .map_err(|e| parse(format!("interval at {:?}: {e:?}", i.start_timestamp())))?;
+        out.push(HlogInterval {
+            tag: i.tag().map(|t| t.as_str().to_string()),
+            start: i.start_timestamp(),
+            length: i.duration(),
+            histogram,
+        });
+    }
+    Ok((out, truncated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_log_reads_back_with_tags_and_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latency.hlog");
+        let mut log = HdrLog::create(&path, SystemTime::now()).unwrap();
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for v in [100, 200, 300, 40_000] {
+            h.record(v).unwrap();
+        }
+        log.write(Duration::ZERO, Duration::from_secs(1), "log in", &h)
+            .unwrap();
+        log.write(Duration::from_secs(1), Duration::from_secs(1), "all", &h)
+            .unwrap();
+        log.flush().unwrap();
+        let (intervals, truncated) = read_hlog(&path).unwrap();
+        assert!(!truncated);
+        assert_eq!(intervals.len(), 2);
+        assert_eq!(intervals[0].tag.as_deref(), Some("log_in"));
+        assert_eq!(intervals[1].start, Duration::from_secs(1));
+        assert_eq!(intervals[0].histogram.len(), 4);
+        assert_eq!(intervals[0].histogram.max(), h.max());
+    }
+}

@@ -1,0 +1,42 @@
+//! clw-run: the run folder that clw-cli writes and clw-report reads
+//! (docs/run-folder.md), as one typed model.
+//!
+//! Every tool that reads or writes a run folder goes through these types, so
+//! a field has one name, one type and one meaning everywhere:
+//!
+//! - [`RunSummary`]: summary.json, with its [`MemoryReport`] and [`Verdict`];
+//! - [`SampleRow`] / [`SamplesWriter`] / [`read_samples`]: samples.csv;
+//! - [`LatencyRow`] / [`LatencyWriter`] / [`read_latency`]: latency.csv;
+//! - [`HdrLog`] / [`read_hlog`]: latency.hlog.
+//!
+//! Readers are tolerant of what a killed run leaves behind (a final CSV row
+//! cut off mid-write, a partial summary.json with nulls and missing keys);
+//! writers flush row by row and replace summary.json atomically.
+
+pub mod analysis;
+mod de;
+mod error;
+mod hlog;
+mod latency;
+mod memory;
+mod samples;
+mod summary;
+mod table;
+
+pub use error::RunFileError;
+pub use hlog::{read_hlog, HdrLog, HlogInterval};
+pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
+pub use memory::{MemoryReport, MemorySources, Verdict};
+pub use samples::{read_samples, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER};
+pub use summary::{
+    Host, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, StepSummary, ThresholdResult,
+    SCHEMA_VERSION,
+};
+
+/// The file names inside a run folder.
+pub mod files {
+    pub const SUMMARY: &str = "summary.json";
+    pub const SAMPLES: &str = "samples.csv";
+    pub const LATENCY: &str = "latency.csv";
+    pub const HLOG: &str = "latency.hlog";
+}

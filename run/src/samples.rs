@@ -1,0 +1,218 @@
+//! samples.csv: the memory and cache time series, one row per sample
+//! interval, flushed row by row (docs/run-folder.md).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::error::RunFileError;
+use crate::table::{complete_rows, Table};
+
+/// samples.csv's header, in the documented order. Readers look columns up
+/// by name, so columns may be appended later.
+pub const SAMPLES_HEADER: [&str; 12] = [
+    "t_s",
+    "rss_bytes",
+    "hwm_bytes",
+    "cgroup_bytes",
+    "allocated_bytes",
+    "active_bytes",
+    "resident_bytes",
+    "sessions",
+    "evictions",
+    "rps",
+    "errors",
+    "logins",
+];
+
+/// One row of samples.csv; `None` is a blank cell (source absent, scrape
+/// failed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SampleRow {
+    /// Seconds since load start.
+    pub t_s: f64,
+    pub rss_bytes: Option<u64>,
+    pub hwm_bytes: Option<u64>,
+    pub cgroup_bytes: Option<u64>,
+    pub allocated_bytes: Option<u64>,
+    pub active_bytes: Option<u64>,
+    pub resident_bytes: Option<u64>,
+    pub sessions: Option<u64>,
+    pub evictions: Option<u64>,
+    /// Requests completed per second in the interval ending at `t_s`.
+    pub rps: Option<f64>,
+    /// Requests failed in that interval.
+    pub errors: Option<u64>,
+    /// The server's successful logins so far (cumulative).
+    pub logins: Option<u64>,
+}
+
+/// samples.csv being written.
+pub struct SamplesWriter {
+    path: PathBuf,
+    out: csv::Writer<File>,
+}
+
+impl SamplesWriter {
+    /// Creates the file and writes (and flushes) the header.
+    pub fn create(path: &Path) -> Result<SamplesWriter, RunFileError> {
+        let file = File::create(path).map_err(RunFileError::write(path))?;
+        let mut out = csv::Writer::from_writer(file);
+        out.write_record(SAMPLES_HEADER)
+            .map_err(|e| RunFileError::write(path)(e.into()))?;
+        out.flush().map_err(RunFileError::write(path))?;
+        Ok(SamplesWriter {
+            path: path.to_path_buf(),
+            out,
+        })
+    }
+
+    /// Appends one row and flushes it, so a kill loses at most this row.
+    pub fn write(&mut self, s: &SampleRow) -> Result<(), RunFileError> {
+        let int = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+        let record = [
+            format!("{:.3}", s.t_s),
+            int(s.rss_bytes),
+            int(s.hwm_bytes),
+            int(s.cgroup_bytes),
+            int(s.allocated_bytes),
+            int(s.active_bytes),
+            int(s.resident_bytes),
+            int(s.sessions),
+            int(s.evictions),
+            s.rps.map(|r| format!("{r:.2}")).unwrap_or_default(),
+            int(s.errors),
+            int(s.logins),
+        ];
+        self.out
+            .write_record(&record)
+            .map_err(|e| RunFileError::write(&self.path)(e.into()))?;
+        self.out.flush().map_err(RunFileError::write(&self.path))
+    }
+}
+
+/// samples.csv as read back.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SamplesFile {
+    pub rows: Vec<SampleRow>,
+    /// The final row was cut off mid-write (no trailing newline) and was
+    /// dropped.
+    pub truncated_tail: bool,
+}
+
+/// Reads samples.csv, looking columns up by name: a missing column reads as
+/// all blank, except `t_s`, which every row needs.
+pub fn read_samples(path: &Path) -> Result<SamplesFile, RunFileError> {
+    let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+    parse_samples(&bytes, path)
+}
+
+/// [`read_samples`] on bytes already in memory; `path` names them in errors.
+pub fn parse_samples(bytes: &[u8], path: &Path) -> Result<SamplesFile, RunFileError> {
+    let (complete, truncated_tail) = complete_rows(bytes);
+    let mut table = Table::new(complete, path)?;
+    let t_col = table.require("t_s")?;
+    let mut rows = Vec::new();
+    while let Some(record) = table.next_record()? {
+        let t_s = table
+            .float(&record, Some(t_col), "t_s")?
+            .ok_or_else(|| table.error(&record, "`t_s` is blank".into()))?;
+        let int = |name: &'static str| table.uint(&record, name);
+        rows.push(SampleRow {
+            t_s,
+            rss_bytes: int("rss_bytes")?,
+            hwm_bytes: int("hwm_bytes")?,
+            cgroup_bytes: int("cgroup_bytes")?,
+            allocated_bytes: int("allocated_bytes")?,
+            active_bytes: int("active_bytes")?,
+            resident_bytes: int("resident_bytes")?,
+            sessions: int("sessions")?,
+            evictions: int("evictions")?,
+            rps: table.float(&record, table.column("rps"), "rps")?,
+            errors: int("errors")?,
+            logins: int("logins")?,
+        });
+    }
+    Ok(SamplesFile {
+        rows,
+        truncated_tail,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header() -> String {
+        SAMPLES_HEADER.join(",") + "\n"
+    }
+
+    #[test]
+    fn writer_output_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.csv");
+        let mut w = SamplesWriter::create(&path).unwrap();
+        let row = SampleRow {
+            t_s: 0.25,
+            rss_bytes: Some(1000),
+            hwm_bytes: Some(1200),
+            rps: Some(12.5),
+            errors: Some(0),
+            logins: Some(3),
+            ..SampleRow::default()
+        };
+        w.write(&row).unwrap();
+        w.write(&SampleRow {
+            t_s: 0.5,
+            ..SampleRow::default()
+        })
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "{}0.250,1000,1200,,,,,,,12.50,0,3\n0.500,,,,,,,,,,,\n",
+                header()
+            )
+        );
+        let back = read_samples(&path).unwrap();
+        assert_eq!(back.rows[0], row);
+        assert!(!back.truncated_tail);
+    }
+
+    #[test]
+    fn reordered_missing_and_extra_columns() {
+        let s = parse_samples(
+            b"logins,t_s,rss_bytes,extra\n5,1.0,42,x\n",
+            Path::new("s.csv"),
+        )
+        .unwrap();
+        let r = &s.rows[0];
+        assert_eq!((r.t_s, r.rss_bytes, r.logins), (1.0, Some(42), Some(5)));
+        assert_eq!(r.allocated_bytes, None);
+    }
+
+    #[test]
+    fn truncated_final_line_is_dropped_and_reported() {
+        let text = format!("{}0.250,1000,1200,,500,,,3,0,10.0,0,3\n0.500,10", header());
+        let s = parse_samples(text.as_bytes(), Path::new("s.csv")).unwrap();
+        assert_eq!(s.rows.len(), 1);
+        assert!(s.truncated_tail);
+    }
+
+    #[test]
+    fn bad_cell_names_file_line_and_column() {
+        let text = format!("{}0.250,lots,,,,,,,,,,\n", header());
+        let err = parse_samples(text.as_bytes(), Path::new("run/samples.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("run/samples.csv: line 2") && err.contains("rss_bytes"),
+            "{err}"
+        );
+        let err = parse_samples(b"rss_bytes\n1\n", Path::new("s.csv")).unwrap_err();
+        assert!(matches!(
+            err,
+            RunFileError::MissingColumn { column: "t_s", .. }
+        ));
+    }
+}

@@ -1,0 +1,313 @@
+//! summary.json: the run's figures (docs/run-folder.md is the contract; the
+//! test in tests/contract.rs keeps the two in step).
+//!
+//! One type for the writer (clw-cli) and every reader (clw-report, later a
+//! gate or a merge of runs). clw-cli writes the whole document at the start
+//! of the load (`complete: false`), after a server death and at the end, so
+//! the only things a killed run lacks are the figures measured at the end:
+//! those are `Option` here. Reading is lenient (missing keys and `null`
+//! objects read as their defaults) because a partial or hand-edited file
+//! should still give what it has.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::de::null_default;
+use crate::error::RunFileError;
+use crate::memory::MemoryReport;
+
+/// The summary.json layout version, bumped when a field changes meaning or
+/// goes away (adding an optional field does not bump it). Files written
+/// before versioning read as 0.
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn unversioned() -> u32 {
+    0
+}
+
+/// summary.json. Unknown numbers are `None` (null), never 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunSummary {
+    #[serde(default = "unversioned")]
+    pub schema_version: u32,
+    /// false until the run's final write: a run killed earlier keeps this.
+    pub complete: bool,
+    pub clw_version: String,
+    pub scenario: String,
+    pub scenario_file: String,
+    pub target: String,
+    pub metrics_url: Option<String>,
+    pub concurrent_users: u32,
+    pub duration_s: f64,
+    pub ramp_up_s: f64,
+    /// `closed` or `open`.
+    pub model: String,
+    /// Iterations per second (open model).
+    pub arrival_rate: Option<f64>,
+    /// RFC 3339, UTC, seconds.
+    pub started_at: String,
+    pub elapsed_s: Option<f64>,
+    #[serde(deserialize_with = "null_default")]
+    pub host: Host,
+    #[serde(deserialize_with = "null_default")]
+    pub requests: Requests,
+    pub dropped_iterations: u64,
+    pub connections_opened: u64,
+    pub throughput_rps: Option<f64>,
+    pub latency_ms: Option<Percentiles>,
+    /// Open model only: measured from each iteration's scheduled start.
+    pub latency_corrected_ms: Option<Percentiles>,
+    /// What the latency figures measure, in words.
+    pub latency_note: String,
+    #[serde(deserialize_with = "null_default")]
+    pub steps: BTreeMap<String, StepSummary>,
+    /// Absent from a file written by hand or by a tool that has no samples;
+    /// clw-cli always writes one (a placeholder until the run ends).
+    pub memory: Option<MemoryReport>,
+    #[serde(deserialize_with = "null_default")]
+    pub server: ServerInfo,
+    #[serde(deserialize_with = "null_default")]
+    pub thresholds: Vec<ThresholdResult>,
+    /// Every threshold passed; `None` until they are judged (end of run).
+    pub passed: Option<bool>,
+    /// Why a figure is missing or degraded (scrape failures, an emulated
+    /// limit, an interruption...).
+    #[serde(deserialize_with = "null_default")]
+    pub notes: Vec<String>,
+}
+
+impl Default for RunSummary {
+    fn default() -> RunSummary {
+        RunSummary {
+            schema_version: SCHEMA_VERSION,
+            complete: false,
+            clw_version: String::new(),
+            scenario: String::new(),
+            scenario_file: String::new(),
+            target: String::new(),
+            metrics_url: None,
+            concurrent_users: 0,
+            duration_s: 0.0,
+            ramp_up_s: 0.0,
+            model: String::new(),
+            arrival_rate: None,
+            started_at: String::new(),
+            elapsed_s: None,
+            host: Host::default(),
+            requests: Requests::default(),
+            dropped_iterations: 0,
+            connections_opened: 0,
+            throughput_rps: None,
+            latency_ms: None,
+            latency_corrected_ms: None,
+            latency_note: String::new(),
+            steps: BTreeMap::new(),
+            memory: None,
+            server: ServerInfo::default(),
+            thresholds: Vec::new(),
+            passed: None,
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The machine the load ran on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Host {
+    pub hostname: String,
+    pub cpus: usize,
+    pub os: String,
+}
+
+impl Host {
+    /// This machine.
+    pub fn this() -> Host {
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "unknown".into());
+        Host {
+            hostname,
+            cpus: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            os: std::env::consts::OS.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Requests {
+    pub total: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// HTTP status (as text) -> responses.
+    #[serde(deserialize_with = "null_default")]
+    pub by_status: BTreeMap<String, u64>,
+    /// Error kind (`connect`, `clw-session-evicted`, `http-503`...) -> count.
+    #[serde(deserialize_with = "null_default")]
+    pub by_error: BTreeMap<String, u64>,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// `steps.<name>`: one scenario step's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StepSummary {
+    pub requests: u64,
+    pub errors: u64,
+    pub latency_ms: Option<Percentiles>,
+    pub latency_corrected_ms: Option<Percentiles>,
+}
+
+/// `server`: the server under test, as far as clw-cli knows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerInfo {
+    pub pid: Option<u32>,
+    /// The `--spawn-server` command.
+    pub command: Option<String>,
+    /// Its `--config FILE`.
+    pub config: Option<String>,
+    /// `cgroup-v2`, `cgroup-v1`, `systemd-run`, `watchdog` or `none`.
+    pub limit_enforcement: String,
+    pub limit_bytes: Option<u64>,
+    /// Set when the server died during the run.
+    pub exit: Option<ServerExit>,
+}
+
+/// `server.exit`: how the server died.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerExit {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// The status as a shell reports it (137 for SIGKILL).
+    pub shell_code: i32,
+    /// Seconds since load start.
+    pub at_s: Option<f64>,
+    pub oom_killed: bool,
+    /// Killed by clw-cli's watchdog at the limit, not by the kernel.
+    pub emulated: bool,
+}
+
+/// `thresholds[]`: one gate rule and how the run fared.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThresholdResult {
+    pub name: String,
+    pub limit: f64,
+    /// `<=`, or `>=` for minimums (`min_throughput_rps`).
+    pub op: String,
+    pub actual: Option<f64>,
+    /// `None` when the rule does not apply to this run (a % of the memory
+    /// limit when no limit is known).
+    pub passed: Option<bool>,
+}
+
+impl RunSummary {
+    /// Reads a summary.json.
+    pub fn read(path: &Path) -> Result<RunSummary, RunFileError> {
+        let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+        serde_json::from_slice(&bytes).map_err(|source| RunFileError::Json {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Writes pretty JSON through a temporary file and a rename, so a
+    /// reader never sees half a summary.
+    pub fn write_atomic(&self, path: &Path) -> Result<(), RunFileError> {
+        let tmp = path.with_extension("json.tmp");
+        let text = serde_json::to_vec_pretty(self)
+            .map_err(|e| RunFileError::write(path)(std::io::Error::other(e)))?;
+        std::fs::write(&tmp, text).map_err(RunFileError::write(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(RunFileError::write(path))
+    }
+
+    /// The server was OOM-killed (for real or by the watchdog).
+    pub fn oom_killed(&self) -> bool {
+        self.server.exit.as_ref().is_some_and(|e| e.oom_killed)
+    }
+
+    /// The verdict, if summary.json holds one.
+    pub fn verdict(&self) -> Option<crate::Verdict> {
+        self.memory.as_ref().and_then(|m| m.verdict)
+    }
+
+    /// The memory limit: the memory block's, else the server's.
+    pub fn limit_bytes(&self) -> Option<u64> {
+        self.memory
+            .as_ref()
+            .and_then(|m| m.limit_bytes)
+            .or(self.server.limit_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nulls_and_missing_keys_read_as_unknown() {
+        let s: RunSummary = serde_json::from_str(
+            r#"{"complete": false, "memory": {"limit_bytes": null, "verdict": "inconclusive"}, "server": null, "host": null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.schema_version, 0,
+            "a file without a version is pre-versioning"
+        );
+        assert_eq!(s.limit_bytes(), None);
+        assert!(!s.oom_killed());
+        assert_eq!(s.verdict(), Some(crate::Verdict::Inconclusive));
+        assert_eq!(s.server, ServerInfo::default());
+    }
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        let mut s = RunSummary {
+            scenario: "login-storm".into(),
+            memory: Some(MemoryReport::placeholder(Some(1 << 28))),
+            ..RunSummary::default()
+        };
+        s.server.exit = Some(ServerExit {
+            signal: Some(9),
+            shell_code: 137,
+            at_s: Some(41.5),
+            oom_killed: true,
+            ..ServerExit::default()
+        });
+        s.write_atomic(&path).unwrap();
+        assert!(!dir.path().join("summary.json.tmp").exists());
+        let back = RunSummary::read(&path).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.schema_version, SCHEMA_VERSION);
+        assert!(back.oom_killed());
+    }
+
+    #[test]
+    fn broken_json_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        std::fs::write(&path, r#"{"complete": tr"#).unwrap();
+        let err = RunSummary::read(&path).unwrap_err().to_string();
+        assert!(err.contains("summary.json is not valid JSON"), "{err}");
+    }
+}

@@ -1,0 +1,220 @@
+//! docs/run-folder.md is the contract for summary.json: its field table must
+//! list exactly the fields `RunSummary` writes, so the doc cannot drift from
+//! the code (a field added to the types without a line in the doc, or a
+//! documented field nobody writes, fails here).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use clw_run::*;
+use serde_json::Value;
+
+fn doc() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/run-folder.md");
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The `summary.json` section of the doc.
+fn summary_section(doc: &str) -> &str {
+    let start = doc
+        .find("## summary.json")
+        .expect("a `## summary.json` section");
+    let rest = &doc[start + 3..];
+    let end = rest.find("\n## ").map_or(rest.len(), |i| i);
+    &rest[..end]
+}
+
+/// `a.{b,c}.d` -> `a.b.d`, `a.c.d` (one brace group per path is enough).
+fn expand(path: &str) -> Vec<String> {
+    match (path.find('{'), path.find('}')) {
+        (Some(open), Some(close)) if open < close => path[open + 1..close]
+            .split(',')
+            .map(|part| format!("{}{}{}", &path[..open], part.trim(), &path[close + 1..]))
+            .collect(),
+        _ => vec![path.to_string()],
+    }
+}
+
+/// The first backticked cell of every row of the field table.
+fn documented_fields(doc: &str) -> BTreeSet<String> {
+    let section = summary_section(doc);
+    let listed: Vec<String> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split('`').next())
+        .flat_map(expand)
+        .collect();
+    // An entry that only heads others (`server.exit`, an object that may be
+    // null) is not a leaf of its own.
+    listed
+        .iter()
+        .filter(|p| !listed.iter().any(|q| q.starts_with(&format!("{p}."))))
+        .cloned()
+        .collect()
+}
+
+/// Dotted paths of every leaf: `a.b`, `list[].field`, `list[]`.
+fn flatten(prefix: &str, value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&path, v, out);
+            }
+        }
+        Value::Array(items) => {
+            let path = format!("{prefix}[]");
+            assert!(!items.is_empty(), "populate {path} so its fields are seen");
+            for item in items {
+                flatten(&path, item, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
+fn p(v: f64) -> Option<Percentiles> {
+    Some(Percentiles {
+        p50: v,
+        p90: v,
+        p99: v,
+        p999: v,
+        max: v,
+    })
+}
+
+/// Every optional field set, every map and list with one entry (named as
+/// the doc names map keys), so the serializer shows every field.
+fn fully_populated() -> RunSummary {
+    RunSummary {
+        schema_version: SCHEMA_VERSION,
+        complete: true,
+        clw_version: "0.1.0".into(),
+        scenario: "s".into(),
+        scenario_file: "s.toml".into(),
+        target: "http://127.0.0.1:1".into(),
+        metrics_url: Some("http://127.0.0.1:1/metrics".into()),
+        concurrent_users: 1,
+        duration_s: 1.0,
+        ramp_up_s: 0.0,
+        model: "open".into(),
+        arrival_rate: Some(1.0),
+        started_at: "2026-11-24T06:00:00Z".into(),
+        elapsed_s: Some(1.0),
+        host: Host::this(),
+        requests: Requests {
+            total: 1,
+            ok: 1,
+            failed: 0,
+            by_status: BTreeMap::from([("<status>".into(), 1)]),
+            by_error: BTreeMap::from([("<kind>".into(), 1)]),
+        },
+        dropped_iterations: 0,
+        connections_opened: 1,
+        throughput_rps: Some(1.0),
+        latency_ms: p(1.0),
+        latency_corrected_ms: p(1.0),
+        latency_note: "note".into(),
+        steps: BTreeMap::from([(
+            "<step>".into(),
+            StepSummary {
+                requests: 1,
+                errors: 0,
+                latency_ms: p(1.0),
+                latency_corrected_ms: p(1.0),
+            },
+        )]),
+        memory: Some(MemoryReport {
+            samples: 1,
+            limit_bytes: Some(1),
+            sources: MemorySources {
+                rss: Some("proc".into()),
+                allocator: Some("metrics".into()),
+                cgroup: Some("cgroup-v2".into()),
+                limit: Some("--memory-limit".into()),
+            },
+            peak_rss_bytes: Some(1),
+            peak_rss_percent: Some(1.0),
+            peak_allocated_bytes: Some(1),
+            peak_allocated_percent: Some(1.0),
+            slope_bytes_per_s: Some(1.0),
+            r_squared: Some(1.0),
+            plateau: Some(false),
+            retained_bytes_per_session: Some(1.0),
+            verdict: Some(Verdict::Leak),
+            evidence: vec!["e".into()],
+            projected_time_to_limit_s: Some(1.0),
+        }),
+        server: ServerInfo {
+            pid: Some(1),
+            command: Some("c".into()),
+            config: Some("f".into()),
+            limit_enforcement: "cgroup-v2".into(),
+            limit_bytes: Some(1),
+            exit: Some(ServerExit {
+                code: Some(0),
+                signal: Some(9),
+                shell_code: 137,
+                at_s: Some(1.0),
+                oom_killed: true,
+                emulated: false,
+            }),
+        },
+        thresholds: vec![ThresholdResult {
+            name: "peak_rss_percent".into(),
+            limit: 80.0,
+            op: "<=".into(),
+            actual: Some(1.0),
+            passed: Some(true),
+        }],
+        passed: Some(true),
+        notes: vec!["n".into()],
+    }
+}
+
+#[test]
+fn the_docs_field_table_matches_the_serializer() {
+    let doc = doc();
+    let documented = documented_fields(&doc);
+    let mut written = BTreeSet::new();
+    flatten(
+        "",
+        &serde_json::to_value(fully_populated()).unwrap(),
+        &mut written,
+    );
+    let undocumented: Vec<_> = written.difference(&documented).collect();
+    let unwritten: Vec<_> = documented.difference(&written).collect();
+    assert!(
+        undocumented.is_empty() && unwritten.is_empty(),
+        "docs/run-folder.md and RunSummary disagree.\n  written but not in the doc's table: {undocumented:?}\n  in the doc's table but never written: {unwritten:?}"
+    );
+}
+
+#[test]
+fn the_docs_example_reads_as_a_run_summary() {
+    let doc = doc();
+    let section = summary_section(&doc);
+    let start = section.find("```json\n").expect("a json example") + 8;
+    let end = start + section[start..].find("```").unwrap();
+    let example: RunSummary = serde_json::from_str(&section[start..end])
+        .unwrap_or_else(|e| panic!("the doc's example is not a RunSummary: {e}"));
+    assert_eq!(example.schema_version, SCHEMA_VERSION);
+    assert_eq!(example.concurrent_users, 100);
+    assert_eq!(example.server.exit.map(|e| e.shell_code), Some(0));
+}
+
+#[test]
+fn the_table_parser_sees_what_it_should() {
+    // The check above is only as good as this parse: a doc with a missing
+    // row must be caught.
+    let doc = doc().replace("| `memory.plateau` |", "| memory.plateau |");
+    assert!(!documented_fields(&doc).contains("memory.plateau"));
+    assert!(documented_fields(&self::doc()).contains("memory.plateau"));
+    assert!(documented_fields(&self::doc()).contains("server.exit.oom_killed"));
+    assert!(!documented_fields(&self::doc()).contains("server.exit"));
+}
