@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use http::{Method, StatusCode};
 use parking_lot::Mutex;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -28,6 +29,34 @@ pub(crate) const ROUTES: [&str; 8] = [
     "/metrics",
     "other",
 ];
+
+/// The `method` label: the methods RFC 9110 and RFC 5789 define, and
+/// `other` for any extension method (a client may invent millions).
+pub(crate) fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    }
+}
+
+/// The `status` label: a registered status code (one of the few dozen with
+/// a canonical reason phrase), else `other`. The routes answer only a
+/// handful of these; folding guards the label against any future path
+/// that would pass a client-chosen number through.
+pub(crate) fn status_label(status: &StatusCode) -> &str {
+    match status.canonical_reason() {
+        Some(_) => status.as_str(),
+        None => "other",
+    }
+}
 
 /// Every metric the service exports.
 pub struct Metrics {
@@ -185,11 +214,20 @@ impl Metrics {
         }
     }
 
-    /// Counts one request.
-    pub(crate) fn observe(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let mut code = itoa::Buffer::new();
+    /// Counts one request. Every label comes from a fixed set (see
+    /// [`method_label`], [`status_label`], [`ROUTES`]), so no request can
+    /// add a series: a label set grown from client input is memory (and
+    /// scrape time) any unauthenticated client could make the server hold.
+    pub(crate) fn observe(
+        &self,
+        route: &'static str,
+        method: &Method,
+        status: StatusCode,
+        elapsed: Duration,
+    ) {
+        debug_assert!(ROUTES.contains(&route), "route labels come from ROUTES");
         self.requests
-            .with_label_values(&[route, method, code.format(status)])
+            .with_label_values(&[route, method_label(method), status_label(&status)])
             .inc();
         self.durations
             .with_label_values(&[route])
@@ -241,12 +279,19 @@ impl Default for Metrics {
 
 #[cfg(test)]
 mod tests {
+    use prometheus::core::Collector;
+
     use super::*;
 
     #[test]
     fn exposition_has_the_guides_names() {
         let m = Metrics::new();
-        m.observe("/auth/login", "POST", 200, Duration::from_millis(1));
+        m.observe(
+            "/auth/login",
+            &Method::POST,
+            StatusCode::OK,
+            Duration::from_millis(1),
+        );
         m.logins.inc();
         let stats = CacheStats {
             entries: 3421,
@@ -272,5 +317,46 @@ mod tests {
         let text =
             String::from_utf8(m.render(&stats, &AllocStats::default(), 1 << 30, false)).unwrap();
         assert!(text.contains("clw_session_cache_evictions_total{cause=\"heap\"} 4"));
+    }
+
+    #[test]
+    fn labels_fold_into_a_fixed_set() {
+        let m = Metrics::new();
+        let tick = Duration::from_micros(10);
+        for code in 100..=999u16 {
+            let status = StatusCode::from_u16(code).unwrap();
+            m.observe("other", &Method::GET, status, tick);
+        }
+        for i in 0..5000 {
+            let method = Method::from_bytes(format!("M{i}").as_bytes()).unwrap();
+            m.observe("other", &method, StatusCode::NOT_FOUND, tick);
+        }
+        let registered = (100..=999u16)
+            .filter(|c| {
+                StatusCode::from_u16(*c)
+                    .unwrap()
+                    .canonical_reason()
+                    .is_some()
+            })
+            .count() as u64;
+        assert!(registered < 100, "{registered} registered statuses");
+        let series = m.requests.collect()[0].get_metric().len() as u64;
+        // GET with each registered status and `other`, plus other/404.
+        assert_eq!(series, registered + 2);
+        assert_eq!(
+            m.requests
+                .with_label_values(&["other", "GET", "other"])
+                .get(),
+            900 - registered,
+            "unregistered statuses fold into `other`"
+        );
+        assert_eq!(
+            m.requests
+                .with_label_values(&["other", "other", "404"])
+                .get(),
+            5000
+        );
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(status_label(&StatusCode::TOO_MANY_REQUESTS), "429");
     }
 }

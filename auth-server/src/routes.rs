@@ -56,12 +56,9 @@ pub(crate) async fn handle(req: Request<Incoming>, state: Arc<State>) -> Resp {
             ),
         },
     };
-    state.metrics.observe(
-        route,
-        method.as_str(),
-        resp.status().as_u16(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .observe(route, &method, resp.status(), started.elapsed());
     resp
 }
 
