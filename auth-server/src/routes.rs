@@ -143,32 +143,33 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
             )
         }
     };
-    let claims: Box<str> =
-        match parsed.claims.map(RawValue::get) {
-            None | Some("null") => "".into(),
-            Some(raw) if !raw.starts_with('{') => {
-                return error_response(ErrorCode::BadRequest, "claims must be a JSON object");
-            }
-            Some(raw) if raw.len() as u64 > state.config.session.max_claims_size => {
+    let claims: Box<str> = match parsed.claims.map(RawValue::get) {
+        None | Some("null") => "".into(),
+        Some(raw) if !raw.starts_with('{') => {
+            return error_response(ErrorCode::BadRequest, "claims must be a JSON object");
+        }
+        Some(raw) if raw.len() as u64 > state.config.session.max_claims_size => {
+            return error_response(
+                ErrorCode::PayloadTooLarge,
+                &format!(
+                    "claims are {} bytes, over authentication.session.max_claims_size ({})",
+                    raw.len(),
+                    state.config.session.max_claims_size
+                ),
+            );
+        }
+        Some(raw) => match crate::input::lone_surrogate(raw) {
+            Some(at) => {
                 return error_response(
-                    ErrorCode::PayloadTooLarge,
-                    &format!(
-                        "claims are {} bytes, over authentication.session.max_claims_size ({})",
-                        raw.len(),
-                        state.config.session.max_claims_size
-                    ),
-                );
-            }
-            Some(raw) => match crate::input::lone_surrogate(raw) {
-                Some(at) => return error_response(
                     ErrorCode::BadRequest,
                     &format!(
                         "claims hold a lone UTF-16 surrogate escape at byte {at}: not a character"
                     ),
-                ),
-                None => raw.into(),
-            },
-        };
+                )
+            }
+            None => raw.into(),
+        },
+    };
     if state.config.sheds_on_pressure() && state.under_pressure() {
         return error_response(
             ErrorCode::MemoryPressure,

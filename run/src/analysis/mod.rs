@@ -20,14 +20,19 @@
 //! - `leak` when there is no plateau and memory rose steadily (R² ≥ 0.6) by
 //!   more than the tolerance, or climbed to 90% of the limit / was
 //!   OOM-killed; `bounded` on a plateau or a fall; else `inconclusive`, as
-//!   with fewer than 8 samples.
+//!   with fewer than 8 samples;
+//! - a server that at least doubled after ramp-up and was then OOM-killed
+//!   climbed into the kill: a leak, and *not* a plateau even if it sat flat
+//!   for the last third (a hash table doubling grows in steps). The
+//!   `plateau` field, the evidence and the verdict always agree.
 
 mod fit;
 mod series;
+mod steps;
 #[cfg(test)]
 mod tests;
 
-use fit::{least_squares, max, mean, min, noise_sigma};
+use fit::least_squares;
 pub use series::Series;
 
 use crate::memory::{MemoryReport, MemorySources, Verdict};
@@ -53,8 +58,22 @@ pub struct AnalysisInput {
     pub oom_killed: bool,
 }
 
-/// The verdict and figures for one run's samples.
+/// The verdict and figures for one run's samples: the peaks, then three
+/// steps that each add their fields and evidence ([`steps`]): fit a trend,
+/// test for a plateau, decide.
 pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
+    let mut report = peaks(series, input);
+    let Some(trend) = steps::fit(series, input, &mut report) else {
+        return report;
+    };
+    let shape = steps::plateau(&trend, input, &mut report);
+    steps::verdict(&trend, &shape, series, input, &mut report);
+    report
+}
+
+/// The figures known from any number of samples: peaks and their share of
+/// the limit, sources; the verdict stays `inconclusive` until decided.
+fn peaks(series: &Series, input: &AnalysisInput) -> MemoryReport {
     let limit = input.limit_bytes.map(|l| l as f64);
     let percent = |bytes: Option<u64>| Some(bytes? as f64 * 100.0 / limit?);
     let peak_rss = peak(&[&series.rss, &series.hwm]);
@@ -70,13 +89,8 @@ pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
         peak_rss_percent: percent(peak_rss).map(round2),
         peak_allocated_bytes: peak_allocated,
         peak_allocated_percent: percent(peak_allocated).map(round2),
-        slope_bytes_per_s: None,
-        r_squared: None,
-        plateau: None,
-        retained_bytes_per_session: None,
         verdict: Some(Verdict::Inconclusive),
-        evidence: Vec::new(),
-        projected_time_to_limit_s: None,
+        ..MemoryReport::default()
     };
     if series.truncated_tail {
         report
@@ -90,133 +104,6 @@ pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
             human_bytes(l as f64)
         ));
     }
-    let Some((name, points)) = primary_series(series, input.ramp_up_s) else {
-        report.evidence.push(
-            "no memory figures were sampled (no RSS, cgroup or allocator column has values)".into(),
-        );
-        return report;
-    };
-    if points.len() < MIN_SAMPLES {
-        report.evidence.push(format!(
-            "only {} {name} samples after ramp-up; at least {MIN_SAMPLES} are needed for a verdict",
-            points.len()
-        ));
-        return report;
-    }
-    let Some(fit) = least_squares(&points) else {
-        report
-            .evidence
-            .push("all samples share one timestamp; no trend can be fitted".into());
-        return report;
-    };
-    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
-    let (t_first, t_last) = (points[0].0, points[points.len() - 1].0);
-    let span = t_last - t_first;
-    let sigma = noise_sigma(&values);
-    let level = fit::median(&mut values.clone());
-    let tolerance = (4.0 * sigma).max(0.01 * level).max(MIN_TOLERANCE_BYTES);
-    let third = |k: f64| -> Vec<f64> {
-        let (from, to) = (t_first + span * k / 3.0, t_first + span * (k + 1.0) / 3.0);
-        points
-            .iter()
-            .filter(|p| p.0 >= from && p.0 <= to)
-            .map(|p| p.1)
-            .collect()
-    };
-    let (middle, last) = (third(1.0), third(2.0));
-    let rise_max = max(&last) - max(&middle);
-    let rise_mean = mean(&last) - mean(&middle);
-    let range_middle = max(&middle) - min(&middle);
-    let plateau = rise_max <= tolerance && rise_mean <= tolerance.max(0.6 * range_middle);
-    let falling = rise_mean < -tolerance && rise_max <= tolerance;
-    let growth = fit.slope * span;
-    let peak_value = max(&values);
-    let near_limit = limit.is_some_and(|l| peak_value >= 0.9 * l);
-
-    report.slope_bytes_per_s = Some(round2(fit.slope));
-    report.r_squared = Some((fit.r_squared * 10_000.0).round() / 10_000.0);
-    report.plateau = Some(plateau);
-    report.evidence.push(format!(
-        "{name} {} {}/s over {:.0} s after ramp-up (R² {:.2}), from {} to {}",
-        if fit.slope >= 0.0 { "grew" } else { "fell" },
-        human_bytes(fit.slope.abs()),
-        span,
-        fit.r_squared,
-        human_bytes(values[0]),
-        human_bytes(values[values.len() - 1]),
-    ));
-    report.retained_bytes_per_session =
-        retained_per_session(series, input.ramp_up_s, &mut report.evidence);
-
-    let steady = fit.r_squared >= MIN_R_SQUARED || near_limit || input.oom_killed;
-    // A leak that grows in steps (a hash table doubling, say) can look flat
-    // between two steps, right up to the step the limit cannot hold. A
-    // server that at least doubled its memory after ramp-up and was then
-    // OOM-killed did not level off below its limit. (One killed near its
-    // starting level is the guide's other cause: a limit set too low.)
-    let climbed_into_kill =
-        input.oom_killed && peak_value >= 2.0 * values[0] && peak_value - values[0] > tolerance;
-    let no_plateau = !plateau && fit.slope > 0.0 && growth > tolerance && steady;
-    report.verdict = Some(if climbed_into_kill || no_plateau {
-        report.evidence.push(if no_plateau {
-            format!(
-                "no plateau: the last third's peak is {} above the middle third's (tolerance {})",
-                human_bytes(rise_max),
-                human_bytes(tolerance)
-            )
-        } else {
-            format!(
-                "{name} climbed from {} to {} after ramp-up and never levelled off below the limit",
-                human_bytes(values[0]),
-                human_bytes(peak_value)
-            )
-        });
-        if input.oom_killed {
-            report
-                .evidence
-                .push("the server was OOM-killed at its memory limit".into());
-        } else if near_limit {
-            report.evidence.push(format!(
-                "{name} reached {} of the limit",
-                pct(peak_value, limit)
-            ));
-        }
-        if let Some(l) = limit {
-            let remaining = ((l - values[values.len() - 1]) / fit.slope).max(0.0);
-            report.projected_time_to_limit_s = Some(round2(remaining));
-            report.evidence.push(format!(
-                "at this rate the {} limit is reached {}",
-                human_bytes(l),
-                if remaining < 1.0 {
-                    "now".to_string()
-                } else {
-                    format!("in {remaining:.0} s")
-                }
-            ));
-        }
-        Verdict::Leak
-    } else if plateau || falling {
-        report.evidence.push(if plateau {
-            format!(
-                "memory levelled off: the last third's peak is within {} of the middle third's (tolerance {})",
-                human_bytes(rise_max.max(0.0)),
-                human_bytes(tolerance)
-            )
-        } else {
-            format!("memory fell by {} from the middle to the last third", human_bytes(-rise_mean))
-        });
-        if let Some(note) = eviction_note(series, input.ramp_up_s) {
-            report.evidence.push(note);
-        }
-        Verdict::Bounded
-    } else {
-        report.evidence.push(format!(
-            "memory rose {} without a steady trend (R² {:.2} < {MIN_R_SQUARED}) and without levelling off; run longer to decide",
-            human_bytes(growth.max(rise_max)),
-            fit.r_squared
-        ));
-        Verdict::Inconclusive
-    });
     report
 }
 

@@ -48,7 +48,51 @@ fn input() -> AnalysisInput {
 }
 
 fn explain(report: &MemoryReport) -> String {
-    format!("{:?}: {:#?}", report.verdict, report.evidence)
+    format!(
+        "{:?} plateau {:?}: {:#?}",
+        report.verdict, report.plateau, report.evidence
+    )
+}
+
+/// `analyze`, checked for self-consistency.
+#[track_caller]
+fn judge(series: &Series, input: &AnalysisInput) -> MemoryReport {
+    let report = analyze(series, input);
+    assert_agrees(&report);
+    report
+}
+
+/// The verdict never contradicts itself: the `plateau` field, the evidence
+/// lines and the verdict say the same thing (a killed climb is no plateau).
+#[track_caller]
+fn assert_agrees(report: &MemoryReport) {
+    let says = |prefix: &str| report.evidence.iter().any(|e| e.starts_with(prefix));
+    let why = explain(report);
+    match report.verdict {
+        Some(Verdict::Leak) => {
+            assert_ne!(report.plateau, Some(true), "a leak with a plateau: {why}");
+            assert!(
+                !says("memory levelled off"),
+                "a leak that levelled off: {why}"
+            );
+        }
+        Some(Verdict::Bounded) => {
+            assert!(
+                says("memory levelled off"),
+                "bounded without saying why: {why}"
+            );
+            assert_eq!(
+                report.plateau == Some(true),
+                says("memory levelled off"),
+                "plateau field and evidence disagree: {why}"
+            );
+        }
+        Some(Verdict::Inconclusive) => {
+            assert_ne!(report.plateau, Some(true), "a plateau is a verdict: {why}");
+            assert!(!says("memory levelled off"), "{why}");
+        }
+        None => panic!("analyze always decides: {why}"),
+    }
 }
 
 #[test]
@@ -59,7 +103,7 @@ fn linear_growth_is_a_leak_with_projection_and_retained_bytes() {
         *v = Some(v.unwrap() + noise.gaussian(0.2 * MIB));
         s.allocated[i] = Some(20.0 * MIB + 0.9 * MIB * i as f64);
     }
-    let report = analyze(&s, &input());
+    let report = judge(&s, &input());
     assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert_eq!(report.plateau, Some(false));
     let slope = report.slope_bytes_per_s.unwrap();
@@ -83,7 +127,7 @@ fn plateau_is_bounded() {
     let s = series(180, |t| {
         50.0 * MIB + 100.0 * MIB * (1.0 - (-t / 15.0).exp()) + noise.gaussian(0.3 * MIB)
     });
-    let report = analyze(&s, &input());
+    let report = judge(&s, &input());
     assert_eq!(
         report.verdict,
         Some(Verdict::Bounded),
@@ -103,7 +147,7 @@ fn fixed_cache_sawtooth_is_bounded() {
             s.sessions[i] = Some(1000.0 * (t % period));
             s.evictions[i] = Some(1000.0 * period * (t / period).floor());
         }
-        let report = analyze(&s, &input());
+        let report = judge(&s, &input());
         assert_eq!(
             report.verdict,
             Some(Verdict::Bounded),
@@ -126,7 +170,7 @@ fn step_then_flat_is_bounded() {
             180,
             |t| if t < step_at { 50.0 } else { 120.0 } * MIB + noise.gaussian(0.2 * MIB),
         );
-        let report = analyze(&s, &input());
+        let report = judge(&s, &input());
         assert_eq!(
             report.verdict,
             Some(Verdict::Bounded),
@@ -141,7 +185,7 @@ fn noise_is_not_a_leak() {
     for seed in 1..20 {
         let mut noise = Noise(seed * 7919);
         let s = series(120, |_| 80.0 * MIB + noise.gaussian(3.0 * MIB));
-        let report = analyze(&s, &input());
+        let report = judge(&s, &input());
         assert_eq!(
             report.verdict,
             Some(Verdict::Bounded),
@@ -155,7 +199,7 @@ fn noise_is_not_a_leak() {
 #[test]
 fn short_series_is_inconclusive() {
     let s = series(5, |t| 50.0 * MIB + 10.0 * MIB * t);
-    let report = analyze(&s, &input());
+    let report = judge(&s, &input());
     assert_eq!(report.verdict, Some(Verdict::Inconclusive));
     assert!(
         report.evidence.iter().any(|e| e.contains("only 5")),
@@ -177,7 +221,7 @@ fn oom_killed_climb_is_a_leak_at_the_limit() {
         oom_killed: true,
         ..input()
     };
-    let report = analyze(&s, &input);
+    let report = judge(&s, &input);
     assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert!(report.peak_rss_percent.unwrap() > 90.0);
     assert!(report.projected_time_to_limit_s.unwrap() < 10.0);
@@ -198,8 +242,11 @@ fn a_staircase_into_the_kill_is_a_leak() {
         oom_killed: true,
         ..input()
     };
-    let report = analyze(&s, &killed);
+    let report = judge(&s, &killed);
     assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
+    // The last third sat flat at 190 MiB: flat, but not a plateau, since
+    // the next doubling is what the limit killed.
+    assert_eq!(report.plateau, Some(false), "{}", explain(&report));
     assert!(
         report
             .evidence
@@ -219,8 +266,54 @@ fn killed_at_its_starting_level_is_not_called_a_leak() {
         oom_killed: true,
         ..input()
     };
-    let report = analyze(&s, &killed);
-    assert_ne!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
+    let report = judge(&s, &killed);
+    assert_eq!(
+        report.verdict,
+        Some(Verdict::Bounded),
+        "{}",
+        explain(&report)
+    );
+    assert_eq!(report.plateau, Some(true));
+    assert!(
+        report
+            .evidence
+            .iter()
+            .any(|e| e.contains("limit is too low")),
+        "{}",
+        explain(&report)
+    );
+}
+
+#[test]
+fn memory_that_falls_is_bounded_and_says_it_fell() {
+    // A cache warmed up, then a cleanup freed most of it and it stayed low.
+    let mut noise = Noise(9);
+    let s = series(90, |t| {
+        let level = if t < 55.0 { 150.0 } else { 70.0 };
+        level * MIB + noise.gaussian(0.2 * MIB)
+    });
+    let report = judge(&s, &input());
+    assert_eq!(
+        report.verdict,
+        Some(Verdict::Bounded),
+        "{}",
+        explain(&report)
+    );
+    assert_eq!(report.plateau, Some(true), "{}", explain(&report));
+    assert!(
+        report.evidence.iter().any(|e| e.contains("fell by")),
+        "{}",
+        explain(&report)
+    );
+}
+
+#[test]
+fn a_steady_climb_is_a_leak_and_says_no_plateau() {
+    let s = series(60, |t| 40.0 * MIB + 2.0 * MIB * t);
+    let report = judge(&s, &input());
+    assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
+    assert_eq!(report.plateau, Some(false));
+    assert!(report.evidence.iter().any(|e| e.starts_with("no plateau")));
 }
 
 #[test]
@@ -229,7 +322,7 @@ fn ramp_up_is_excluded_from_the_fit() {
     let s = series(120, |t| {
         (20.0 + 8.0 * t.min(20.0)) * MIB + noise.gaussian(0.2 * MIB)
     });
-    let report = analyze(
+    let report = judge(
         &s,
         &AnalysisInput {
             ramp_up_s: 20.0,
@@ -252,7 +345,7 @@ fn slow_noisy_rise_without_trend_is_inconclusive_not_leak() {
     let s = series(30, |t| {
         80.0 * MIB + if t > 22.0 { 12.0 * MIB } else { 0.0 } + noise.gaussian(4.0 * MIB)
     });
-    let report = analyze(&s, &input());
+    let report = judge(&s, &input());
     assert_ne!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
 }
 
@@ -318,7 +411,7 @@ fn recomputes_from_a_killed_runs_file() {
     std::fs::write(&path, text).unwrap();
     let series = Series::read(&path).unwrap();
     assert!(series.truncated_tail);
-    let report = analyze(&series, &input());
+    let report = judge(&series, &input());
     assert_eq!(report.samples, 40);
     assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert!(report.evidence[0].contains("cut off"));

@@ -1,0 +1,237 @@
+//! The three steps of the verdict, each adding its fields and evidence to
+//! the report: [`fit`] a trend to the memory after ramp-up, test it for a
+//! [`plateau`], decide the [`verdict`]. Split so that each rule can be read
+//! (and changed) on its own, and so that the plateau field is decided in one
+//! place, which the verdict then cannot contradict.
+
+use super::fit::{self, least_squares, max, mean, min, noise_sigma, LinearFit};
+use super::{
+    eviction_note, human_bytes, pct, primary_series, retained_per_session, round2, AnalysisInput,
+    Series, MIN_R_SQUARED, MIN_SAMPLES, MIN_TOLERANCE_BYTES,
+};
+use crate::memory::{MemoryReport, Verdict};
+
+/// The memory series after ramp-up and the line fitted to it.
+pub(super) struct Trend {
+    /// `RSS`, `cgroup usage` or `allocated`: what the evidence talks about.
+    name: &'static str,
+    /// (t, bytes) after ramp-up.
+    points: Vec<(f64, f64)>,
+    values: Vec<f64>,
+    fit: LinearFit,
+    /// Seconds from the first to the last point.
+    span: f64,
+}
+
+impl Trend {
+    fn first(&self) -> f64 {
+        self.values[0]
+    }
+
+    fn last(&self) -> f64 {
+        self.values[self.values.len() - 1]
+    }
+
+    fn growth(&self) -> f64 {
+        self.fit.slope * self.span
+    }
+}
+
+/// Step 1: the least-squares line (slope, R²) and memory retained per login.
+/// `None` when there is too little to fit; the evidence then says why and
+/// the verdict stays `inconclusive`.
+pub(super) fn fit(
+    series: &Series,
+    input: &AnalysisInput,
+    report: &mut MemoryReport,
+) -> Option<Trend> {
+    let Some((name, points)) = primary_series(series, input.ramp_up_s) else {
+        report.evidence.push(
+            "no memory figures were sampled (no RSS, cgroup or allocator column has values)".into(),
+        );
+        return None;
+    };
+    if points.len() < MIN_SAMPLES {
+        report.evidence.push(format!(
+            "only {} {name} samples after ramp-up; at least {MIN_SAMPLES} are needed for a verdict",
+            points.len()
+        ));
+        return None;
+    }
+    let Some(line) = least_squares(&points) else {
+        report
+            .evidence
+            .push("all samples share one timestamp; no trend can be fitted".into());
+        return None;
+    };
+    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let span = points[points.len() - 1].0 - points[0].0;
+    let trend = Trend {
+        name,
+        points,
+        values,
+        fit: line,
+        span,
+    };
+    report.slope_bytes_per_s = Some(round2(line.slope));
+    report.r_squared = Some((line.r_squared * 10_000.0).round() / 10_000.0);
+    report.evidence.push(format!(
+        "{name} {} {}/s over {:.0} s after ramp-up (R² {:.2}), from {} to {}",
+        if line.slope >= 0.0 { "grew" } else { "fell" },
+        human_bytes(line.slope.abs()),
+        span,
+        line.r_squared,
+        human_bytes(trend.first()),
+        human_bytes(trend.last()),
+    ));
+    report.retained_bytes_per_session =
+        retained_per_session(series, input.ramp_up_s, &mut report.evidence);
+    Some(trend)
+}
+
+/// What the plateau test found.
+pub(super) struct Shape {
+    /// Four noise sigmas, 1% of the level, or 1 MiB, whichever is largest.
+    tolerance: f64,
+    /// The last third's peak above the middle third's.
+    rise_max: f64,
+    /// Levelled off below the limit (what `memory.plateau` says): the last
+    /// third rose no more than the tolerance above the middle third (a fall
+    /// passes too: it is not growth).
+    levelled_off: bool,
+    /// At least doubled after ramp-up, then OOM-killed: whatever the last
+    /// third looked like, it did not level off below the limit.
+    climbed_into_kill: bool,
+    /// The highest value after ramp-up.
+    peak: f64,
+}
+
+/// Step 2: does memory level off? The last third of the window against the
+/// middle third, by peak and by mean. Sets `memory.plateau` and says why.
+pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryReport) -> Shape {
+    let sigma = noise_sigma(&trend.values);
+    let level = fit::median(&mut trend.values.clone());
+    let tolerance = (4.0 * sigma).max(0.01 * level).max(MIN_TOLERANCE_BYTES);
+    let (t_first, span) = (trend.points[0].0, trend.span);
+    let third = |k: f64| -> Vec<f64> {
+        let (from, to) = (t_first + span * k / 3.0, t_first + span * (k + 1.0) / 3.0);
+        trend
+            .points
+            .iter()
+            .filter(|p| p.0 >= from && p.0 <= to)
+            .map(|p| p.1)
+            .collect()
+    };
+    let (middle, last) = (third(1.0), third(2.0));
+    let rise_max = max(&last) - max(&middle);
+    let rise_mean = mean(&last) - mean(&middle);
+    let range_middle = max(&middle) - min(&middle);
+    let flat = rise_max <= tolerance && rise_mean <= tolerance.max(0.6 * range_middle);
+    let peak = max(&trend.values);
+    // A leak that grows in steps (a hash table doubling, say) can look flat
+    // between two steps, right up to the step the limit cannot hold. A
+    // server that at least doubled its memory after ramp-up and was then
+    // OOM-killed did not level off below its limit. (One killed near its
+    // starting level is the guide's other cause: a limit set too low.)
+    let climbed_into_kill =
+        input.oom_killed && peak >= 2.0 * trend.first() && peak - trend.first() > tolerance;
+    let shape = Shape {
+        tolerance,
+        rise_max,
+        levelled_off: flat && !climbed_into_kill,
+        climbed_into_kill,
+        peak,
+    };
+    report.plateau = Some(shape.levelled_off);
+    report.evidence.push(if shape.climbed_into_kill {
+        format!(
+            "{} climbed from {} to {} after ramp-up and never levelled off below the limit{}",
+            trend.name,
+            human_bytes(trend.first()),
+            human_bytes(peak),
+            if flat {
+                " (it sat flat between steps; a climb the limit killed is not a plateau)"
+            } else {
+                ""
+            }
+        )
+    } else if shape.levelled_off && rise_mean < -tolerance {
+        format!(
+            "memory levelled off lower: it fell by {} from the middle to the last third",
+            human_bytes(-rise_mean)
+        )
+    } else if shape.levelled_off {
+        format!(
+            "memory levelled off: the last third's peak is within {} of the middle third's (tolerance {})",
+            human_bytes(rise_max.max(0.0)),
+            human_bytes(tolerance)
+        )
+    } else {
+        format!(
+            "no plateau: the last third's peak is {} above the middle third's (tolerance {})",
+            human_bytes(rise_max),
+            human_bytes(tolerance)
+        )
+    });
+    shape
+}
+
+/// Step 3: the verdict, from the trend and the plateau test, with the facts
+/// that go with it (the kill, the limit, the time left to it, evictions).
+pub(super) fn verdict(
+    trend: &Trend,
+    shape: &Shape,
+    series: &Series,
+    input: &AnalysisInput,
+    report: &mut MemoryReport,
+) {
+    let limit = input.limit_bytes.map(|l| l as f64);
+    let near_limit = limit.is_some_and(|l| shape.peak >= 0.9 * l);
+    let steady = trend.fit.r_squared >= MIN_R_SQUARED || near_limit || input.oom_killed;
+    let rising =
+        !shape.levelled_off && trend.fit.slope > 0.0 && trend.growth() > shape.tolerance && steady;
+    let evidence = &mut report.evidence;
+    let verdict = if shape.climbed_into_kill || rising {
+        if input.oom_killed {
+            evidence.push("the server was OOM-killed at its memory limit".into());
+        } else if near_limit {
+            evidence.push(format!(
+                "{} reached {} of the limit",
+                trend.name,
+                pct(shape.peak, limit)
+            ));
+        }
+        if let Some(l) = limit {
+            let remaining = ((l - trend.last()) / trend.fit.slope).max(0.0);
+            report.projected_time_to_limit_s = Some(round2(remaining));
+            evidence.push(format!(
+                "at this rate the {} limit is reached {}",
+                human_bytes(l),
+                if remaining < 1.0 {
+                    "now".to_string()
+                } else {
+                    format!("in {remaining:.0} s")
+                }
+            ));
+        }
+        Verdict::Leak
+    } else if shape.levelled_off {
+        if let Some(note) = eviction_note(series, input.ramp_up_s) {
+            evidence.push(note);
+        }
+        if input.oom_killed {
+            evidence.push(
+                "the server was OOM-killed without climbing: its memory limit is too low for its working set, which is not a leak".into(),
+            );
+        }
+        Verdict::Bounded
+    } else {
+        evidence.push(format!(
+            "memory rose {} without a steady trend (R² {:.2} < {MIN_R_SQUARED}) and without levelling off; run longer to decide",
+            human_bytes(trend.growth().max(shape.rise_max)),
+            trend.fit.r_squared
+        ));
+        Verdict::Inconclusive
+    };
+    report.verdict = Some(verdict);
+}
