@@ -120,7 +120,8 @@ pub fn render_comparison(runs: &[PathBuf], out: &Path) -> Result<Rendered, Repor
     let marker = out.join(MARKER);
     let names: Vec<&str> = loaded.iter().map(|r| r.name.as_str()).collect();
     let json = serde_json::json!({ "runs": names, "dirs": runs });
-    std::fs::write(&marker, format!("{json:#}\n")).map_err(|e| ReportError::io(&marker, e))?;
+    clw_run::write_atomic(&marker, format!("{json:#}\n").as_bytes())
+        .map_err(|e| ReportError::io(&marker, e))?;
     files.push(marker);
 
     let view = CompareView {

@@ -14,6 +14,7 @@
 //! writers flush row by row and replace summary.json atomically.
 
 pub mod analysis;
+pub mod atomic;
 mod de;
 mod error;
 mod hlog;
@@ -23,6 +24,7 @@ mod samples;
 mod summary;
 mod table;
 
+pub use atomic::write_atomic;
 pub use error::RunFileError;
 pub use hlog::{read_hlog, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};

@@ -229,14 +229,12 @@ impl RunSummary {
         })
     }
 
-    /// Writes pretty JSON through a temporary file and a rename, so a
-    /// reader never sees half a summary.
+    /// Writes pretty JSON through a temporary file and a rename
+    /// ([`crate::write_atomic`]), so a reader never sees half a summary.
     pub fn write_atomic(&self, path: &Path) -> Result<(), RunFileError> {
-        let tmp = path.with_extension("json.tmp");
         let text = serde_json::to_vec_pretty(self)
             .map_err(|e| RunFileError::write(path)(std::io::Error::other(e)))?;
-        std::fs::write(&tmp, text).map_err(RunFileError::write(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(RunFileError::write(path))
+        crate::atomic::write_atomic(path, &text).map_err(RunFileError::write(path))
     }
 
     /// The server was OOM-killed (for real or by the watchdog).

@@ -101,11 +101,17 @@ impl ChartSpec<'_> {
         self.draw(SVGBackend::with_string(&mut svg, size).into_drawing_area())
             .map_err(|e| chart_err(e.to_string()))?;
         let svg_path = charts_dir.join(format!("{}.svg", self.name));
-        std::fs::write(&svg_path, &svg).map_err(|e| ReportError::io(&svg_path, e))?;
+        clw_run::write_atomic(&svg_path, svg.as_bytes())
+            .map_err(|e| ReportError::io(&svg_path, e))?;
         let mut files = vec![svg_path];
         let png_path = charts_dir.join(format!("{}.png", self.name));
-        let png_file = match self.draw(BitMapBackend::new(&png_path, size).into_drawing_area()) {
+        // plotters writes the PNG file itself; it writes the staged copy.
+        let staged = clw_run::atomic::Staged::beside(&png_path)
+            .map_err(|e| ReportError::io(&png_path, e))?;
+        let drawn = self.draw(BitMapBackend::new(staged.tmp_path(), size).into_drawing_area());
+        let png_file = match drawn {
             Ok(()) => {
+                staged.commit().map_err(|e| ReportError::io(&png_path, e))?;
                 files.push(png_path);
                 Some(format!("charts/{}.png", self.name))
             }
