@@ -23,6 +23,13 @@ metrics-check:
 	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
 	CLW_REQUIRE_PROMTOOL=1 $(CARGO) test -p clw-auth --test promtool -- --nocapture
 
+.PHONY: bench-idle
+# A new login's latency while 10,000 idle connections hold every slot of
+# max_connections (4,096): median and worst, target 1 s. The bench raises
+# its own open-files soft limit to the hard one (ulimit -Hn).
+bench-idle:
+	$(CARGO) bench -p clw-auth --bench idle
+
 .PHONY: bench-cache
 # Single-thread insert+get pairs/s and RSS bytes per session, 1M sessions of 232 B.
 bench-cache:

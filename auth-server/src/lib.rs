@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod config;
+mod connections;
 pub mod error;
 mod input;
 pub mod memory;

@@ -67,6 +67,10 @@ pub struct Metrics {
     pub(crate) logins: IntCounter,
     /// Failed logins (bad credentials).
     pub(crate) login_failures: IntCounter,
+    /// Connections open now (kept by the connection registry).
+    pub(crate) connections_open: IntGauge,
+    /// Idle connections closed to admit new ones at `max_connections`.
+    pub(crate) connections_evicted: IntCounter,
     cache_size: IntGauge,
     cache_max_size: IntGauge,
     session_bytes: IntGauge,
@@ -134,6 +138,15 @@ impl Metrics {
         let login_failures = counter(
             "clw_login_failures_total",
             "Logins refused for bad credentials.",
+        );
+        let connections_evicted = counter(
+            "clw_connections_evicted_total",
+            "Idle connections closed to admit new ones at service.max_connections.",
+        );
+        let connections_open = gauge(
+            &registry,
+            "clw_connections_open",
+            "Client connections open now.",
         );
         let evictions = IntCounterVec::new(
             Opts::new(
@@ -208,10 +221,22 @@ impl Metrics {
             durations,
             logins,
             login_failures,
+            connections_open,
+            connections_evicted,
             evictions,
             jemalloc,
             scrape: Mutex::new(()),
         }
+    }
+
+    /// Connections open now (for benches and embedders).
+    pub fn connections_open_now(&self) -> i64 {
+        self.connections_open.get()
+    }
+
+    /// Idle connections closed so far to admit new ones.
+    pub fn connections_evicted_total(&self) -> u64 {
+        self.connections_evicted.get()
     }
 
     /// Counts one request. Every label comes from a fixed set (see

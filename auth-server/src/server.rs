@@ -1,7 +1,9 @@
 //! The listener, the per-connection driver and graceful shutdown.
 //!
-//! One task per connection (hyper's HTTP/1.1 with keep-alive), a semaphore
-//! for `max_connections`, a header-read timeout and a per-request deadline.
+//! One task per connection (hyper's HTTP/1.1 with keep-alive), admitted by
+//! [`crate::connections`] under `max_connections` (the longest-idle
+//! connection makes room for a new one), a header-read timeout and a
+//! per-request deadline.
 //! On shutdown /ready turns 503 first, the listener closes, and in-flight
 //! requests get `shutdown_grace` to finish.
 
@@ -14,13 +16,13 @@ use std::time::Duration;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use thiserror::Error;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, Invalid};
+use crate::connections::{Admitted, Connections};
 use crate::error::{error_response, ErrorCode};
 use crate::memory::detect_limit;
 use crate::state::{Phase, State};
@@ -114,17 +116,16 @@ impl Server {
         let Server { listener, state } = self;
         let svc_cfg = state.config.service.clone();
         tracing::info!("listening on {}", listener.local_addr().expect("bound"));
-        let permits = Arc::new(Semaphore::new(svc_cfg.max_connections));
-        let graceful = GracefulShutdown::new();
+        let connections = Connections::new(
+            svc_cfg.max_connections,
+            state.metrics.connections_open.clone(),
+            state.metrics.connections_evicted.clone(),
+        );
         let background = crate::tasks::start(&state);
         crate::tasks::check_memory(&state);
         state.set_phase(Phase::Serving);
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                _ = &mut shutdown => break,
-                p = permits.clone().acquire_owned() => p.expect("semaphore never closed"),
-            };
             let (stream, _peer) = tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
@@ -137,34 +138,13 @@ impl Server {
                     }
                 },
             };
-            let _ = stream.set_nodelay(true);
-            let st = state.clone();
-            let deadline = svc_cfg.request_timeout;
-            let service = service_fn(move |req| {
-                let st = st.clone();
-                async move {
-                    let resp = match tokio::time::timeout(deadline, crate::routes::handle(req, st))
-                        .await
-                    {
-                        Ok(resp) => resp,
-                        Err(_) => error_response(
-                            ErrorCode::Timeout,
-                            "request exceeded authentication.service.request_timeout",
-                        ),
-                    };
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(svc_cfg.header_read_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                let _ = conn.await; // per-connection errors end that connection only
-                drop(permit);
-            });
+            // At the limit this closes the longest-idle connection; it
+            // waits only while every connection has a request in progress.
+            let admitted = tokio::select! {
+                _ = &mut shutdown => break,
+                admitted = connections.admit() => admitted,
+            };
+            tokio::spawn(serve_connection(stream, admitted, state.clone()));
         }
         state.set_phase(Phase::Draining);
         drop(listener);
@@ -172,8 +152,9 @@ impl Server {
             "shutting down: draining in-flight requests (grace {:?})",
             svc_cfg.shutdown_grace
         );
+        connections.close_all();
         tokio::select! {
-            _ = graceful.shutdown() => tracing::info!("all connections closed"),
+            _ = connections.closed() => tracing::info!("all connections closed"),
             _ = tokio::time::sleep(svc_cfg.shutdown_grace) => {
                 tracing::warn!("shutdown grace period over; closing remaining connections");
             }
@@ -199,6 +180,46 @@ impl Server {
             state,
             stop: Some(tx),
             join,
+        }
+    }
+}
+
+/// Drives one HTTP/1.1 keep-alive connection until the client leaves or
+/// the registry asks it to close (eviction or shutdown): then hyper
+/// finishes the request in progress, if any, and closes.
+async fn serve_connection(stream: TcpStream, admitted: Admitted, state: Arc<State>) {
+    let _ = stream.set_nodelay(true);
+    let svc_cfg = &state.config.service;
+    let deadline = svc_cfg.request_timeout;
+    let tracker = admitted.tracker();
+    let st = state.clone();
+    let service = service_fn(move |req| {
+        let st = st.clone();
+        let busy = tracker.busy();
+        async move {
+            let resp = match tokio::time::timeout(deadline, crate::routes::handle(req, st)).await {
+                Ok(resp) => resp,
+                Err(_) => error_response(
+                    ErrorCode::Timeout,
+                    "request exceeded authentication.service.request_timeout",
+                ),
+            };
+            drop(busy);
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(svc_cfg.header_read_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    // Per-connection errors end that connection only.
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = admitted.close_requested() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
         }
     }
 }

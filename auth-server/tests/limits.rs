@@ -1,5 +1,7 @@
-//! Connection-level protections: the connection limit and the header-read
-//! timeout, which keep slow or idle clients from pinning memory.
+//! Connection-level protections: the header-read timeout, which keeps slow
+//! clients from pinning memory. (The connection limit, where idle
+//! connections make room and busy ones make new ones wait, is in
+//! tests/connections.rs.)
 
 mod common;
 
@@ -9,41 +11,6 @@ use clw_auth::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-
-const READY: &[u8] = b"GET /ready HTTP/1.1\r\nhost: x\r\n\r\n";
-
-async fn read_some(s: &mut TcpStream, within: Duration) -> Option<usize> {
-    let mut buf = [0u8; 1024];
-    timeout(within, s.read(&mut buf))
-        .await
-        .ok()
-        .map(|r| r.unwrap_or(0))
-}
-
-#[tokio::test]
-async fn connections_over_the_limit_wait_for_a_free_slot() {
-    let mut cfg = Config::for_tests();
-    cfg.service.max_connections = 1;
-    let server = common::start(cfg).await;
-    let mut first = TcpStream::connect(server.addr()).await.unwrap();
-    first.write_all(READY).await.unwrap();
-    assert!(read_some(&mut first, Duration::from_secs(5)).await.unwrap() > 0);
-
-    let mut second = TcpStream::connect(server.addr()).await.unwrap();
-    second.write_all(READY).await.unwrap();
-    assert_eq!(
-        read_some(&mut second, Duration::from_millis(300)).await,
-        None,
-        "no slot yet"
-    );
-    drop(first);
-    let n = read_some(&mut second, Duration::from_secs(5)).await;
-    assert!(
-        n.unwrap_or(0) > 0,
-        "served once the first connection closed"
-    );
-    server.shutdown().await.unwrap();
-}
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_dropped() {
