@@ -23,6 +23,7 @@ mod memory;
 mod samples;
 mod summary;
 mod table;
+pub mod threshold;
 
 pub use atomic::write_atomic;
 pub use error::RunFileError;

@@ -31,6 +31,7 @@ mod series;
 mod steps;
 #[cfg(test)]
 mod tests;
+pub mod trend;
 
 use fit::least_squares;
 pub use series::Series;
