@@ -34,14 +34,14 @@ struct RunColumn {
 impl RunColumn {
     fn new(run: &Run, index: usize, out: &Path) -> RunColumn {
         let s = run.summary.as_ref();
-        let memory = s.and_then(|s| s.memory());
-        let requests = s.and_then(|s| s.requests.as_ref());
-        let latency = s.and_then(|s| s.latency_ms.as_ref());
-        let corrected = s.and_then(|s| s.latency_corrected_ms.as_ref());
+        let memory = run.memory();
+        let requests = run.requests();
+        let latency = run.latency_ms();
+        let corrected = run.latency_corrected_ms();
         let oom = match run.oom_kill() {
             Some(Some(at)) => format!("yes, at {}", format::format_duration(at)),
             Some(None) => "yes".into(),
-            None if s.and_then(|s| s.server.as_ref()).is_some() => "no".into(),
+            None if run.server_known() => "no".into(),
             None => DASH.into(),
         };
         let rows = vec![
@@ -60,19 +60,20 @@ impl RunColumn {
                 "Time to limit",
                 format::duration(memory.and_then(|m| m.projected_time_to_limit_s)),
             ),
-            ("Requests", format::count(requests.and_then(|r| r.total))),
-            ("Failed", format::count(requests.and_then(|r| r.failed))),
+            ("Requests", format::count(requests.map(|r| r.total as f64))),
+            ("Failed", format::count(requests.map(|r| r.failed as f64))),
             (
                 "Throughput",
-                s.and_then(|s| s.throughput_rps)
+                run.finished()
+                    .and_then(|s| s.throughput_rps)
                     .map(|r| format!("{r:.0} req/s"))
                     .unwrap_or_else(|| DASH.into()),
             ),
-            ("p50", format::ms(latency.and_then(|l| l.p50))),
-            ("p90", format::ms(latency.and_then(|l| l.p90))),
-            ("p99", format::ms(latency.and_then(|l| l.p99))),
-            ("p99 corrected", format::ms(corrected.and_then(|l| l.p99))),
-            ("max", format::ms(latency.and_then(|l| l.max))),
+            ("p50", format::ms(latency.map(|l| l.p50))),
+            ("p90", format::ms(latency.map(|l| l.p90))),
+            ("p99", format::ms(latency.map(|l| l.p99))),
+            ("p99 corrected", format::ms(corrected.map(|l| l.p99))),
+            ("max", format::ms(latency.map(|l| l.max))),
             (
                 "Gate",
                 match s.and_then(|s| s.passed) {

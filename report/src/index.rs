@@ -94,10 +94,12 @@ fn row(run: &Run, name: String, link: Option<String>) -> RunRow {
         link,
         banner: Banner::of(run),
         scenario: s
-            .and_then(|s| s.scenario.clone())
+            .map(|s| s.scenario.clone())
+            .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DASH.into()),
         started: s
-            .and_then(|s| s.started_at.clone())
+            .map(|s| s.started_at.clone())
+            .filter(|v| !v.is_empty())
             .unwrap_or_else(|| DASH.into()),
         peak: format::bytes(run.peak_memory().map(|p| p.0)),
         peak_percent: format::percent(run.peak_percent()),

@@ -1,12 +1,15 @@
 //! One run folder loaded into memory: the three files plus the notices that
-//! reading them produced.
+//! reading them produced, and the memory verdict (summary.json's, or
+//! recomputed from samples.csv when the run died before writing one).
 
 use std::path::{Path, PathBuf};
+
+use clw_run::analysis::{self, AnalysisInput, Series};
+use clw_run::{MemoryReport, Percentiles, Requests, RunFileError, RunSummary};
 
 use crate::error::ReportError;
 use crate::latency::Latency;
 use crate::samples::{self, Samples};
-use crate::summary::Summary;
 use crate::table::file_name;
 
 /// Everything a page or chart needs from one run folder.
@@ -16,7 +19,12 @@ pub(crate) struct Run {
     pub(crate) name: String,
     pub(crate) samples: Samples,
     pub(crate) latency: Latency,
-    pub(crate) summary: Option<Summary>,
+    pub(crate) summary: Option<RunSummary>,
+    /// The memory block to show: summary.json's, or [`Run::recomputed`].
+    memory: Option<MemoryReport>,
+    /// The verdict was recomputed from samples.csv because summary.json had
+    /// none (partial, or no memory block).
+    pub(crate) recomputed: bool,
     pub(crate) notices: Vec<String>,
 }
 
@@ -29,8 +37,8 @@ impl Run {
         let mut notices = Vec::new();
         let samples = Samples::read(dir, &mut notices)?;
         let latency = Latency::read(dir, &mut notices)?;
-        let summary = Summary::read(dir, &mut notices);
-        let summary_present = dir.join("summary.json").exists();
+        let summary = read_summary(dir, &mut notices);
+        let summary_present = dir.join(clw_run::files::SUMMARY).exists();
         if samples.is_none() && latency.is_none() && !summary_present {
             return Err(ReportError::NotARunFolder(dir.to_path_buf()));
         }
@@ -47,6 +55,7 @@ impl Run {
         if samples.t_s.is_empty() && dir.join("samples.csv").exists() {
             notices.push("samples.csv has no complete rows".into());
         }
+        let (memory, recomputed) = memory_verdict(dir, summary.as_ref(), &mut notices);
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         Ok(Run {
             name: file_name(&canonical),
@@ -54,16 +63,59 @@ impl Run {
             samples,
             latency: latency.unwrap_or_default(),
             summary,
+            memory,
+            recomputed,
             notices,
         })
     }
 
-    pub(crate) fn limit_bytes(&self) -> Option<f64> {
-        self.summary.as_ref().and_then(Summary::limit_bytes)
+    /// The memory figures and verdict (see [`Run::recomputed`]).
+    pub(crate) fn memory(&self) -> Option<&MemoryReport> {
+        self.memory.as_ref()
     }
 
+    /// A finished run's summary: the figures measured at the end (requests,
+    /// latency, steps) are only known once `complete` is true.
+    pub(crate) fn finished(&self) -> Option<&RunSummary> {
+        self.summary.as_ref().filter(|s| s.complete)
+    }
+
+    pub(crate) fn requests(&self) -> Option<&Requests> {
+        self.finished().map(|s| &s.requests)
+    }
+
+    pub(crate) fn latency_ms(&self) -> Option<&Percentiles> {
+        self.finished().and_then(|s| s.latency_ms.as_ref())
+    }
+
+    pub(crate) fn latency_corrected_ms(&self) -> Option<&Percentiles> {
+        self.finished()
+            .and_then(|s| s.latency_corrected_ms.as_ref())
+    }
+
+    /// summary.json describes a server: clw-cli always writes a `server`
+    /// block, but an empty (or null) one names no server it spawned or was
+    /// told about.
+    pub(crate) fn server_known(&self) -> bool {
+        self.summary.as_ref().is_some_and(|s| {
+            !s.server.limit_enforcement.is_empty()
+                || s.server.pid.is_some()
+                || s.server.command.is_some()
+        })
+    }
+
+    pub(crate) fn limit_bytes(&self) -> Option<f64> {
+        self.memory
+            .as_ref()
+            .and_then(|m| m.limit_bytes)
+            .or_else(|| self.summary.as_ref()?.limit_bytes())
+            .map(|l| l as f64)
+    }
+
+    /// When the server was OOM-killed: `Some(at_s)` (at_s may be unknown).
     pub(crate) fn oom_kill(&self) -> Option<Option<f64>> {
-        self.summary.as_ref().and_then(Summary::oom_kill)
+        let exit = self.summary.as_ref()?.server.exit.as_ref()?;
+        exit.oom_killed.then_some(exit.at_s)
     }
 
     /// Whether the server's death was clw-limit's watchdog standing in for
@@ -72,28 +124,22 @@ impl Run {
     pub(crate) fn oom_kill_emulated(&self) -> bool {
         self.summary
             .as_ref()
-            .and_then(|s| s.exit())
-            .and_then(|e| e.emulated)
-            .unwrap_or(false)
+            .and_then(|s| s.server.exit.as_ref())
+            .is_some_and(|e| e.emulated)
     }
 
     pub(crate) fn ramp_up_s(&self) -> Option<f64> {
         self.summary
             .as_ref()
-            .and_then(|s| s.ramp_up_s)
+            .map(|s| s.ramp_up_s)
             .filter(|r| *r > 0.0)
     }
 
     /// Peak memory in bytes and what it measured: summary.json's peak RSS
     /// when present, else the highest sample of the best memory series.
     pub(crate) fn peak_memory(&self) -> Option<(f64, &'static str)> {
-        let from_summary = self
-            .summary
-            .as_ref()
-            .and_then(|s| s.memory())
-            .and_then(|m| m.peak_rss_bytes);
-        if let Some(p) = from_summary {
-            return Some((p, "RSS"));
+        if let Some(p) = self.memory().and_then(|m| m.peak_rss_bytes) {
+            return Some((p as f64, "RSS"));
         }
         let (label, series) = self.samples.primary_memory()?;
         samples::peak(series).map(|p| (p, label))
@@ -101,14 +147,89 @@ impl Run {
 
     /// Peak as % of the limit: summary.json's figure, else computed.
     pub(crate) fn peak_percent(&self) -> Option<f64> {
-        let from_summary = self
-            .summary
-            .as_ref()
-            .and_then(|s| s.memory())
-            .and_then(|m| m.peak_rss_percent);
+        let from_summary = self.memory().and_then(|m| m.peak_rss_percent);
         from_summary.or_else(|| {
             let limit = self.limit_bytes().filter(|l| *l > 0.0)?;
             self.peak_memory().map(|(p, _)| p * 100.0 / limit)
         })
     }
+}
+
+/// Reads `dir/summary.json`. Absent: `None`. Unreadable (a kill in the
+/// middle of a rewrite): `None` plus a notice, so the CSVs still render.
+fn read_summary(dir: &Path, notices: &mut Vec<String>) -> Option<RunSummary> {
+    match RunSummary::read(&dir.join(clw_run::files::SUMMARY)) {
+        Ok(s) => {
+            if !s.complete {
+                notices.push(
+                    "summary.json is partial (\"complete\": false): the run did not finish".into(),
+                );
+            }
+            Some(s)
+        }
+        Err(RunFileError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            None
+        }
+        Err(RunFileError::Json { source, .. }) => {
+            notices.push(format!(
+                "summary.json is not valid ({source}): figures from the CSV files only"
+            ));
+            None
+        }
+        Err(e) => {
+            notices.push(format!(
+                "summary.json unreadable ({e}): figures from the CSV files only"
+            ));
+            None
+        }
+    }
+}
+
+/// summary.json's memory block when it holds a final verdict; otherwise
+/// (no summary, a partial one, no memory block or no verdict) the verdict
+/// recomputed from samples.csv with the same analysis clw-cli runs, with the
+/// limit, ramp-up and OOM kill that summary.json does know. The flag says
+/// whether it was recomputed.
+fn memory_verdict(
+    dir: &Path,
+    summary: Option<&RunSummary>,
+    notices: &mut Vec<String>,
+) -> (Option<MemoryReport>, bool) {
+    let written = summary.and_then(|s| s.memory.clone());
+    let final_verdict = summary.is_some_and(|s| s.complete)
+        && written.as_ref().is_some_and(|m| m.verdict.is_some());
+    if final_verdict {
+        return (written, false);
+    }
+    let path = dir.join(clw_run::files::SAMPLES);
+    if !path.exists() {
+        return (written, false);
+    }
+    // Read problems were already reported by the samples chart's reader.
+    let Ok(series) = Series::read(&path) else {
+        return (written, false);
+    };
+    if series.is_empty() {
+        return (written, false);
+    }
+    let input = AnalysisInput {
+        limit_bytes: summary.and_then(RunSummary::limit_bytes),
+        ramp_up_s: summary.map_or(0.0, |s| s.ramp_up_s),
+        sources: written
+            .as_ref()
+            .map(|m| m.sources.clone())
+            .filter(|s| s.rss.is_some() || s.allocator.is_some() || s.cgroup.is_some()),
+        oom_killed: summary.is_some_and(RunSummary::oom_killed),
+    };
+    let report = analysis::analyze(&series, &input);
+    notices.push(format!(
+        "verdict recomputed from samples.csv ({}): {}",
+        if summary.is_some() {
+            "summary.json has none"
+        } else {
+            "no summary.json"
+        },
+        report.verdict.map_or("none", |v| v.as_str())
+    ));
+    (Some(report), true)
 }

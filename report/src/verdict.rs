@@ -1,6 +1,7 @@
 //! The verdict banner: what a reader must get in one second (leak or
 //! bounded, peak against the limit, OOM kill, time left to the limit).
 
+use clw_run::Verdict;
 use serde::Serialize;
 
 use crate::format;
@@ -21,17 +22,14 @@ pub(crate) struct Banner {
 
 impl Banner {
     pub(crate) fn of(run: &Run) -> Banner {
-        let memory = run.summary.as_ref().and_then(|s| s.memory());
-        let verdict = memory
-            .and_then(|m| m.verdict.as_deref())
-            .map(str::to_ascii_lowercase)
-            .unwrap_or_default();
+        let memory = run.memory();
+        let verdict = memory.and_then(|m| m.verdict);
         let oom = run.oom_kill();
-        let (class, label) = match (verdict.as_str(), oom.is_some()) {
-            ("leak", _) => ("leak", "LEAK"),
+        let (class, label) = match (verdict, oom.is_some()) {
+            (Some(Verdict::Leak), _) => ("leak", "LEAK"),
             (_, true) => ("leak", "OOM-KILLED"),
-            ("bounded", false) => ("bounded", "BOUNDED"),
-            _ => ("inconclusive", "INCONCLUSIVE"),
+            (Some(Verdict::Bounded), false) => ("bounded", "BOUNDED"),
+            (Some(Verdict::Inconclusive) | None, false) => ("inconclusive", "INCONCLUSIVE"),
         };
 
         let mut headline = Vec::new();
@@ -77,15 +75,25 @@ impl Banner {
                 format::format_bytes(slope * 60.0)
             ));
         }
-        if memory.and_then(|m| m.plateau) == Some(true) {
+        // A leak never "reached a plateau", whatever an older summary.json
+        // says (clw-cli before the plateau fix wrote `plateau: true` for a
+        // climb that the OOM killer ended).
+        if memory.and_then(|m| m.plateau) == Some(true) && verdict != Some(Verdict::Leak) {
             details.push("memory reached a plateau".into());
         }
         if let Some(passed) = run.summary.as_ref().and_then(|s| s.passed) {
             details.push(if passed { "gate passed" } else { "gate FAILED" }.into());
         }
-        if run.summary.is_none() {
+        if run.recomputed {
+            let why = match &run.summary {
+                None => "no summary.json",
+                Some(s) if !s.complete => "the run did not finish",
+                Some(_) => "summary.json has none",
+            };
+            details.push(format!("verdict recomputed from samples.csv ({why})"));
+        } else if run.summary.is_none() {
             details.push("no summary.json: verdict unknown".into());
-        } else if verdict.is_empty() {
+        } else if verdict.is_none() {
             details.push("summary.json has no verdict".into());
         }
         Banner {

@@ -6,8 +6,8 @@ use serde::Serialize;
 use crate::chart::Written;
 use crate::format::{self, DASH};
 use crate::run::Run;
-use crate::summary::{Percentiles, Summary};
 use crate::verdict::Banner;
+use clw_run::{Percentiles, RunSummary};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct RunView {
@@ -74,7 +74,6 @@ impl StepRow {
         l: Option<&Percentiles>,
         total: bool,
     ) -> Self {
-        let l = l.cloned().unwrap_or_default();
         let error_rate = match (requests, errors) {
             (Some(r), Some(e)) if r > 0.0 => format::percent(Some(e * 100.0 / r)),
             _ => DASH.into(),
@@ -84,11 +83,11 @@ impl StepRow {
             requests: format::count(requests),
             errors: format::count(errors),
             error_rate,
-            p50: format::ms(l.p50),
-            p90: format::ms(l.p90),
-            p99: format::ms(l.p99),
-            p999: format::ms(l.p999),
-            max: format::ms(l.max),
+            p50: format::ms(l.map(|l| l.p50)),
+            p90: format::ms(l.map(|l| l.p90)),
+            p99: format::ms(l.map(|l| l.p99)),
+            p999: format::ms(l.map(|l| l.p999)),
+            max: format::ms(l.map(|l| l.max)),
             total,
         }
     }
@@ -106,12 +105,12 @@ impl RunView {
             charts,
             steps: steps(run),
             thresholds: s
-                .and_then(|s| s.thresholds.as_ref())
-                .map(|ts| {
-                    ts.iter()
+                .map(|s| {
+                    s.thresholds
+                        .iter()
                         .map(|t| ThresholdRow {
-                            name: text(t.name.as_deref()),
-                            limit: number(t.limit),
+                            name: text(Some(&t.name)),
+                            limit: number(Some(t.limit)),
                             actual: number(t.actual),
                             passed: t.passed,
                         })
@@ -119,38 +118,33 @@ impl RunView {
                 })
                 .unwrap_or_default(),
             gate: s.and_then(|s| s.passed),
-            evidence: s
-                .and_then(|s| s.memory())
-                .and_then(|m| m.evidence.clone())
-                .unwrap_or_default(),
-            errors_by: s
-                .and_then(|s| s.requests.as_ref())
-                .and_then(|r| r.by_error.as_ref())
-                .map(|m| {
-                    m.iter()
-                        .filter(|(_, n)| **n > 0.0)
-                        .map(|(k, n)| (k.clone(), format::count(Some(*n))))
+            evidence: run.memory().map(|m| m.evidence.clone()).unwrap_or_default(),
+            errors_by: run
+                .requests()
+                .map(|r| {
+                    r.by_error
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(k, n)| (k.clone(), format::count(Some(*n as f64))))
                         .collect()
                 })
                 .unwrap_or_default(),
-            setup: s.map(setup).unwrap_or_default(),
+            setup: s.map(|s| setup(run, s)).unwrap_or_default(),
         }
     }
 }
 
 fn figures(run: &Run) -> Vec<Figure> {
-    let s = run.summary.as_ref();
-    let memory = s.and_then(|s| s.memory());
+    let s = run.finished();
+    let memory = run.memory();
     let peak = run.peak_memory();
-    let requests = s.and_then(|s| s.requests.as_ref());
+    let requests = run.requests();
     let (total, failed) = (
-        requests.and_then(|r| r.total),
-        requests.and_then(|r| r.failed),
+        requests.map(|r| r.total as f64),
+        requests.map(|r| r.failed as f64),
     );
-    let p99 = s.and_then(|s| s.latency_ms.as_ref()).and_then(|l| l.p99);
-    let cp99 = s
-        .and_then(|s| s.latency_corrected_ms.as_ref())
-        .and_then(|l| l.p99);
+    let p99 = run.latency_ms().map(|l| l.p99);
+    let cp99 = run.latency_corrected_ms().map(|l| l.p99);
     vec![
         Figure {
             label: "Peak memory",
@@ -213,8 +207,9 @@ fn figures(run: &Run) -> Vec<Figure> {
 }
 
 fn steps(run: &Run) -> Vec<StepRow> {
-    let Some(s) = run.summary.as_ref() else {
-        // Without summary.json the step names are known, their figures not.
+    let Some(s) = run.finished() else {
+        // Without a final summary.json the step names are known (from
+        // latency.csv), their figures not.
         return run
             .latency
             .steps
@@ -222,26 +217,24 @@ fn steps(run: &Run) -> Vec<StepRow> {
             .map(|n| StepRow::new(n, None, None, None, false))
             .collect();
     };
-    let mut rows: Vec<StepRow> = match &s.steps {
-        Some(steps) => steps
-            .iter()
-            .map(|(name, st)| {
-                StepRow::new(name, st.requests, st.errors, st.latency_ms.as_ref(), false)
-            })
-            .collect(),
-        // A partial summary.json: name the steps latency.csv saw.
-        None => run
-            .latency
-            .steps
-            .iter()
-            .map(|n| StepRow::new(n, None, None, None, false))
-            .collect(),
-    };
-    let requests = s.requests.as_ref();
+    let count = |n: u64| Some(n as f64);
+    let mut rows: Vec<StepRow> = s
+        .steps
+        .iter()
+        .map(|(name, st)| {
+            StepRow::new(
+                name,
+                count(st.requests),
+                count(st.errors),
+                st.latency_ms.as_ref(),
+                false,
+            )
+        })
+        .collect();
     rows.push(StepRow::new(
         "all steps",
-        requests.and_then(|r| r.total),
-        requests.and_then(|r| r.failed),
+        count(s.requests.total),
+        count(s.requests.failed),
         s.latency_ms.as_ref(),
         true,
     ));
@@ -257,20 +250,25 @@ fn steps(run: &Run) -> Vec<StepRow> {
     rows
 }
 
-fn setup(s: &Summary) -> Vec<(String, String)> {
+fn setup(run: &Run, s: &RunSummary) -> Vec<(String, String)> {
+    let given = |v: &str| (!v.is_empty()).then(|| v.to_string());
     let mut rows: Vec<(&str, String)> = Vec::new();
-    let scenario = match (&s.scenario, &s.scenario_file) {
+    let scenario = match (given(&s.scenario), given(&s.scenario_file)) {
         (Some(n), Some(f)) => format!("{n} ({f})"),
-        (n, f) => text(n.as_deref().or(f.as_deref())),
+        (n, f) => text(n.or(f).as_deref()),
     };
     rows.push(("Scenario", scenario));
-    let model = match (s.model.as_deref(), s.arrival_rate) {
+    let model = match (given(&s.model), s.arrival_rate) {
         (Some(m), Some(rate)) => format!("{m}, {rate} arrivals/s"),
-        (m, _) => text(m),
+        (m, _) => text(m.as_deref()),
     };
     rows.push(("Model", model));
-    rows.push(("Concurrent users", number(s.concurrent_users)));
-    let duration = match (s.duration_s, s.ramp_up_s.filter(|r| *r > 0.0)) {
+    rows.push((
+        "Concurrent users",
+        number((s.concurrent_users > 0).then_some(s.concurrent_users as f64)),
+    ));
+    let duration = (s.duration_s > 0.0).then_some(s.duration_s);
+    let duration = match (duration, Some(s.ramp_up_s).filter(|r| *r > 0.0)) {
         (Some(d), Some(r)) => format!(
             "{} (ramp-up {})",
             format::format_duration(d),
@@ -280,46 +278,36 @@ fn setup(s: &Summary) -> Vec<(String, String)> {
     };
     rows.push(("Duration", duration));
     rows.push(("Elapsed", format::duration(s.elapsed_s)));
-    rows.push(("Started", text(s.started_at.as_deref())));
-    rows.push(("Target", text(s.target.as_deref())));
+    rows.push(("Started", text(Some(&s.started_at))));
+    rows.push(("Target", text(Some(&s.target))));
     rows.push(("Metrics", text(s.metrics_url.as_deref())));
-    let memory = s.memory();
-    rows.push((
-        "Memory limit",
-        format::bytes(memory.and_then(|m| m.limit_bytes)),
-    ));
-    let server = s.server.as_ref();
-    let enforcement = server.and_then(|v| v.limit_enforcement.as_deref());
+    let memory = run.memory();
+    rows.push(("Memory limit", format::bytes(run.limit_bytes())));
+    let server = &s.server;
     rows.push((
         "Limit enforced by",
-        text(enforcement.or(if server.is_none() {
-            Some("not spawned by clw-cli")
+        if run.server_known() {
+            text(Some(&server.limit_enforcement))
         } else {
-            None
-        })),
+            "not spawned by clw-cli".into()
+        },
     ));
-    rows.push((
-        "Server config",
-        text(server.and_then(|v| v.config.as_deref())),
-    ));
-    rows.push((
-        "Server command",
-        text(server.and_then(|v| v.command.as_deref())),
-    ));
-    if let Some(exit) = server.and_then(|v| v.exit.as_ref()) {
+    rows.push(("Server config", text(server.config.as_deref())));
+    rows.push(("Server command", text(server.command.as_deref())));
+    if let Some(exit) = &server.exit {
         let mut parts = Vec::new();
         if let Some(c) = exit.code {
-            parts.push(format!("code {c:.0}"));
+            parts.push(format!("code {c}"));
         }
         if let Some(sig) = exit.signal {
-            parts.push(format!("signal {sig:.0} (exit {:.0})", 128.0 + sig));
+            parts.push(format!("signal {sig} (exit {})", 128 + sig));
         }
         if let Some(at) = exit.at_s {
             parts.push(format!("at {}", format::format_duration(at)));
         }
-        if exit.oom_killed == Some(true) {
+        if exit.oom_killed {
             parts.push(
-                if exit.emulated == Some(true) {
+                if exit.emulated {
                     "OOM kill emulated by the watchdog"
                 } else {
                     "OOM-killed"
@@ -336,25 +324,31 @@ fn setup(s: &Summary) -> Vec<(String, String)> {
             },
         ));
     }
-    if let Some(sources) = memory.and_then(|m| m.sources.as_ref()) {
-        let list: Vec<String> = sources
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", v.as_deref().unwrap_or("none")))
-            .collect();
+    if let Some(sources) = memory.map(|m| &m.sources) {
+        let none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none".into());
+        let mut list = vec![
+            format!("allocator: {}", none(&sources.allocator)),
+            format!("cgroup: {}", none(&sources.cgroup)),
+        ];
+        if let Some(limit) = &sources.limit {
+            list.push(format!("limit: {limit}"));
+        }
+        list.push(format!("rss: {}", none(&sources.rss)));
         rows.push(("Memory sources", list.join(", ")));
     }
-    if let Some(h) = &s.host {
-        let cpus = h.cpus.map(|c| format!("{c:.0} CPUs")).unwrap_or_default();
-        let parts: Vec<String> = [
-            h.hostname.clone().unwrap_or_default(),
-            cpus,
-            h.os.clone().unwrap_or_default(),
-        ]
+    let h = &s.host;
+    let cpus = if h.cpus > 0 {
+        format!("{} CPUs", h.cpus)
+    } else {
+        String::new()
+    };
+    let parts: Vec<String> = [h.hostname.clone(), cpus, h.os.clone()]
         .into_iter()
         .filter(|p| !p.is_empty())
         .collect();
-        rows.push(("Host", text(Some(&parts.join(", ")))));
+    if !parts.is_empty() {
+        rows.push(("Host", parts.join(", ")));
     }
-    rows.push(("clw version", text(s.clw_version.as_deref())));
+    rows.push(("clw version", text(Some(&s.clw_version))));
     rows.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
 }

@@ -168,9 +168,69 @@ fn samples_cut_mid_write_still_render_with_a_notice() {
     let html = page(&dir);
     assert_eq!(assert_self_contained(&html), CHARTS.len());
     assert!(html.contains(notice), "notice not shown on the page");
+    // The run was killed before its verdict: the report recomputes it from
+    // samples.csv (a steady climb: leak) and says so.
     assert!(
-        html.contains(r#"class="banner inconclusive""#),
-        "no verdict yet"
+        html.contains(r#"class="banner leak""#),
+        "verdict not recomputed"
+    );
+    assert!(
+        html.contains("verdict recomputed from samples.csv (the run did not finish)"),
+        "recomputation not said"
+    );
+}
+
+/// summary.json rewritten by `edit`, then the page rendered.
+fn render_edited(
+    write: fn(&Path) -> std::io::Result<()>,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> (tempfile::TempDir, PathBuf, String) {
+    let (root, dir) = run(write);
+    let path = dir.join("summary.json");
+    let mut summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut summary);
+    std::fs::write(&path, summary.to_string()).unwrap();
+    render_run(&dir).unwrap();
+    let html = page(&dir);
+    (root, dir, html)
+}
+
+#[test]
+fn summary_without_a_memory_block_gets_a_recomputed_verdict() {
+    let (_root, _dir, html) = render_edited(fixtures::bounded_sawtooth, |s| {
+        s.as_object_mut().unwrap().remove("memory");
+    });
+    assert!(html.contains(r#"class="banner bounded""#), "not recomputed");
+    assert!(html.contains("verdict recomputed from samples.csv (summary.json has none)"));
+    assert!(
+        html.contains("memory levelled off"),
+        "no recomputed evidence"
+    );
+}
+
+#[test]
+fn summary_without_a_verdict_gets_a_recomputed_one() {
+    let (_root, _dir, html) = render_edited(fixtures::leak_oom, |s| {
+        s["memory"]["verdict"] = serde_json::Value::Null;
+    });
+    assert!(html.contains(r#"class="banner leak""#) && html.contains("LEAK"));
+    assert!(html.contains("verdict recomputed from samples.csv (summary.json has none)"));
+}
+
+#[test]
+fn a_leak_never_shows_a_plateau_even_from_an_old_summary() {
+    // clw-cli before the plateau fix wrote `plateau: true` beside `leak` for
+    // a step-shaped climb that the OOM killer ended.
+    let (_root, _dir, html) = render_edited(fixtures::leak_oom, |s| {
+        s["memory"]["plateau"] = true.into();
+    });
+    assert!(html.contains(r#"class="banner leak""#));
+    assert!(!html.contains("reached a plateau"), "a leak with a plateau");
+    let (_root, _dir, html) = render_edited(fixtures::bounded_sawtooth, |_| {});
+    assert!(
+        html.contains("memory reached a plateau"),
+        "bounded plateau not said"
     );
 }
 
