@@ -20,6 +20,8 @@ pub enum ErrorCode {
     SessionUnknown,
     /// The cache is full under the `reject` policy.
     SessionOverflow,
+    /// The session alone weighs more than the cache's `max_bytes`.
+    SessionTooLarge,
     /// Memory is above the pressure threshold; logins are shed.
     MemoryPressure,
     /// The session cache is disabled, so no session can be created.
@@ -45,6 +47,7 @@ impl ErrorCode {
             ErrorCode::SessionEvicted => "clw-session-evicted",
             ErrorCode::SessionUnknown => "clw-session-unknown",
             ErrorCode::SessionOverflow => "clw-session-overflow",
+            ErrorCode::SessionTooLarge => "clw-session-too-large",
             ErrorCode::MemoryPressure => "clw-memory-pressure",
             ErrorCode::Unavailable => "clw-auth-503",
             ErrorCode::Timeout => "clw-auth-timeout",
@@ -67,7 +70,9 @@ impl ErrorCode {
             | ErrorCode::Unavailable
             | ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::PayloadTooLarge | ErrorCode::SessionTooLarge => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }

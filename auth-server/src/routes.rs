@@ -205,6 +205,13 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
             ErrorCode::SessionOverflow,
             "session cache is full and eviction_policy is reject",
         ),
+        Err(InsertError::TooLarge { weight, max_bytes }) => error_response(
+            ErrorCode::SessionTooLarge,
+            &format!(
+                "this session weighs {weight} bytes (claims plus {} bytes of entry), more than the whole cache may hold (authentication.session.cache.max_bytes = {max_bytes})",
+                crate::cache::ENTRY_OVERHEAD
+            ),
+        ),
         Err(InsertError::Disabled) => error_response(
             ErrorCode::Unavailable,
             "session cache is disabled (authentication.session.cache.enabled=false)",

@@ -38,7 +38,13 @@ impl TokenDigest {
     /// The shard of `shards` this session lives in.
     #[inline]
     pub(crate) fn pick<'a, T>(&self, shards: &'a [T]) -> &'a T {
-        &shards[(self.shard_bits() % shards.len() as u64) as usize]
+        &shards[self.pick_index(shards.len())]
+    }
+
+    /// The index of that shard among `n`.
+    #[inline]
+    pub(crate) fn pick_index(&self, n: usize) -> usize {
+        (self.shard_bits() % n as u64) as usize
     }
 
     /// 64 bits that name the session in the evicted/expired tombstones.

@@ -239,3 +239,26 @@ async fn health_ready_and_metrics() {
     assert!(m.contains(r#"clw_http_request_duration_seconds_bucket{route="/auth/login""#));
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_session_larger_than_the_whole_cache_is_refused_with_413() {
+    let mut cfg = Config::for_tests();
+    cfg.session.cache.max_bytes = 4096;
+    cfg.session.max_claims_size = 16 * 1024;
+    let server = start(cfg).await;
+    let mut c = Client::connect(server.addr()).await;
+    let kept = c.token("user-1").await;
+    let r = c
+        .login("user-2", Some(json!({ "blob": "x".repeat(8 * 1024) })))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (413, "clw-session-too-large"),
+        "{}",
+        r.text
+    );
+    assert!(r.body["message"].as_str().unwrap().contains("max_bytes"));
+    let r = c.send("GET", "/auth/validate", Some(&kept), None).await;
+    assert_eq!(r.status, 200, "nothing was evicted for the refused session");
+    server.shutdown().await.unwrap();
+}

@@ -108,6 +108,14 @@ pub enum InsertError {
     Overflow,
     /// `session.cache.enabled` is false.
     Disabled,
+    /// The session alone weighs more than `max_bytes`: no eviction could
+    /// make room for it (`clw-session-too-large`).
+    TooLarge {
+        /// What the session weighs (claims plus the fixed entry overhead).
+        weight: u64,
+        /// `max_bytes`.
+        max_bytes: u64,
+    },
 }
 
 /// Counters by [`EvictionCause`], shared by the stores.

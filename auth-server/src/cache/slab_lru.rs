@@ -24,12 +24,12 @@ struct Node<V> {
     next: u32,
 }
 
-/// An LRU map of at most `capacity` entries (the caller evicts; inserting
-/// into a full map is a logic error).
+/// An LRU map pre-sized for `capacity` entries. The caller bounds it (the
+/// fixed cache's global counters); past `capacity` the slab and table grow
+/// like a `Vec`, which a well-sized map never does in practice.
 pub(crate) struct SlabLru<V> {
     table: HashTable<u32>,
     nodes: Vec<Node<V>>,
-    capacity: usize,
     free: u32,
     head: u32,
     tail: u32,
@@ -43,7 +43,6 @@ impl<V> SlabLru<V> {
         SlabLru {
             table: HashTable::with_capacity(capacity),
             nodes: Vec::with_capacity(capacity),
-            capacity,
             free: NIL,
             head: NIL,
             tail: NIL,
@@ -51,10 +50,12 @@ impl<V> SlabLru<V> {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -107,10 +108,7 @@ impl<V> SlabLru<V> {
 
     /// Inserts a key that is not present, as most recently used.
     pub(crate) fn push(&mut self, key: TokenDigest, value: V) {
-        debug_assert!(
-            self.len < self.capacity,
-            "caller evicts before pushing into a full map"
-        );
+        assert!(self.len < NIL as usize - 1, "slab indices fit in u32");
         debug_assert!(self.find(&key).is_none(), "keys are unique");
         let i = match self.free {
             NIL => {

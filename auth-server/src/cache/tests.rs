@@ -231,3 +231,113 @@ async fn side_leaks_keep_a_bounded_cache_but_grow_beside_it() {
         assert!(stats.leaked_bytes > 0, "{kind:?}: the leak is accounted");
     }
 }
+
+/// `shards` shards, `max_size` and `max_bytes` as given, LRU.
+fn sharded(max_size: usize, max_bytes: u64, shards: usize) -> SessionCache {
+    let c = CacheConfig {
+        max_size,
+        max_bytes,
+        shards,
+        ttl_seconds: Duration::from_secs(30),
+        ..CacheConfig::default()
+    };
+    SessionCache::with_clock(&c, Duration::from_secs(3600), Clock::tokio())
+}
+
+fn claims_of(len: usize) -> String {
+    format!("{{\"p\":\"{}\"}}", "x".repeat(len - 8))
+}
+
+#[tokio::test]
+async fn max_size_holds_for_the_whole_cache_not_per_shard() {
+    // 50 over 16 shards used to be 4 per shard, 64 in all.
+    let cache = sharded(50, 1 << 30, 16);
+    for i in 0..500 {
+        login(&cache, "");
+        let n = cache.stats().entries;
+        assert!(n <= 50, "{n} sessions after {} logins, max_size 50", i + 1);
+    }
+    assert_eq!(cache.stats().entries, 50, "a full cache holds max_size");
+}
+
+#[tokio::test]
+async fn max_bytes_holds_for_the_whole_cache_whatever_the_session_size() {
+    // 16 shards of 4 KiB each used to store one 10 KiB session apiece.
+    let max = 64 * 1024;
+    let cache = sharded(10_000, max, 16);
+    for len in [100, 1000, 10_000, 30_000, 60_000, 500] {
+        for _ in 0..64 {
+            login(&cache, &claims_of(len));
+            let b = cache.stats().bytes;
+            assert!(
+                b <= max,
+                "{b} bytes held with {len} B sessions, max_bytes {max}"
+            );
+        }
+    }
+    // And a full cache of equal sessions holds as many as fit, not fewer
+    // (per-shard budgets of 4 KiB held 3 of these each: 48).
+    let cache = sharded(10_000, max, 16);
+    for _ in 0..200 {
+        login(&cache, &claims_of(1000));
+    }
+    assert_eq!(cache.stats().entries as u64, max / (1000 + ENTRY_OVERHEAD));
+}
+
+#[tokio::test]
+async fn a_session_larger_than_the_cache_is_refused() {
+    let cache = sharded(100, 8 * 1024, 4);
+    let kept = login(&cache, "");
+    let (_, d) = issue();
+    let res = cache.insert(d, Arc::from("alice"), claims_of(8 * 1024).into());
+    assert_eq!(
+        res,
+        Err(InsertError::TooLarge {
+            weight: 8 * 1024 + ENTRY_OVERHEAD,
+            max_bytes: 8 * 1024
+        }),
+        "a session over max_bytes is refused"
+    );
+    assert_eq!(cache.stats().entries, 1, "nothing was evicted for it");
+    assert!(matches!(user_of(&cache, &kept), Lookup::Found(_)));
+    // The largest session that fits is stored, evicting what it must.
+    let (_, d) = issue();
+    let fits = claims_of((8 * 1024 - ENTRY_OVERHEAD) as usize);
+    assert!(cache.insert(d, Arc::from("alice"), fits.into()).is_ok());
+    assert_eq!(cache.stats().bytes, 8 * 1024);
+}
+
+#[test]
+fn bounds_hold_under_concurrent_logins() {
+    let cache = Arc::new(sharded(100, 40 * 1024, 8));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let (cache, stop) = (cache.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut worst = (0, 0);
+            while !stop.load(Ordering::Relaxed) {
+                let s = cache.stats();
+                worst = (worst.0.max(s.entries), worst.1.max(s.bytes));
+            }
+            worst
+        })
+    };
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                for i in 0..5000 {
+                    let len = [16, 300, 2000, 9000][(i + t) % 4];
+                    login(&cache, &claims_of(len));
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (entries, bytes) = watcher.join().unwrap();
+    assert!(entries <= 100, "{entries} sessions seen, max_size 100");
+    assert!(bytes <= 40 * 1024, "{bytes} bytes seen, max_bytes 40 KiB");
+}
