@@ -31,4 +31,4 @@ mod vu;
 
 pub use opts::{AuthCommand, Command, LoadTestOpts, OnServerExit, Opts, ReportOpts};
 pub use run::{run, Error, Outcome};
-pub use scenario::{check_file, ScenarioError, Summary};
+pub use scenario::{check_file, ScenarioError, ScenarioOutline};

@@ -61,7 +61,7 @@ impl LatencyCsv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::Outcome;
+    use crate::stats::RequestOutcome;
     use clw_run::LATENCY_HEADER;
 
     #[test]
@@ -70,7 +70,7 @@ mod tests {
         let path = dir.path().join("latency.csv");
         let mut csv = LatencyCsv::create(&path, false).unwrap();
         let mut s = IntervalStats::new(2);
-        s.record(0, 2000, None, Outcome::Ok { status: 200 });
+        s.record(0, 2000, None, RequestOutcome::Ok { status: 200 });
         csv.write_interval(1.0, &["login".into(), "validate".into()], &s)
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();

@@ -68,7 +68,7 @@ impl StepStats {
 
 /// How one request ended.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Outcome<'a> {
+pub(crate) enum RequestOutcome<'a> {
     /// A response whose status the step expects.
     Ok { status: u16 },
     /// A response whose status the step does not expect; `kind` is the
@@ -103,7 +103,7 @@ impl IntervalStats {
         step: usize,
         latency_us: u64,
         corrected_us: Option<u64>,
-        outcome: Outcome<'_>,
+        outcome: RequestOutcome<'_>,
     ) {
         let s = &mut self.steps[step];
         s.requests += 1;
@@ -112,13 +112,13 @@ impl IntervalStats {
             record(&mut s.corrected, c.max(latency_us));
         }
         match outcome {
-            Outcome::Ok { status } => *self.by_status.entry(status).or_default() += 1,
-            Outcome::BadStatus { status, kind } => {
+            RequestOutcome::Ok { status } => *self.by_status.entry(status).or_default() += 1,
+            RequestOutcome::BadStatus { status, kind } => {
                 *self.by_status.entry(status).or_default() += 1;
                 self.steps[step].errors += 1;
                 self.count_error(kind);
             }
-            Outcome::Transport { kind } => {
+            RequestOutcome::Transport { kind } => {
                 self.steps[step].errors += 1;
                 self.count_error(kind);
             }
@@ -221,12 +221,12 @@ mod tests {
     #[test]
     fn records_outcomes_by_status_and_kind() {
         let mut s = IntervalStats::new(2);
-        s.record(0, 1500, None, Outcome::Ok { status: 200 });
+        s.record(0, 1500, None, RequestOutcome::Ok { status: 200 });
         s.record(
             1,
             900,
             Some(5000),
-            Outcome::BadStatus {
+            RequestOutcome::BadStatus {
                 status: 401,
                 kind: "clw-session-expired",
             },
@@ -235,7 +235,7 @@ mod tests {
             1,
             5_000_000,
             None,
-            Outcome::Transport {
+            RequestOutcome::Transport {
                 kind: "clw-auth-timeout",
             },
         );
@@ -266,7 +266,7 @@ mod tests {
                 0,
                 10,
                 None,
-                Outcome::BadStatus {
+                RequestOutcome::BadStatus {
                     status: 500,
                     kind: &kind,
                 },

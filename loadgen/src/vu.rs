@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::engine::{Local, Model};
 use crate::http::{self, Conn, Response};
 use crate::scenario::{capture_into, RenderCtx, Rng, Step, VarStore};
-use crate::stats::{error_kind, Outcome};
+use crate::stats::{error_kind, RequestOutcome};
 
 /// What happened to one request, for the iteration's control flow.
 enum Sent {
@@ -241,7 +241,7 @@ impl VirtualUser {
                     id,
                     us,
                     corrected,
-                    Outcome::Transport { kind: err.as_str() },
+                    RequestOutcome::Transport { kind: err.as_str() },
                 );
                 (Sent::Failed, false)
             }
@@ -254,12 +254,12 @@ impl VirtualUser {
                                 id,
                                 us,
                                 corrected,
-                                Outcome::Ok { status },
+                                RequestOutcome::Ok { status },
                             );
                             (Sent::Ok, true)
                         }
                         Err(_) => {
-                            let outcome = Outcome::BadStatus {
+                            let outcome = RequestOutcome::BadStatus {
                                 status,
                                 kind: "capture-failed",
                             };
@@ -273,7 +273,7 @@ impl VirtualUser {
                         id,
                         us,
                         corrected,
-                        Outcome::BadStatus { status, kind },
+                        RequestOutcome::BadStatus { status, kind },
                     );
                     match step.reauth_on(status) {
                         Some(login) => (Sent::Reauth(login), false),

@@ -115,7 +115,7 @@ impl Scenario {
 /// What `check_file` found, for `clw-cli` to print when asked to validate a
 /// scenario without running it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Summary {
+pub struct ScenarioOutline {
     pub name: String,
     /// `(flow name, weight, step names)` per flow.
     pub flows: Vec<(String, u32, Vec<String>)>,
@@ -125,7 +125,7 @@ pub struct Summary {
     pub thresholds: Vec<String>,
 }
 
-impl std::fmt::Display for Summary {
+impl std::fmt::Display for ScenarioOutline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "scenario {}", self.name)?;
         for (name, weight, steps) in &self.flows {
@@ -143,9 +143,9 @@ impl std::fmt::Display for Summary {
 
 /// Load and compile a scenario file and summarise it: the public entry
 /// point for validating scenarios (tests, `clw-cli` checks).
-pub fn check_file(path: &Path) -> Result<Summary, ScenarioError> {
+pub fn check_file(path: &Path) -> Result<ScenarioOutline, ScenarioError> {
     let s = Scenario::load(path)?;
-    Ok(Summary {
+    Ok(ScenarioOutline {
         name: s.name.clone(),
         flows: s
             .flows
