@@ -28,6 +28,8 @@ pub enum ErrorCode {
     Unavailable,
     /// The request took longer than `request_timeout`.
     Timeout,
+    /// Too many failed logins for the user name or the client address.
+    Throttled,
     /// Malformed request.
     BadRequest,
     /// Body or claims over the configured cap.
@@ -51,6 +53,7 @@ impl ErrorCode {
             ErrorCode::MemoryPressure => "clw-memory-pressure",
             ErrorCode::Unavailable => "clw-auth-503",
             ErrorCode::Timeout => "clw-auth-timeout",
+            ErrorCode::Throttled => "clw-auth-throttled",
             ErrorCode::BadRequest => "clw-bad-request",
             ErrorCode::PayloadTooLarge => "clw-payload-too-large",
             ErrorCode::NotFound => "clw-not-found",
@@ -69,6 +72,7 @@ impl ErrorCode {
             | ErrorCode::MemoryPressure
             | ErrorCode::Unavailable
             | ErrorCode::Timeout => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Throttled => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::BadRequest => StatusCode::BAD_REQUEST,
             ErrorCode::PayloadTooLarge | ErrorCode::SessionTooLarge => {
                 StatusCode::PAYLOAD_TOO_LARGE

@@ -23,6 +23,7 @@ mod routes;
 pub mod server;
 pub mod state;
 mod tasks;
+mod throttle;
 pub mod token;
 pub mod users;
 

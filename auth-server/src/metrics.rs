@@ -16,6 +16,7 @@ use prometheus::{
 
 use crate::cache::{CacheStats, EvictionCause};
 use crate::memory::AllocStats;
+use crate::throttle::Scope;
 
 /// The routes requests are counted under (anything else is `other`), so a
 /// scan of random paths cannot grow the label set.
@@ -67,6 +68,8 @@ pub struct Metrics {
     pub(crate) logins: IntCounter,
     /// Failed logins (bad credentials).
     pub(crate) login_failures: IntCounter,
+    /// Login attempts refused by the throttle, by `scope` (user, address).
+    login_throttled: IntCounterVec,
     /// Connections open now (kept by the connection registry).
     pub(crate) connections_open: IntGauge,
     /// Idle connections closed to admit new ones at `max_connections`.
@@ -139,6 +142,20 @@ impl Metrics {
             "clw_login_failures_total",
             "Logins refused for bad credentials.",
         );
+        let login_throttled = IntCounterVec::new(
+            Opts::new(
+                "clw_login_throttled_total",
+                "Login attempts refused with 429 clw-auth-throttled, by the budget that was spent.",
+            ),
+            &["scope"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(login_throttled.clone()))
+            .expect("unique metric");
+        for scope in Scope::ALL {
+            login_throttled.with_label_values(&[scope.as_str()]);
+        }
         let connections_evicted = counter(
             "clw_connections_evicted_total",
             "Idle connections closed to admit new ones at service.max_connections.",
@@ -221,12 +238,20 @@ impl Metrics {
             durations,
             logins,
             login_failures,
+            login_throttled,
             connections_open,
             connections_evicted,
             evictions,
             jemalloc,
             scrape: Mutex::new(()),
         }
+    }
+
+    /// Counts a throttled login attempt (labels from [`Scope::ALL`] only).
+    pub(crate) fn throttled(&self, scope: Scope) {
+        self.login_throttled
+            .with_label_values(&[scope.as_str()])
+            .inc();
     }
 
     /// Connections open now (for benches and embedders).

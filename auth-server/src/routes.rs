@@ -2,6 +2,7 @@
 //! /metrics); every error carries a stable code (see [`crate::error`]).
 
 use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use serde_json::value::RawValue;
 use crate::cache::{InsertError, Lookup};
 use crate::error::{error_response, ErrorCode};
 use crate::memory::alloc_stats;
+use crate::server::ClientAddr;
 use crate::state::{Phase, State};
 use crate::token::{self, TokenDigest};
 
@@ -122,6 +124,10 @@ async fn read_body(req: Request<Incoming>, state: &State) -> Result<Bytes, Rejec
 
 async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
     state.cache.on_request();
+    let client = req
+        .extensions()
+        .get::<ClientAddr>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.0);
     let body = match read_body(req, state).await {
         Ok(b) => b,
         Err(reject) => return reject.into(),
@@ -176,13 +182,20 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
             "memory is above the pressure threshold; new sessions are refused until it falls",
         );
     }
+    // Before the password check, whatever the password: a throttled
+    // guesser must learn nothing, not even that a guess was right.
+    if let Err(t) = state.throttle.check(&parsed.username, client) {
+        state.metrics.throttled(t.scope);
+        return throttled_response(t.retry_after);
+    }
     let user = if state.inline_hashing {
         state.users.verify(&parsed.username, &parsed.password)
     } else {
         let (s, u, p) = (
             state.clone(),
-            parsed.username.into_owned(),
-            parsed.password.into_owned(),
+            // Copies: the name is still needed to charge a failure.
+            parsed.username.to_string(),
+            parsed.password.to_string(),
         );
         tokio::task::spawn_blocking(move || s.users.verify(&u, &p))
             .await
@@ -190,6 +203,7 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
     };
     let Some(user) = user else {
         state.metrics.login_failures.inc();
+        state.throttle.failed(&parsed.username, client);
         return error_response(
             ErrorCode::InvalidCredentials,
             "unknown user or wrong password",
@@ -217,6 +231,21 @@ async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
             "session cache is disabled (authentication.session.cache.enabled=false)",
         ),
     }
+}
+
+/// 429 `clw-auth-throttled` with `Retry-After` in whole seconds (at least 1).
+fn throttled_response(retry_after: std::time::Duration) -> Resp {
+    let secs = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+    let mut resp = error_response(
+        ErrorCode::Throttled,
+        &format!("too many failed logins for this user or from this address; retry in {secs} s"),
+    );
+    let mut buf = itoa::Buffer::new();
+    resp.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from_str(buf.format(secs)).expect("digits are a valid header value"),
+    );
+    resp
 }
 
 fn token_response(token: &str, expires_in: u64) -> Resp {

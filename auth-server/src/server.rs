@@ -126,7 +126,7 @@ impl Server {
         state.set_phase(Phase::Serving);
         tokio::pin!(shutdown);
         loop {
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok(conn) => conn,
@@ -144,7 +144,7 @@ impl Server {
                 _ = &mut shutdown => break,
                 admitted = connections.admit() => admitted,
             };
-            tokio::spawn(serve_connection(stream, admitted, state.clone()));
+            tokio::spawn(serve_connection(stream, peer, admitted, state.clone()));
         }
         state.set_phase(Phase::Draining);
         drop(listener);
@@ -187,15 +187,21 @@ impl Server {
 /// Drives one HTTP/1.1 keep-alive connection until the client leaves or
 /// the registry asks it to close (eviction or shutdown): then hyper
 /// finishes the request in progress, if any, and closes.
-async fn serve_connection(stream: TcpStream, admitted: Admitted, state: Arc<State>) {
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+    state: Arc<State>,
+) {
     let _ = stream.set_nodelay(true);
     let svc_cfg = &state.config.service;
     let deadline = svc_cfg.request_timeout;
     let tracker = admitted.tracker();
     let st = state.clone();
-    let service = service_fn(move |req| {
+    let service = service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         let st = st.clone();
         let busy = tracker.busy();
+        req.extensions_mut().insert(ClientAddr(peer.ip()));
         async move {
             let resp = match tokio::time::timeout(deadline, crate::routes::handle(req, st)).await {
                 Ok(resp) => resp,
@@ -223,6 +229,11 @@ async fn serve_connection(stream: TcpStream, admitted: Admitted, state: Arc<Stat
         }
     }
 }
+
+/// The client's address, in each request's extensions (the login throttle
+/// keys on it).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
 
 /// A server running in the background (see [`Server::spawn`]).
 pub struct ServerHandle {

@@ -7,6 +7,7 @@ use crate::cache::SessionCache;
 use crate::config::Config;
 use crate::memory::MemoryLimit;
 use crate::metrics::Metrics;
+use crate::throttle::LoginThrottle;
 use crate::users::UserStore;
 
 /// Where the service is in its life; /ready is 200 only while `Serving`.
@@ -33,6 +34,8 @@ pub struct State {
     pub metrics: Metrics,
     /// The limit the service will be killed at.
     pub limit: MemoryLimit,
+    /// Failed-login budgets per user name and client address.
+    pub(crate) throttle: LoginThrottle,
     /// Whether argon2 verification is cheap enough to run on the async
     /// worker (load-test profiles) rather than on the blocking pool.
     pub(crate) inline_hashing: bool,
@@ -54,6 +57,7 @@ impl State {
             users,
             metrics: Metrics::new(),
             limit,
+            throttle: LoginThrottle::new(&config.login_throttle),
             inline_hashing,
             phase: AtomicU8::new(Phase::Starting as u8),
             pressure: AtomicBool::new(false),

@@ -59,6 +59,21 @@ const CASES: &[(&str, &str, &str)] = &[
         "authentication.users.file",
     ),
     ("CLAW_LOG_LEVEL", "verbose", "authentication.log.level"),
+    (
+        "CLAW_LOGIN_THROTTLE_USER_FAILURES",
+        "0",
+        "authentication.login_throttle.user_failures",
+    ),
+    (
+        "CLAW_LOGIN_THROTTLE_WINDOW",
+        "1e30",
+        "authentication.login_throttle.window",
+    ),
+    (
+        "CLAW_LOGIN_THROTTLE_MAX_KEYS",
+        "0",
+        "authentication.login_throttle.max_keys",
+    ),
 ];
 
 fn base_command() -> Command {

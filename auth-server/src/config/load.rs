@@ -72,6 +72,17 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("CLAW_USERS_ARGON2_MEMORY_KIB", "users.argon2.memory_kib"),
     ("CLAW_USERS_ARGON2_ITERATIONS", "users.argon2.iterations"),
     ("CLAW_USERS_ARGON2_PARALLELISM", "users.argon2.parallelism"),
+    ("CLAW_LOGIN_THROTTLE", "login_throttle.enabled"),
+    (
+        "CLAW_LOGIN_THROTTLE_USER_FAILURES",
+        "login_throttle.user_failures",
+    ),
+    (
+        "CLAW_LOGIN_THROTTLE_ADDRESS_FAILURES",
+        "login_throttle.address_failures",
+    ),
+    ("CLAW_LOGIN_THROTTLE_WINDOW", "login_throttle.window"),
+    ("CLAW_LOGIN_THROTTLE_MAX_KEYS", "login_throttle.max_keys"),
     ("CLAW_LOG_FORMAT", "log.format"),
     ("CLAW_LOG_LEVEL", "log.level"),
 ];

@@ -34,6 +34,8 @@ pub struct Config {
     pub users: UsersConfig,
     /// Log format and level.
     pub log: LogConfig,
+    /// Throttling of failed logins per user and per client address.
+    pub login_throttle: ThrottleConfig,
 }
 
 /// `authentication.service`.
@@ -252,6 +254,44 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A tracing filter such as `info` or `clw_auth=debug`.
     pub level: String,
+}
+
+/// `authentication.login_throttle`: each user name and each client
+/// address may fail this many logins at once, refilled evenly over
+/// `window`; past that, attempts get 429 `clw-auth-throttled` before the
+/// password is checked. Only failures count: valid logins are never slowed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ThrottleConfig {
+    /// Off: every attempt is checked, however many fail.
+    #[serde(deserialize_with = "de_bool")]
+    pub enabled: bool,
+    /// Failed logins one user name may have within `window`.
+    #[serde(deserialize_with = "de_num")]
+    pub user_failures: u32,
+    /// Failed logins one client address (IPv4, or IPv6 /64) may have
+    /// within `window`, across user names.
+    #[serde(deserialize_with = "de_num")]
+    pub address_failures: u32,
+    /// Time over which a spent budget refills.
+    #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub window: Duration,
+    /// Most user names, and most addresses, remembered (16 bytes each plus
+    /// the table's overhead); past it the least recently failed is forgotten.
+    #[serde(deserialize_with = "de_num")]
+    pub max_keys: usize,
+}
+
+impl Default for ThrottleConfig {
+    fn default() -> Self {
+        ThrottleConfig {
+            enabled: true,
+            user_failures: 10,
+            address_failures: 100,
+            window: Duration::from_secs(60),
+            max_keys: 65_536,
+        }
+    }
 }
 
 /// Log output format.

@@ -23,6 +23,9 @@ pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// 12 MiB, so a limit below 16 MiB is under pressure before the first login.
 pub const MIN_MEMORY_LIMIT: u64 = 16 << 20;
 
+/// Most keys each login-throttle table may hold: 16M entries are ~1 GiB.
+const MAX_THROTTLE_KEYS: usize = 1 << 24;
+
 /// Most sessions one cache shard can index (its slab uses `u32` indices,
 /// `u32::MAX` marking "none").
 const MAX_SHARD_ENTRIES: u64 = u32::MAX as u64 - 1;
@@ -60,6 +63,7 @@ impl Config {
         self.check_session()?;
         self.check_memory()?;
         self.check_users()?;
+        self.check_throttle()?;
         check_log_level(&self.log.level)
     }
 
@@ -148,6 +152,11 @@ impl Config {
                 s.shutdown_grace,
                 true,
             ),
+            (
+                "authentication.login_throttle.window",
+                self.login_throttle.window,
+                false,
+            ),
         ] {
             if d.is_zero() && !zero_ok {
                 return fail(key, "must be greater than zero");
@@ -228,6 +237,29 @@ impl Config {
             return fail(
                 "authentication.memory.pressure_threshold",
                 format!("{p} is not a percentage in (0, 100]"),
+            );
+        }
+        Ok(())
+    }
+
+    fn check_throttle(&self) -> Result<(), Invalid> {
+        let t = &self.login_throttle;
+        if t.user_failures == 0 {
+            return fail(
+                "authentication.login_throttle.user_failures",
+                "must be at least 1",
+            );
+        }
+        if t.address_failures == 0 {
+            return fail(
+                "authentication.login_throttle.address_failures",
+                "must be at least 1",
+            );
+        }
+        if !(1..=MAX_THROTTLE_KEYS).contains(&t.max_keys) {
+            return fail(
+                "authentication.login_throttle.max_keys",
+                format!("must be between 1 and {MAX_THROTTLE_KEYS}"),
             );
         }
         Ok(())

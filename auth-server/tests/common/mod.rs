@@ -23,6 +23,7 @@ pub async fn start(cfg: Config) -> ServerHandle {
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
+    pub headers: hyper::HeaderMap,
     pub body: Value,
     pub text: String,
 }
@@ -67,10 +68,16 @@ impl Client {
         self.sender.ready().await.expect("connection ready");
         let resp = self.sender.send_request(req).await.expect("response");
         let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text.clone()));
-        Reply { status, body, text }
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn login(&mut self, user: &str, claims: Option<Value>) -> Reply {
