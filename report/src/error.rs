@@ -47,3 +47,25 @@ impl ReportError {
         }
     }
 }
+
+impl From<clw_run::RunFileError> for ReportError {
+    fn from(e: clw_run::RunFileError) -> Self {
+        use clw_run::RunFileError as E;
+        match e {
+            E::Read { path, source } | E::Write { path, source } => {
+                ReportError::Io { path, source }
+            }
+            E::Parse { path, line, reason } => ReportError::Csv { path, line, reason },
+            E::MissingColumn { path, column } => ReportError::Csv {
+                path,
+                line: 1,
+                reason: format!("required column `{column}` missing from the header"),
+            },
+            E::Json { path, source } => ReportError::Csv {
+                path,
+                line: source.line() as u64,
+                reason: source.to_string(),
+            },
+        }
+    }
+}

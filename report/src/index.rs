@@ -53,7 +53,7 @@ pub fn render_index(reports_dir: &Path) -> Result<PathBuf, ReportError> {
         skipped: Vec::new(),
     };
     for dir in dirs {
-        let name = crate::table::file_name(&dir);
+        let name = crate::run::file_name(&dir);
         let link = dir
             .join("index.html")
             .exists()

@@ -2,9 +2,10 @@
 
 use std::path::Path;
 
+use clw_run::RunFileError;
+
 use crate::error::ReportError;
 use crate::samples::Series;
-use crate::table::Table;
 
 /// The `all` rows of latency.csv (the whole load per interval), column by
 /// column, plus the request count per step for when summary.json is missing.
@@ -24,54 +25,44 @@ pub(crate) struct Latency {
     pub(crate) steps: Vec<String>,
 }
 
-const COLUMNS: [&str; 9] = [
-    "count", "p50_ms", "p90_ms", "p99_ms", "max_ms", "cp50_ms", "cp90_ms", "cp99_ms", "cmax_ms",
-];
-
 impl Latency {
-    /// Reads `dir/latency.csv`; `Ok(None)` when the file is absent.
+    /// Reads `dir/latency.csv` through clw-run; `Ok(None)` when the file is
+    /// absent. A cut-off last row is a notice.
     pub(crate) fn read(
         dir: &Path,
         notices: &mut Vec<String>,
     ) -> Result<Option<Latency>, ReportError> {
-        let path = dir.join("latency.csv");
-        let Some(table) = Table::read(&path, notices)? else {
-            return Ok(None);
+        let path = dir.join(clw_run::files::LATENCY);
+        let (rows, truncated) = match clw_run::read_latency(&path) {
+            Ok(read) => read,
+            Err(RunFileError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e.into()),
         };
-        let t_col = table.require(&path, "t_s")?;
-        let step_col = table.require(&path, "step")?;
-        let cols: Vec<Option<usize>> = COLUMNS.iter().map(|n| table.column(n)).collect();
+        if truncated {
+            notices.push("latency.csv truncated: last row ignored".into());
+        }
         let mut out = Latency::default();
-        for row in table.rows() {
-            let step = row.text(Some(step_col));
-            if step != "all" {
-                if !step.is_empty() && !out.steps.iter().any(|s| s == step) {
-                    out.steps.push(step.to_string());
+        for r in rows {
+            if r.step != "all" {
+                if !r.step.is_empty() && !out.steps.contains(&r.step) {
+                    out.steps.push(r.step);
                 }
                 continue;
             }
-            let Some(t) = row.number(&path, Some(t_col), "t_s")? else {
-                continue;
-            };
-            out.t_s.push(t);
-            let mut values = Vec::with_capacity(COLUMNS.len());
-            for (name, col) in COLUMNS.iter().zip(&cols) {
-                values.push(row.number(&path, *col, name)?);
-            }
-            let targets = [
-                &mut out.count,
-                &mut out.p50,
-                &mut out.p90,
-                &mut out.p99,
-                &mut out.max,
-                &mut out.cp50,
-                &mut out.cp90,
-                &mut out.cp99,
-                &mut out.cmax,
-            ];
-            for (target, value) in targets.into_iter().zip(values) {
-                target.push(value);
-            }
+            out.t_s.push(r.t_s);
+            out.count.push(Some(r.count as f64));
+            out.p50.push(r.p50_ms);
+            out.p90.push(r.p90_ms);
+            out.p99.push(r.p99_ms);
+            out.max.push(r.max_ms);
+            out.cp50.push(r.cp50_ms);
+            out.cp90.push(r.cp90_ms);
+            out.cp99.push(r.cp99_ms);
+            out.cmax.push(r.cmax_ms);
         }
         Ok(Some(out))
     }

@@ -18,7 +18,6 @@ mod latency;
 mod page;
 mod run;
 mod samples;
-mod table;
 mod verdict;
 mod view;
 

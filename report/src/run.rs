@@ -10,7 +10,6 @@ use clw_run::{MemoryReport, Percentiles, Requests, RunFileError, RunSummary};
 use crate::error::ReportError;
 use crate::latency::Latency;
 use crate::samples::{self, Samples};
-use crate::table::file_name;
 
 /// Everything a page or chart needs from one run folder.
 #[derive(Debug)]
@@ -232,4 +231,11 @@ fn memory_verdict(
         report.verdict.map_or("none", |v| v.as_str())
     ));
     (Some(report), true)
+}
+
+/// The last component of `path`, for names and messages.
+pub(crate) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }

@@ -1,9 +1,11 @@
-//! samples.csv: the memory and cache time series (docs/run-folder.md).
+//! samples.csv: the memory and cache time series (docs/run-folder.md), read
+//! through clw-run and kept column by column for the charts.
 
 use std::path::Path;
 
+use clw_run::RunFileError;
+
 use crate::error::ReportError;
-use crate::table::Table;
 
 /// One column of samples.csv, aligned with [`Samples::t_s`]; `None` = unknown.
 pub(crate) type Series = Vec<Option<f64>>;
@@ -23,52 +25,41 @@ pub(crate) struct Samples {
 }
 
 impl Samples {
-    /// Reads `dir/samples.csv`; `Ok(None)` when the file is absent.
+    /// Reads `dir/samples.csv` through clw-run; `Ok(None)` when the file is
+    /// absent. A cut-off last row and rows without a time are notices.
     pub(crate) fn read(
         dir: &Path,
         notices: &mut Vec<String>,
     ) -> Result<Option<Samples>, ReportError> {
-        let path = dir.join("samples.csv");
-        let Some(table) = Table::read(&path, notices)? else {
-            return Ok(None);
+        let path = dir.join(clw_run::files::SAMPLES);
+        let file = match clw_run::read_samples(&path) {
+            Ok(file) => file,
+            Err(RunFileError::Read { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e.into()),
         };
-        let t_col = table.require(&path, "t_s")?;
-        let names = [
-            "rss_bytes",
-            "cgroup_bytes",
-            "allocated_bytes",
-            "resident_bytes",
-            "sessions",
-            "evictions",
-            "rps",
-            "errors",
-        ];
-        let cols: Vec<Option<usize>> = names.iter().map(|n| table.column(n)).collect();
+        if file.truncated_tail {
+            notices.push("samples.csv truncated: last row ignored".into());
+        }
+        for line in &file.blank_t_s_lines {
+            // A sample without a time cannot be placed on any chart.
+            notices.push(format!("samples.csv:{line}: blank t_s, row ignored"));
+        }
+        let bytes = |v: Option<u64>| v.map(|v| v as f64);
         let mut out = Samples::default();
-        for row in table.rows() {
-            let Some(t) = row.number(&path, Some(t_col), "t_s")? else {
-                // A sample without a time cannot be placed on any chart.
-                notices.push(format!("samples.csv:{}: blank t_s, row ignored", row.line));
-                continue;
-            };
-            out.t_s.push(t);
-            let mut values = Vec::with_capacity(names.len());
-            for (name, col) in names.iter().zip(&cols) {
-                values.push(row.number(&path, *col, name)?);
-            }
-            let targets = [
-                &mut out.rss,
-                &mut out.cgroup,
-                &mut out.allocated,
-                &mut out.resident,
-                &mut out.sessions,
-                &mut out.evictions,
-                &mut out.rps,
-                &mut out.errors,
-            ];
-            for (target, value) in targets.into_iter().zip(values) {
-                target.push(value);
-            }
+        for r in &file.rows {
+            out.t_s.push(r.t_s);
+            out.rss.push(bytes(r.rss_bytes));
+            out.cgroup.push(bytes(r.cgroup_bytes));
+            out.allocated.push(bytes(r.allocated_bytes));
+            out.resident.push(bytes(r.resident_bytes));
+            out.sessions.push(bytes(r.sessions));
+            out.evictions.push(bytes(r.evictions));
+            out.rps.push(r.rps);
+            out.errors.push(bytes(r.errors));
         }
         Ok(Some(out))
     }

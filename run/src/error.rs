@@ -17,7 +17,7 @@ pub enum RunFileError {
     },
     /// A CSV row or cell that breaks the contract (not a cut-off last row,
     /// which readers drop and report instead).
-    #[error("{path}: line {line}: {reason}")]
+    #[error("{path}:{line}: {reason}")]
     Parse {
         path: PathBuf,
         line: u64,

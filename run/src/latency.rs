@@ -103,8 +103,8 @@ impl LatencyWriter {
     }
 }
 
-/// latency.csv as read back: every row, and whether a cut-off last row
-/// was dropped.
+/// latency.csv as read back: every row with a time, and whether a cut-off
+/// last row was dropped.
 pub fn read_latency(path: &Path) -> Result<(Vec<LatencyRow>, bool), RunFileError> {
     let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
     let (complete, truncated_tail) = complete_rows(&bytes);
@@ -113,9 +113,10 @@ pub fn read_latency(path: &Path) -> Result<(Vec<LatencyRow>, bool), RunFileError
     let step_col = table.require("step")?;
     let mut rows = Vec::new();
     while let Some(record) = table.next_record()? {
-        let t_s = table
-            .float(&record, Some(t_col), "t_s")?
-            .ok_or_else(|| table.error(&record, "`t_s` is blank".into()))?;
+        // A row without a time cannot be placed on any chart.
+        let Some(t_s) = table.float(&record, Some(t_col), "t_s")? else {
+            continue;
+        };
         let ms = |name: &str| table.float(&record, table.column(name), name);
         rows.push(LatencyRow {
             t_s,

@@ -97,6 +97,9 @@ pub struct SamplesFile {
     /// The final row was cut off mid-write (no trailing newline) and was
     /// dropped.
     pub truncated_tail: bool,
+    /// Lines whose `t_s` was blank: a sample that cannot be placed in time,
+    /// dropped.
+    pub blank_t_s_lines: Vec<u64>,
 }
 
 /// Reads samples.csv, looking columns up by name: a missing column reads as
@@ -112,10 +115,12 @@ pub fn parse_samples(bytes: &[u8], path: &Path) -> Result<SamplesFile, RunFileEr
     let mut table = Table::new(complete, path)?;
     let t_col = table.require("t_s")?;
     let mut rows = Vec::new();
+    let mut blank_t_s_lines = Vec::new();
     while let Some(record) = table.next_record()? {
-        let t_s = table
-            .float(&record, Some(t_col), "t_s")?
-            .ok_or_else(|| table.error(&record, "`t_s` is blank".into()))?;
+        let Some(t_s) = table.float(&record, Some(t_col), "t_s")? else {
+            blank_t_s_lines.push(record.position().map_or(0, |p| p.line()));
+            continue;
+        };
         let int = |name: &'static str| table.uint(&record, name);
         rows.push(SampleRow {
             t_s,
@@ -135,6 +140,7 @@ pub fn parse_samples(bytes: &[u8], path: &Path) -> Result<SamplesFile, RunFileEr
     Ok(SamplesFile {
         rows,
         truncated_tail,
+        blank_t_s_lines,
     })
 }
 
@@ -192,6 +198,17 @@ mod tests {
     }
 
     #[test]
+    fn short_row_in_the_middle_is_an_error_with_its_line_blank_t_s_is_skipped() {
+        let err = parse_samples(b"t_s,rss_bytes\n0.0,1\n0.5\n1.0,3\n", Path::new("s.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("s.csv:3:"), "{err}");
+        let s = parse_samples(b"t_s,rss_bytes\n0.0,1\n,2\n1.0,3\n", Path::new("s.csv")).unwrap();
+        assert_eq!(s.rows.len(), 2);
+        assert_eq!(s.blank_t_s_lines, [3]);
+    }
+
+    #[test]
     fn truncated_final_line_is_dropped_and_reported() {
         let text = format!("{}0.250,1000,1200,,500,,,3,0,10.0,0,3\n0.500,10", header());
         let s = parse_samples(text.as_bytes(), Path::new("s.csv")).unwrap();
@@ -206,7 +223,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("run/samples.csv: line 2") && err.contains("rss_bytes"),
+            err.contains("run/samples.csv:2:") && err.contains("rss_bytes"),
             "{err}"
         );
         let err = parse_samples(b"rss_bytes\n1\n", Path::new("s.csv")).unwrap_err();

@@ -31,7 +31,9 @@ pub(crate) struct Table<'a> {
 
 impl<'a> Table<'a> {
     pub(crate) fn new(bytes: &'a [u8], path: &'a Path) -> Result<Table<'a>, RunFileError> {
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+        // Not flexible: a row with more or fewer cells than the header breaks
+        // the contract (a cut-off last row was already set aside).
+        let mut reader = csv::ReaderBuilder::new().flexible(false).from_reader(bytes);
         let headers = reader.headers().map_err(|e| RunFileError::Parse {
             path: path.to_path_buf(),
             line: 1,

@@ -78,6 +78,7 @@ mod tests {
                 },
             ],
             truncated_tail: true,
+            blank_t_s_lines: Vec::new(),
         };
         let series = Series::from_file(&file);
         assert_eq!(series.t_s, [0.25, 0.5]);
