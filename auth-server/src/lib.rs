@@ -5,7 +5,7 @@
 //! Layout, after mini-redis: [`server`] (listener, connections, shutdown),
 //! `routes` (handlers), [`state`] (what connections share), [`cache`] (the
 //! session cache, fixed and leaky), `tasks` (cleanup, memory monitor,
-//! purge), [`config`], [`users`], [`token`], [`memory`], [`metrics`].
+//! purge), `heap` (the heap budget's decisions), [`config`], [`users`], [`token`], [`memory`], [`metrics`].
 //!
 //! The library holds everything but the global allocator, which is set in
 //! `main.rs` only, so tests and the load generator can embed the server
@@ -15,6 +15,7 @@ pub mod cache;
 pub mod config;
 mod connections;
 pub mod error;
+mod heap;
 mod input;
 pub mod memory;
 pub mod metrics;

@@ -352,10 +352,11 @@ fn health(state: &State) -> Resp {
     } else {
         0.0
     };
+    let pressure = state.pressure();
     let status = match state.phase() {
         Phase::Starting => "starting",
         Phase::Draining => "draining",
-        Phase::Serving if state.under_pressure() => "degraded",
+        Phase::Serving if !pressure.causes.is_empty() => "degraded",
         Phase::Serving => "healthy",
     };
     let evictions: serde_json::Map<String, serde_json::Value> = crate::cache::EvictionCause::ALL
@@ -386,6 +387,7 @@ fn health(state: &State) -> Resp {
         "leak": state.cache.leak().map(|k| k.as_str()),
         "leaked_bytes": stats.leaked_bytes,
         "allocator": alloc,
+        "pressure": pressure,
     });
     json(
         StatusCode::OK,
@@ -394,11 +396,22 @@ fn health(state: &State) -> Resp {
 }
 
 fn ready(state: &State) -> Resp {
+    let pressure = state.pressure();
     match state.phase() {
-        Phase::Serving if state.under_pressure() => error_response(
-            ErrorCode::MemoryPressure,
-            "memory is above the pressure threshold; not taking new traffic",
-        ),
+        Phase::Serving if !pressure.causes.is_empty() => {
+            let why: Vec<String> = pressure
+                .causes
+                .iter()
+                .map(|c| format!("{}: {}", c.cause, c.message))
+                .collect();
+            error_response(
+                ErrorCode::MemoryPressure,
+                &format!(
+                    "memory pressure ({}); not taking new traffic",
+                    why.join("; ")
+                ),
+            )
+        }
         Phase::Serving => json(StatusCode::OK, br#"{"ready":true}"#.to_vec()),
         Phase::Starting => error_response(ErrorCode::Unavailable, "starting"),
         Phase::Draining => error_response(ErrorCode::Unavailable, "draining: shutting down"),

@@ -3,12 +3,43 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
+use serde::Serialize;
+
 use crate::cache::SessionCache;
 use crate::config::Config;
+use crate::heap::HeapBudget;
 use crate::memory::MemoryLimit;
 use crate::metrics::Metrics;
 use crate::throttle::LoginThrottle;
+use crate::units::format_size;
 use crate::users::UserStore;
+
+/// One reason the service is under memory pressure.
+#[derive(Debug, Clone, Serialize)]
+pub struct PressureCause {
+    /// `rss-threshold` (RSS above `memory.pressure_threshold`: logins are
+    /// shed where `shed_on_pressure`) or `heap-outside-cache` (heap over
+    /// `memory.max_heap_size` in memory the session cache does not hold:
+    /// no session is evicted for it).
+    pub cause: &'static str,
+    /// What was seen, in a sentence.
+    pub message: String,
+}
+
+/// Why the service is under memory pressure now: /health lists the
+/// causes, /ready fails while there is any.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Pressure {
+    /// Empty when there is no pressure.
+    pub causes: Vec<PressureCause>,
+}
+
+impl Pressure {
+    /// The causes' names.
+    pub fn causes(&self) -> Vec<&'static str> {
+        self.causes.iter().map(|c| c.cause).collect()
+    }
+}
 
 /// Where the service is in its life; /ready is 200 only while `Serving`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +63,8 @@ pub struct State {
     pub users: UserStore,
     /// The metrics registry.
     pub metrics: Metrics,
+    /// The heap budget's state between memory checks.
+    pub(crate) heap: HeapBudget,
     /// The limit the service will be killed at.
     pub limit: MemoryLimit,
     /// Failed-login budgets per user name and client address.
@@ -56,6 +89,7 @@ impl State {
             cache,
             users,
             metrics: Metrics::new(),
+            heap: HeapBudget::default(),
             limit,
             throttle: LoginThrottle::new(&config.login_throttle),
             inline_hashing,
@@ -90,6 +124,31 @@ impl State {
         let over =
             rss as f64 >= self.limit.bytes as f64 * self.config.memory.pressure_threshold / 100.0;
         self.pressure.swap(over, Ordering::Relaxed) != over
+    }
+
+    /// Why the service is under memory pressure, as of the last check.
+    pub fn pressure(&self) -> Pressure {
+        let mut causes = Vec::new();
+        if self.under_pressure() {
+            let rss = self.last_rss();
+            causes.push(PressureCause {
+                cause: "rss-threshold",
+                message: format!(
+                    "RSS {} is {:.1}% of the {} limit (threshold {}%)",
+                    format_size(rss),
+                    rss as f64 * 100.0 / self.limit.bytes.max(1) as f64,
+                    format_size(self.limit.bytes),
+                    self.config.memory.pressure_threshold
+                ),
+            });
+        }
+        if let Some(heap) = self.heap.outside_cache() {
+            causes.push(PressureCause {
+                cause: "heap-outside-cache",
+                message: heap.message(),
+            });
+        }
+        Pressure { causes }
     }
 
     /// RSS at the last memory check.

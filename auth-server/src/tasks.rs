@@ -55,7 +55,7 @@ pub(crate) fn start(state: &Arc<State>) -> Background {
 }
 
 /// One memory check: pressure transitions are logged with the guide's
-/// code, and a heap over `max_heap_size` makes the cache evict.
+/// code, and a heap over `max_heap_size` is dealt with by [`crate::heap`].
 pub(crate) fn check_memory(s: &State) {
     let rss = rss_bytes().unwrap_or(0);
     if s.record_memory(rss) {
@@ -78,20 +78,143 @@ pub(crate) fn check_memory(s: &State) {
             );
         }
     }
+    enforce_heap_budget(s, alloc_stats().allocated);
+}
+
+/// The heap budget step of [`check_memory`], given the heap's size (see
+/// [`crate::heap`]: sessions are evicted only when that can help).
+pub(crate) fn enforce_heap_budget(s: &State, allocated: u64) {
     if let Some(budget) = s.config.memory.max_heap_size {
-        let allocated = alloc_stats().allocated;
-        if allocated > budget {
-            // Free the excess plus 5% of the budget, so the check does not
-            // fire again on the next request.
-            let want = allocated - budget + budget / 20;
-            let freed = s.cache.evict_for_heap(want);
-            tracing::warn!(
-                allocated_bytes = allocated,
-                max_heap_size = budget,
-                freed_bytes = freed,
-                "heap over memory.max_heap_size: evicted {} of sessions",
-                format_size(freed)
-            );
-        }
+        s.heap.check(allocated, budget, &s.cache);
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::memory::{LimitSource, MemoryLimit};
+    use crate::token::issue;
+    use crate::users::UserStore;
+
+    const KIB: u64 = 1024;
+
+    /// A server state whose heap budget is `budget`, holding `sessions`
+    /// sessions of `claims` bytes of claims each.
+    fn state(budget: u64, sessions: usize, claims: usize) -> State {
+        let mut cfg = Config::for_tests();
+        cfg.users.count = 0;
+        cfg.memory.max_heap_size = Some(budget);
+        let users = UserStore::from_config(&cfg.users).unwrap();
+        let limit = MemoryLimit {
+            bytes: 1 << 30,
+            source: LimitSource::Config,
+        };
+        let s = State::new(cfg, users, limit);
+        let claims = if claims == 0 {
+            String::new()
+        } else {
+            format!("{{\"p\":\"{}\"}}", "x".repeat(claims - 8))
+        };
+        for _ in 0..sessions {
+            let (_, d) = issue();
+            s.cache
+                .insert(d, Arc::from("alice"), claims.as_str().into())
+                .unwrap();
+        }
+        s
+    }
+
+    /// Everything logged while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let out = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || out.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let text = buf.0.lock().clone();
+        String::from_utf8(text).unwrap()
+    }
+
+    #[test]
+    fn sessions_are_not_evicted_for_heap_the_cache_does_not_hold() {
+        // The probe: 200 MB of metric labels over a 1 MiB budget, and
+        // sessions whose claims are empty (evicting them frees nothing).
+        let s = state(MIB, 100, 0);
+        let log = logged(|| {
+            for _ in 0..50 {
+                enforce_heap_budget(&s, 200 * MIB);
+            }
+        });
+        assert_eq!(s.cache.stats().entries, 100, "sessions were evicted");
+        assert_eq!(log.lines().count(), 1, "said once, not every check:\n{log}");
+        assert!(log.contains("heap-outside-cache"), "{log}");
+        assert_eq!(s.pressure().causes(), ["heap-outside-cache"]);
+    }
+
+    #[test]
+    fn a_small_share_of_the_heap_is_not_evicted_even_if_it_would_do() {
+        // 300 sessions of 1 KiB: the cache holds ~300 KiB of a 2 MiB heap
+        // (15%). Evicting 200 KiB of them would get under a 1.9 MiB
+        // budget, but the excess is not theirs.
+        let s = state(1900 * KIB, 300, 1024);
+        enforce_heap_budget(&s, 2 * MIB);
+        assert_eq!(s.cache.stats().entries, 300);
+        // Where eviction cannot reach the budget at all, neither.
+        let s = state(900 * KIB, 10, 1024);
+        enforce_heap_budget(&s, MIB);
+        assert_eq!(s.cache.stats().entries, 10);
+    }
+
+    #[test]
+    fn eviction_takes_what_brings_the_heap_back_under_budget_and_no_more() {
+        // 100 sessions of 1 KiB (100 KiB of claims) in a 210 KiB heap over
+        // a 200 KiB budget: the target is 95% of it, so 20 KiB go.
+        let s = state(200 * KIB, 100, 1024);
+        let log = logged(|| enforce_heap_budget(&s, 210 * KIB));
+        let left = s.cache.stats().entries;
+        assert!((78..=81).contains(&left), "{left} sessions left");
+        assert!(log.contains("evicted"), "{log}");
+        assert!(s.pressure().causes().is_empty());
+        // The heap fell by what was freed: nothing more is evicted.
+        let freed = (100 - left) as u64 * KIB;
+        for _ in 0..20 {
+            enforce_heap_budget(&s, 210 * KIB - freed);
+        }
+        assert_eq!(s.cache.stats().entries, left);
+        assert!(s.pressure().causes().is_empty());
+    }
+
+    #[test]
+    fn the_outside_cache_state_clears_when_the_heap_falls() {
+        let s = state(MIB, 10, 0);
+        let log = logged(|| {
+            enforce_heap_budget(&s, 2 * MIB);
+            enforce_heap_budget(&s, MIB / 2);
+            enforce_heap_budget(&s, MIB / 2);
+        });
+        assert!(s.pressure().causes().is_empty());
+        assert_eq!(log.lines().count(), 2, "one line in, one out:\n{log}");
+        assert_eq!(s.cache.stats().entries, 10);
+    }
+
+    const MIB: u64 = 1 << 20;
 }

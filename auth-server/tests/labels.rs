@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use clw_auth::metrics::ROUTES;
 use clw_auth::Config;
 use common::{start, Client};
 use serde_json::json;
@@ -22,15 +23,7 @@ fn series(text: &str) -> BTreeSet<String> {
 /// One round of hostile traffic: `n` distinct values of every request
 /// field, tagged with `round` so no two rounds repeat a value.
 async fn flood(c: &mut Client, round: &str, n: usize) {
-    let routes = [
-        "/auth/login",
-        "/auth/validate",
-        "/auth/refresh",
-        "/auth/logout",
-        "/health",
-        "/ready",
-        "/metrics",
-    ];
+    let routes = &ROUTES[..ROUTES.len() - 1]; // all but `other`
     for i in 0..n {
         // A made-up method on a made-up path, a known route, and (every
         // 50th) a long one, as in the probe (16 KiB there, 2 KiB here).

@@ -321,20 +321,24 @@ impl FixedCache {
     }
 
     /// Evicts least recently used sessions, round-robin over shards, until
-    /// `bytes` have been freed or the cache is empty.
+    /// their claims add up to `bytes` (what eviction gives back to the
+    /// heap) or the cache is empty; returns the claim bytes freed.
     pub(crate) fn evict_bytes(&self, bytes: u64, cause: EvictionCause) -> u64 {
         let mut freed = 0;
-        let per_round = (bytes / self.shards.len() as u64).max(1);
+        let per_round = bytes.div_ceil(self.shards.len() as u64).max(1);
         while freed < bytes {
             let mut progressed = false;
             for shard in self.shards.iter() {
+                if freed >= bytes {
+                    break;
+                }
                 let mut shard = shard.lock();
                 let mut here = 0;
-                while here < per_round {
+                while here < per_round && freed + here < bytes {
                     match shard.pop_lru(cause, &self.evictions) {
                         Some(s) => {
                             self.release(&s);
-                            here += s.weight();
+                            here += s.claims.len() as u64;
                             progressed = true;
                         }
                         None => break,

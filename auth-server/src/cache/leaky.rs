@@ -247,6 +247,11 @@ impl LeakyCache {
         }
     }
 
+    /// Whether [`evict_bytes`](Self::evict_bytes) can remove anything.
+    pub(crate) fn evicts(&self) -> bool {
+        matches!(self.sessions, Sessions::Bounded(_))
+    }
+
     /// (sessions, session bytes, leaked bytes beside the cache).
     pub(crate) fn totals(&self) -> (usize, u64, u64) {
         let leaked = self.leaked_bytes.load(Ordering::Relaxed);

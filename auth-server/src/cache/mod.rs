@@ -139,6 +139,9 @@ pub struct CacheStats {
     pub entries: usize,
     /// Bytes the sessions are charged (see [`Session::weight`]).
     pub bytes: u64,
+    /// Heap bytes evicting every session would give back: their claims
+    /// (the slab and table are allocated up front and stay).
+    pub evictable_bytes: u64,
     /// Bytes the leak holds outside the cache (leaky modes; estimate).
     pub leaked_bytes: u64,
     /// `max_size`.
@@ -414,8 +417,9 @@ impl SessionCache {
         }
     }
 
-    /// Evicts least recently used sessions worth at least `bytes`, because
-    /// the heap is over budget; returns the bytes freed.
+    /// Evicts least recently used sessions until their claims add up to at
+    /// least `bytes` (what eviction gives back to the heap), because the
+    /// heap is over budget; returns the claim bytes freed.
     pub fn evict_for_heap(&self, bytes: u64) -> u64 {
         match &self.store {
             Store::Fixed(c) => c.evict_bytes(bytes, EvictionCause::Heap),
@@ -432,9 +436,15 @@ impl SessionCache {
             }
             Store::Leaky(c) => c.totals(),
         };
+        // Only a bounded (fixed) store gives anything back when evicting.
+        let evictable_bytes = match &self.store {
+            Store::Leaky(c) if !c.evicts() => 0,
+            _ => bytes.saturating_sub(entries as u64 * ENTRY_OVERHEAD),
+        };
         CacheStats {
             entries,
             bytes,
+            evictable_bytes,
             leaked_bytes,
             max_capacity: self.limits.max_size,
             evictions: EvictionCause::ALL.map(|c| self.evictions.get(c)),
