@@ -211,6 +211,11 @@ impl FixedCache {
                 max_bytes: self.limits.max_bytes,
             });
         }
+        if self.limits.max_size == 0 {
+            // Refused by config validation; an embedder's cache of nothing
+            // must not spin looking for room.
+            return Err(InsertError::Overflow);
+        }
         let home = self.shard_index(&key);
         let mut shard = self.shards[home].lock();
         if self.reserve(w) {
