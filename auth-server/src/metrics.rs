@@ -82,6 +82,7 @@ pub struct Metrics {
     jemalloc: [IntGauge; 5],
     limit: IntGauge,
     pressure: IntGauge,
+    heap_outside_cache: IntGauge,
     scrape: Mutex<()>,
 }
 
@@ -233,6 +234,11 @@ impl Metrics {
                 "clw_memory_pressure",
                 "1 while RSS is above the pressure threshold.",
             ),
+            heap_outside_cache: gauge(
+                &registry,
+                "clw_memory_heap_outside_cache",
+                "1 while the heap is over memory.max_heap_size in memory the session cache does not hold (no session is evicted for it).",
+            ),
             registry,
             requests,
             durations,
@@ -284,13 +290,14 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// Renders the exposition with the current cache and allocator figures.
+    /// Renders the exposition with the current cache and allocator figures
+    /// and the two pressure causes (RSS threshold, heap outside the cache).
     pub(crate) fn render(
         &self,
         cache: &CacheStats,
         alloc: &AllocStats,
         limit: u64,
-        pressure: bool,
+        (pressure, heap_outside_cache): (bool, bool),
     ) -> Vec<u8> {
         let _one_scrape_at_a_time = self.scrape.lock();
         self.cache_size.set(cache.entries as i64);
@@ -313,6 +320,7 @@ impl Metrics {
         }
         self.limit.set(limit.min(i64::MAX as u64) as i64);
         self.pressure.set(pressure as i64);
+        self.heap_outside_cache.set(heap_outside_cache as i64);
         let mut out = Vec::with_capacity(8 * 1024);
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -351,8 +359,11 @@ mod tests {
             ..Default::default()
         };
         let text =
-            String::from_utf8(m.render(&stats, &AllocStats::default(), 1 << 30, false)).unwrap();
+            String::from_utf8(m.render(&stats, &AllocStats::default(), 1 << 30, (false, true)))
+                .unwrap();
         for line in [
+            "clw_memory_pressure 0",
+            "clw_memory_heap_outside_cache 1",
             "clw_session_cache_size 3421",
             "clw_session_memory_bytes 67108864",
             "clw_session_cache_evictions_total{cause=\"heap\"} 4",
@@ -365,7 +376,8 @@ mod tests {
         }
         // Counters follow the cache's totals, not the number of scrapes.
         let text =
-            String::from_utf8(m.render(&stats, &AllocStats::default(), 1 << 30, false)).unwrap();
+            String::from_utf8(m.render(&stats, &AllocStats::default(), 1 << 30, (false, false)))
+                .unwrap();
         assert!(text.contains("clw_session_cache_evictions_total{cause=\"heap\"} 4"));
     }
 

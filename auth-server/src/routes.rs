@@ -423,7 +423,7 @@ fn metrics(state: &State) -> Resp {
         &state.cache.stats(),
         &alloc_stats(),
         state.limit.bytes,
-        state.under_pressure(),
+        (state.under_pressure(), state.heap.outside_cache().is_some()),
     );
     let mut resp = Response::new(Full::new(Bytes::from(body)));
     resp.headers_mut().insert(

@@ -49,6 +49,11 @@ async fn a_heap_over_budget_outside_the_cache_evicts_no_session() {
         "{health}"
     );
     assert_eq!(health["session_cache"]["evictions"]["heap"], 0, "{health}");
+    let metrics = c.send("GET", "/metrics", None, None).await.text;
+    assert_eq!(
+        common::metric(&metrics, "clw_memory_heap_outside_cache"),
+        Some(1.0)
+    );
     let ready = c.send("GET", "/ready", None, None).await;
     assert_eq!((ready.status, ready.code()), (503, "clw-memory-pressure"));
     assert!(ready.text.contains("heap-outside-cache"), "{}", ready.text);
