@@ -244,14 +244,14 @@ impl FixedCache {
         // other shards. Take their LRU sessions one lock at a time.
         drop(shard);
         let n = self.shards.len();
-        let mut i = home;
+        let (mut i, mut round_evicted) = (home, false);
         loop {
             i = (i + 1) % n;
-            let progressed = self.evict_one(&mut self.shards[i].lock(), now);
+            round_evicted |= self.evict_one(&mut self.shards[i].lock(), now);
             if self.reserve(w) {
                 break;
             }
-            if !progressed && i == home {
+            if i == home && !std::mem::take(&mut round_evicted) {
                 // A whole round found nothing to evict: the budget is held
                 // by sessions other threads reserved and are about to push.
                 std::thread::yield_now();
