@@ -206,6 +206,7 @@ impl Sampler {
             active_bytes: as_u64(metrics.active),
             resident_bytes: as_u64(metrics.resident),
             sessions: as_u64(metrics.sessions),
+            capacity: as_u64(metrics.capacity),
             evictions: as_u64(metrics.evictions),
             logins: as_u64(metrics.logins),
             ..Sample::default()

@@ -29,7 +29,7 @@ pub use atomic::write_atomic;
 pub use error::RunFileError;
 pub use hlog::{read_hlog, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
-pub use memory::{MemoryReport, MemorySources, Verdict};
+pub use memory::{MemoryReport, MemorySources, TrendReport, Verdict};
 pub use samples::{read_samples, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER};
 pub use summary::{
     Host, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, StepSummary, ThresholdResult,

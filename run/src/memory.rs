@@ -82,6 +82,37 @@ pub struct MemoryReport {
     #[serde(deserialize_with = "crate::de::null_default")]
     pub evidence: Vec<String>,
     pub projected_time_to_limit_s: Option<f64>,
+    /// The rank-based growth test the verdict rests on (docs/memory.md);
+    /// absent when too few samples were taken to run it.
+    pub trend: Option<TrendReport>,
+    /// Seconds after load start at which the live verdict first said
+    /// `leak` (clw-cli decides it while the load runs); null if never.
+    pub leak_detected_at_s: Option<f64>,
+}
+
+/// `memory.trend`: Mann–Kendall on block maxima, with a Theil–Sen slope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrendReport {
+    /// The column tested: `allocated`, `RSS` or `cgroup usage`.
+    pub series: String,
+    /// `mann-kendall`.
+    pub test: String,
+    /// Points tested: the maximum of each block of `block_s` seconds.
+    pub blocks: usize,
+    pub block_s: f64,
+    /// One-sided p-value of "memory rises" (1 - confidence).
+    pub p_value: f64,
+    /// Kendall's tau: -1 (always falling) to 1 (always rising).
+    pub tau: f64,
+    /// Theil–Sen slope and its interval at `slope_confidence`; a bound is
+    /// null when too few blocks bound it.
+    pub slope_bytes_per_s: f64,
+    pub slope_low_bytes_per_s: Option<f64>,
+    pub slope_high_bytes_per_s: Option<f64>,
+    pub slope_confidence: f64,
+    /// Significant, and large at the slope's lower bound: a real rise.
+    pub rising: bool,
 }
 
 impl MemoryReport {
@@ -129,7 +160,8 @@ mod tests {
             "slope_bytes_per_s": null, "r_squared": null, "plateau": null,
             "retained_bytes_per_session": null,
             "verdict": "inconclusive", "evidence": ["no memory samples"],
-            "projected_time_to_limit_s": null
+            "projected_time_to_limit_s": null,
+            "trend": null, "leak_detected_at_s": null
         });
         assert_eq!(v, before);
     }

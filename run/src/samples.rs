@@ -9,7 +9,7 @@ use crate::table::{complete_rows, Table};
 
 /// samples.csv's header, in the documented order. Readers look columns up
 /// by name, so columns may be appended later.
-pub const SAMPLES_HEADER: [&str; 12] = [
+pub const SAMPLES_HEADER: [&str; 13] = [
     "t_s",
     "rss_bytes",
     "hwm_bytes",
@@ -22,6 +22,7 @@ pub const SAMPLES_HEADER: [&str; 12] = [
     "rps",
     "errors",
     "logins",
+    "capacity",
 ];
 
 /// One row of samples.csv; `None` is a blank cell (source absent, scrape
@@ -44,6 +45,10 @@ pub struct SampleRow {
     pub errors: Option<u64>,
     /// The server's successful logins so far (cumulative).
     pub logins: Option<u64>,
+    /// The session capacity the service advertises
+    /// (`clw_session_cache_max_size`): a cache still filling toward it is
+    /// not yet judged a leak.
+    pub capacity: Option<u64>,
 }
 
 /// samples.csv being written.
@@ -82,6 +87,7 @@ impl SamplesWriter {
             s.rps.map(|r| format!("{r:.2}")).unwrap_or_default(),
             int(s.errors),
             int(s.logins),
+            int(s.capacity),
         ];
         self.out
             .write_record(&record)
@@ -135,6 +141,7 @@ pub fn parse_samples(bytes: &[u8], path: &Path) -> Result<SamplesFile, RunFileEr
             rps: table.float(&record, table.column("rps"), "rps")?,
             errors: int("errors")?,
             logins: int("logins")?,
+            capacity: int("capacity")?,
         });
     }
     Ok(SamplesFile {
@@ -176,7 +183,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "{}0.250,1000,1200,,,,,,,12.50,0,3\n0.500,,,,,,,,,,,\n",
+                "{}0.250,1000,1200,,,,,,,12.50,0,3,\n0.500,,,,,,,,,,,,\n",
                 header()
             )
         );

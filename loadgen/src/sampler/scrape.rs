@@ -15,6 +15,8 @@ pub(crate) struct MetricsFigures {
     pub(crate) active: Option<f64>,
     pub(crate) resident: Option<f64>,
     pub(crate) sessions: Option<f64>,
+    /// `clw_session_cache_max_size`: the capacity the cache advertises.
+    pub(crate) capacity: Option<f64>,
     /// Sum over all label sets (causes) of the eviction counter.
     pub(crate) evictions: Option<f64>,
     pub(crate) logins: Option<f64>,
@@ -62,6 +64,7 @@ pub(crate) fn parse_metrics(text: &str) -> MetricsFigures {
             "clw_jemalloc_active_bytes" => &mut figures.active,
             "clw_jemalloc_resident_bytes" => &mut figures.resident,
             "clw_session_cache_size" => &mut figures.sessions,
+            "clw_session_cache_max_size" => &mut figures.capacity,
             "clw_logins_total" => &mut figures.logins,
             "clw_memory_limit_bytes" => &mut figures.limit,
             "clw_session_cache_evictions_total" => {
@@ -169,6 +172,7 @@ mod tests {
 # HELP clw_session_cache_size Sessions in the cache.
 # TYPE clw_session_cache_size gauge
 clw_session_cache_size 3421
+clw_session_cache_max_size 10000
 clw_session_cache_evictions_total{cause=\"capacity\"} 10
 clw_session_cache_evictions_total{cause=\"ttl\"} 5
 clw_session_cache_evictions_total{cause=\"a}b\"} 1
@@ -181,6 +185,7 @@ clw_jemalloc_active_bytes NaN
 ";
         let f = parse_metrics(text);
         assert_eq!(f.sessions, Some(3421.0));
+        assert_eq!(f.capacity, Some(10000.0));
         assert_eq!(f.evictions, Some(16.0));
         assert_eq!(f.logins, Some(4000.0));
         assert_eq!(f.allocated, Some(1.5e7));

@@ -10,12 +10,6 @@ pub(crate) struct LinearFit {
     pub(crate) r_squared: f64,
 }
 
-impl LinearFit {
-    pub(crate) fn at(&self, x: f64) -> f64 {
-        self.intercept + self.slope * x
-    }
-}
-
 /// Ordinary least squares; None for fewer than 2 points or no spread in x.
 pub(crate) fn least_squares(points: &[(f64, f64)]) -> Option<LinearFit> {
     let n = points.len() as f64;
@@ -97,7 +91,6 @@ mod tests {
         let fit = least_squares(&points).unwrap();
         assert!((fit.slope - 2.0).abs() < 1e-9 && (fit.intercept - 3.0).abs() < 1e-9);
         assert!((fit.r_squared - 1.0).abs() < 1e-9);
-        assert!((fit.at(20.0) - 43.0).abs() < 1e-9);
     }
 
     #[test]

@@ -9,39 +9,47 @@
 //! summary.memory = Some(report);
 //! ```
 //!
-//! Method, on the server's memory after ramp-up (RSS; else cgroup usage;
-//! else allocator bytes):
-//! - a least-squares line over time (slope, R²);
+//! Method, on the server's memory after ramp-up: the verdict on allocated
+//! bytes, which are steadier and count live objects (else RSS, else cgroup
+//! usage); the slope and projection on RSS, which the limit applies to:
+//! - a rank-based growth test (Mann–Kendall on block maxima, Theil–Sen
+//!   slope with a 99% interval; [`rank`]): a rise is *real* at 99.9%
+//!   confidence and *large* when, at the slope's lower bound, it exceeds
+//!   the plateau tolerance over the window;
+//! - a least-squares line over time (slope, R², for the projection);
 //! - a plateau test: the last third of the window against the middle third,
 //!   by peak and by mean, with a tolerance of four noise sigmas (jitter
 //!   measured from successive differences), 1% of the level, or 1 MiB,
 //!   whichever is largest. A fixed cache's sawtooth (fill, evict) repeats
 //!   the same peaks, so it plateaus; a leak's peaks keep rising;
-//! - `leak` when there is no plateau and memory rose steadily (R² ≥ 0.6) by
-//!   more than the tolerance, or climbed to 90% of the limit / was
-//!   OOM-killed; `bounded` on a plateau or a fall; else `inconclusive`, as
-//!   with fewer than 8 samples;
+//! - `leak` when the rise is real and large (or real and at 90% of the
+//!   limit) and there is no plateau; `inconclusive` instead while the cache
+//!   is still filling toward the capacity the service advertises;
+//!   `bounded` on a plateau or a fall; else `inconclusive`, as with fewer
+//!   than 8 s of samples after ramp-up;
 //! - a server that at least doubled after ramp-up and was then OOM-killed
 //!   climbed into the kill: a leak, and *not* a plateau even if it sat flat
 //!   for the last third (a hash table doubling grows in steps). The
 //!   `plateau` field, the evidence and the verdict always agree.
 
 mod fit;
+mod live;
+#[cfg(test)]
+mod live_tests;
+mod rank;
 mod series;
 mod steps;
 #[cfg(test)]
 mod tests;
 pub mod trend;
 
-use fit::least_squares;
+pub use live::LiveVerdict;
 pub use series::Series;
 
 use crate::memory::{MemoryReport, MemorySources, Verdict};
 
 /// Fewer samples than this after ramp-up give no verdict.
 const MIN_SAMPLES: usize = 8;
-/// R² a rise needs to count as steady growth.
-const MIN_R_SQUARED: f64 = 0.6;
 /// Absolute floor of the plateau tolerance: allocator jitter is that large.
 const MIN_TOLERANCE_BYTES: f64 = 1024.0 * 1024.0;
 
@@ -68,7 +76,26 @@ pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
         return report;
     };
     let shape = steps::plateau(&trend, input, &mut report);
-    steps::verdict(&trend, &shape, series, input, &mut report);
+    let filled = rank::last_filling(series, input.ramp_up_s);
+    let judged: Vec<(f64, f64)> = match filled {
+        Some((until, ..)) => trend
+            .verdict_points
+            .iter()
+            .copied()
+            .filter(|p| p.0 >= until)
+            .collect(),
+        None => trend.verdict_points.clone(),
+    };
+    let growth = rank::growth(trend.verdict_name, &judged, shape.tolerance, &mut report);
+    steps::verdict(
+        &trend,
+        &shape,
+        growth.as_ref(),
+        filled,
+        series,
+        input,
+        &mut report,
+    );
     report
 }
 
@@ -108,17 +135,45 @@ fn peaks(series: &Series, input: &AnalysisInput) -> MemoryReport {
     report
 }
 
-/// The series the verdict is about, as (t, bytes) after ramp-up: RSS, else
-/// cgroup usage, else allocator bytes.
+/// The series the limit applies to, as (t, bytes) after ramp-up: RSS, else
+/// cgroup usage, else allocator bytes. Its line gives the slope, R² and
+/// the projection to the limit: that is what the kernel kills on.
 fn primary_series(series: &Series, ramp_up_s: f64) -> Option<(&'static str, Vec<(f64, f64)>)> {
-    [
-        ("RSS", &series.rss),
-        ("cgroup usage", &series.cgroup),
-        ("allocated", &series.allocated),
-    ]
-    .into_iter()
-    .find(|(_, column)| column.iter().any(Option::is_some))
-    .map(|(name, column)| (name, points_after(series, column, ramp_up_s)))
+    first_with_values(
+        series,
+        ramp_up_s,
+        [
+            ("RSS", &series.rss),
+            ("cgroup usage", &series.cgroup),
+            ("allocated", &series.allocated),
+        ],
+    )
+}
+
+/// The series the verdict is decided on: allocator bytes when the service
+/// exports them (they count live objects, and have no steps from pages the
+/// allocator keeps or a table that doubles), else the primary series.
+fn verdict_series(series: &Series, ramp_up_s: f64) -> Option<(&'static str, Vec<(f64, f64)>)> {
+    first_with_values(
+        series,
+        ramp_up_s,
+        [
+            ("allocated", &series.allocated),
+            ("RSS", &series.rss),
+            ("cgroup usage", &series.cgroup),
+        ],
+    )
+}
+
+fn first_with_values(
+    series: &Series,
+    ramp_up_s: f64,
+    columns: [(&'static str, &Vec<Option<f64>>); 3],
+) -> Option<(&'static str, Vec<(f64, f64)>)> {
+    columns
+        .into_iter()
+        .find(|(_, column)| column.iter().any(Option::is_some))
+        .map(|(name, column)| (name, points_after(series, column, ramp_up_s)))
 }
 
 fn points_after(series: &Series, column: &[Option<f64>], ramp_up_s: f64) -> Vec<(f64, f64)> {
@@ -129,33 +184,6 @@ fn points_after(series: &Series, column: &[Option<f64>], ramp_up_s: f64) -> Vec<
         .filter(|(t, _)| **t >= ramp_up_s)
         .filter_map(|(t, v)| Some((*t, (*v)?)))
         .collect()
-}
-
-/// Memory growth over login growth after ramp-up; allocator bytes are
-/// preferred (they count live objects, not pages the allocator keeps).
-fn retained_per_session(
-    series: &Series,
-    ramp_up_s: f64,
-    evidence: &mut Vec<String>,
-) -> Option<f64> {
-    let logins = points_after(series, &series.logins, ramp_up_s);
-    let new_logins = logins.last()?.1 - logins.first()?.1;
-    if new_logins < 1.0 {
-        return None;
-    }
-    let (name, column) = if series.allocated.iter().any(Option::is_some) {
-        ("allocated", &series.allocated)
-    } else {
-        ("RSS", &series.rss)
-    };
-    let fit = least_squares(&points_after(series, column, ramp_up_s))?;
-    let (t0, t1) = (logins.first()?.0, logins.last()?.0);
-    let retained = (fit.at(t1) - fit.at(t0)).max(0.0) / new_logins;
-    evidence.push(format!(
-        "{} retained per login over {new_logins:.0} logins ({name} growth / logins)",
-        human_bytes(retained)
-    ));
-    Some(round2(retained))
 }
 
 /// "evictions rose by N while the cache held at most M sessions", when the

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::RunFileError;
-use crate::samples::{read_samples, SamplesFile};
+use crate::samples::{read_samples, SampleRow, SamplesFile};
 
 /// The sample columns the analysis uses, one entry per row; `None` is a
 /// blank cell (source absent or scrape failed).
@@ -18,6 +18,7 @@ pub struct Series {
     pub sessions: Vec<Option<f64>>,
     pub evictions: Vec<Option<f64>>,
     pub logins: Vec<Option<f64>>,
+    pub capacity: Vec<Option<f64>>,
     /// The final row was incomplete (no trailing newline) and was dropped.
     pub truncated_tail: bool,
 }
@@ -37,29 +38,34 @@ impl Series {
     }
 
     pub fn from_file(file: &SamplesFile) -> Series {
-        let f = |v: Option<u64>| v.map(|v| v as f64);
         let mut s = Series {
             truncated_tail: file.truncated_tail,
             ..Series::default()
         };
         for r in &file.rows {
-            s.t_s.push(r.t_s);
-            s.rss.push(f(r.rss_bytes));
-            s.hwm.push(f(r.hwm_bytes));
-            s.cgroup.push(f(r.cgroup_bytes));
-            s.allocated.push(f(r.allocated_bytes));
-            s.sessions.push(f(r.sessions));
-            s.evictions.push(f(r.evictions));
-            s.logins.push(f(r.logins));
+            s.push(r);
         }
         s
+    }
+
+    /// Appends one sample (the live verdict grows its series this way).
+    pub fn push(&mut self, r: &SampleRow) {
+        let f = |v: Option<u64>| v.map(|v| v as f64);
+        self.t_s.push(r.t_s);
+        self.rss.push(f(r.rss_bytes));
+        self.hwm.push(f(r.hwm_bytes));
+        self.cgroup.push(f(r.cgroup_bytes));
+        self.allocated.push(f(r.allocated_bytes));
+        self.sessions.push(f(r.sessions));
+        self.evictions.push(f(r.evictions));
+        self.logins.push(f(r.logins));
+        self.capacity.push(f(r.capacity));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::samples::SampleRow;
 
     #[test]
     fn rows_become_columns_with_blanks_kept() {

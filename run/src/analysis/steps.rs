@@ -5,9 +5,10 @@
 //! place, which the verdict then cannot contradict.
 
 use super::fit::{self, least_squares, max, mean, min, noise_sigma, LinearFit};
+use super::rank::{self, Growth};
 use super::{
-    eviction_note, human_bytes, pct, primary_series, retained_per_session, round2, AnalysisInput,
-    Series, MIN_R_SQUARED, MIN_SAMPLES, MIN_TOLERANCE_BYTES,
+    eviction_note, human_bytes, pct, primary_series, round2, verdict_series, AnalysisInput, Series,
+    MIN_SAMPLES, MIN_TOLERANCE_BYTES,
 };
 use crate::memory::{MemoryReport, Verdict};
 
@@ -15,8 +16,10 @@ use crate::memory::{MemoryReport, Verdict};
 pub(super) struct Trend {
     /// `RSS`, `cgroup usage` or `allocated`: what the evidence talks about.
     name: &'static str,
-    /// (t, bytes) after ramp-up.
-    points: Vec<(f64, f64)>,
+    /// The series the plateau and growth tests judge (allocated when
+    /// there is one), as (t, bytes) after ramp-up.
+    pub(super) verdict_name: &'static str,
+    pub(super) verdict_points: Vec<(f64, f64)>,
     values: Vec<f64>,
     fit: LinearFit,
     /// Seconds from the first to the last point.
@@ -66,9 +69,13 @@ pub(super) fn fit(
     };
     let values: Vec<f64> = points.iter().map(|p| p.1).collect();
     let span = points[points.len() - 1].0 - points[0].0;
+    let (verdict_name, verdict_points) = verdict_series(series, input.ramp_up_s)
+        .filter(|(_, p)| p.len() >= MIN_SAMPLES)
+        .unwrap_or((name, points));
     let trend = Trend {
         name,
-        points,
+        verdict_name,
+        verdict_points,
         values,
         fit: line,
         span,
@@ -85,14 +92,14 @@ pub(super) fn fit(
         human_bytes(trend.last()),
     ));
     report.retained_bytes_per_session =
-        retained_per_session(series, input.ramp_up_s, &mut report.evidence);
+        rank::retained_per_login(series, input.ramp_up_s, &mut report.evidence);
     Some(trend)
 }
 
 /// What the plateau test found.
 pub(super) struct Shape {
     /// Four noise sigmas, 1% of the level, or 1 MiB, whichever is largest.
-    tolerance: f64,
+    pub(super) tolerance: f64,
     /// The last third's peak above the middle third's.
     rise_max: f64,
     /// Levelled off below the limit (what `memory.plateau` says): the last
@@ -102,21 +109,22 @@ pub(super) struct Shape {
     /// At least doubled after ramp-up, then OOM-killed: whatever the last
     /// third looked like, it did not level off below the limit.
     climbed_into_kill: bool,
-    /// The highest value after ramp-up.
-    peak: f64,
 }
 
 /// Step 2: does memory level off? The last third of the window against the
 /// middle third, by peak and by mean. Sets `memory.plateau` and says why.
 pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryReport) -> Shape {
-    let sigma = noise_sigma(&trend.values);
-    let level = fit::median(&mut trend.values.clone());
+    let points = &trend.verdict_points;
+    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let first = values[0];
+    let sigma = noise_sigma(&values);
+    let level = fit::median(&mut values.clone());
     let tolerance = (4.0 * sigma).max(0.01 * level).max(MIN_TOLERANCE_BYTES);
-    let (t_first, span) = (trend.points[0].0, trend.span);
+    let t_first = points[0].0;
+    let span = points[points.len() - 1].0 - t_first;
     let third = |k: f64| -> Vec<f64> {
         let (from, to) = (t_first + span * k / 3.0, t_first + span * (k + 1.0) / 3.0);
-        trend
-            .points
+        points
             .iter()
             .filter(|p| p.0 >= from && p.0 <= to)
             .map(|p| p.1)
@@ -127,27 +135,25 @@ pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryR
     let rise_mean = mean(&last) - mean(&middle);
     let range_middle = max(&middle) - min(&middle);
     let flat = rise_max <= tolerance && rise_mean <= tolerance.max(0.6 * range_middle);
-    let peak = max(&trend.values);
+    let peak = max(&values);
     // A leak that grows in steps (a hash table doubling, say) can look flat
     // between two steps, right up to the step the limit cannot hold. A
     // server that at least doubled its memory after ramp-up and was then
     // OOM-killed did not level off below its limit. (One killed near its
     // starting level is the guide's other cause: a limit set too low.)
-    let climbed_into_kill =
-        input.oom_killed && peak >= 2.0 * trend.first() && peak - trend.first() > tolerance;
+    let climbed_into_kill = input.oom_killed && peak >= 2.0 * first && peak - first > tolerance;
     let shape = Shape {
         tolerance,
         rise_max,
         levelled_off: flat && !climbed_into_kill,
         climbed_into_kill,
-        peak,
     };
     report.plateau = Some(shape.levelled_off);
     report.evidence.push(if shape.climbed_into_kill {
         format!(
             "{} climbed from {} to {} after ramp-up and never levelled off below the limit{}",
-            trend.name,
-            human_bytes(trend.first()),
+            trend.verdict_name,
+            human_bytes(first),
             human_bytes(peak),
             if flat {
                 " (it sat flat between steps; a climb the limit killed is not a plateau)"
@@ -176,32 +182,45 @@ pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryR
     shape
 }
 
-/// Step 3: the verdict, from the trend and the plateau test, with the facts
-/// that go with it (the kill, the limit, the time left to it, evictions).
+/// Step 3: the verdict, from the growth test and the plateau test, with the
+/// facts that go with it (the kill, the limit, the time left to it,
+/// evictions, a cache still filling).
 pub(super) fn verdict(
     trend: &Trend,
     shape: &Shape,
+    growth: Option<&Growth>,
+    filled: Option<(f64, f64, f64)>,
     series: &Series,
     input: &AnalysisInput,
     report: &mut MemoryReport,
 ) {
     let limit = input.limit_bytes.map(|l| l as f64);
-    let near_limit = limit.is_some_and(|l| shape.peak >= 0.9 * l);
-    let steady = trend.fit.r_squared >= MIN_R_SQUARED || near_limit || input.oom_killed;
-    let rising =
-        !shape.levelled_off && trend.fit.slope > 0.0 && trend.growth() > shape.tolerance && steady;
+    let peak = max(&trend.values);
+    let near_limit = limit.is_some_and(|l| peak >= 0.9 * l);
+    // Real at 99.9% confidence, and either large or already at the limit.
+    let significant = growth.is_some_and(|g| g.mk.p_increasing < rank::ALPHA && g.mk.slope > 0.0);
+    let rising = !shape.levelled_off
+        && (growth.is_some_and(|g| g.rising) || (significant && (near_limit || input.oom_killed)));
+    // Still filling at the last sample: not judged until full.
+    let t_last = trend.verdict_points.last().map_or(0.0, |p| p.0);
+    let filling = filled.filter(|f| f.0 >= t_last);
     let evidence = &mut report.evidence;
-    let verdict = if shape.climbed_into_kill || rising {
+    if let Some((until, ..)) = filled.filter(|_| filling.is_none()) {
+        evidence.push(format!(
+            "the cache filled toward its advertised capacity until {until:.1} s; growth is judged from then"
+        ));
+    }
+    let verdict = if shape.climbed_into_kill || (rising && filling.is_none()) {
         if input.oom_killed {
             evidence.push("the server was OOM-killed at its memory limit".into());
         } else if near_limit {
             evidence.push(format!(
                 "{} reached {} of the limit",
                 trend.name,
-                pct(shape.peak, limit)
+                pct(peak, limit)
             ));
         }
-        if let Some(l) = limit {
+        if let Some(l) = limit.filter(|_| trend.fit.slope > 0.0) {
             let remaining = ((l - trend.last()) / trend.fit.slope).max(0.0);
             report.projected_time_to_limit_s = Some(round2(remaining));
             evidence.push(format!(
@@ -225,11 +244,16 @@ pub(super) fn verdict(
             );
         }
         Verdict::Bounded
+    } else if let Some((_, sessions, capacity)) = filling {
+        evidence.push(format!(
+            "the cache is still filling: {sessions:.0} of the {capacity:.0} sessions it advertises; growth while it fills is not yet a leak, and it is judged once full"
+        ));
+        Verdict::Inconclusive
     } else {
         evidence.push(format!(
-            "memory rose {} without a steady trend (R² {:.2} < {MIN_R_SQUARED}) and without levelling off; run longer to decide",
-            human_bytes(trend.growth().max(shape.rise_max)),
-            trend.fit.r_squared
+            "memory rose {} without a rise that is both significant (99.9%) and larger than {} at its lower bound, and without levelling off; run longer to decide",
+            human_bytes(trend.growth().max(shape.rise_max).max(0.0)),
+            human_bytes(shape.tolerance)
         ));
         Verdict::Inconclusive
     };

@@ -2,21 +2,21 @@
 
 use super::*;
 
-const MIB: f64 = 1024.0 * 1024.0;
-const LIMIT: u64 = 256 << 20;
+pub(super) const MIB: f64 = 1024.0 * 1024.0;
+pub(super) const LIMIT: u64 = 256 << 20;
 
 /// Deterministic Gaussian noise (xorshift + Box-Muller), so tests repeat.
-struct Noise(u64);
+pub(super) struct Noise(pub(super) u64);
 
 impl Noise {
-    fn uniform(&mut self) -> f64 {
+    pub(super) fn uniform(&mut self) -> f64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         (self.0 >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn gaussian(&mut self, sigma: f64) -> f64 {
+    pub(super) fn gaussian(&mut self, sigma: f64) -> f64 {
         let (u1, u2) = (self.uniform().max(1e-12), self.uniform());
         sigma * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
@@ -47,7 +47,7 @@ fn input() -> AnalysisInput {
     }
 }
 
-fn explain(report: &MemoryReport) -> String {
+pub(super) fn explain(report: &MemoryReport) -> String {
     format!(
         "{:?} plateau {:?}: {:#?}",
         report.verdict, report.plateau, report.evidence
@@ -65,7 +65,7 @@ fn judge(series: &Series, input: &AnalysisInput) -> MemoryReport {
 /// The verdict never contradicts itself: the `plateau` field, the evidence
 /// lines and the verdict say the same thing (a killed climb is no plateau).
 #[track_caller]
-fn assert_agrees(report: &MemoryReport) {
+pub(super) fn assert_agrees(report: &MemoryReport) {
     let says = |prefix: &str| report.evidence.iter().any(|e| e.starts_with(prefix));
     let why = explain(report);
     match report.verdict {
@@ -374,6 +374,8 @@ fn report_serializes_as_the_summary_memory_block() {
         "verdict",
         "evidence",
         "projected_time_to_limit_s",
+        "trend",
+        "leak_detected_at_s",
     ];
     let mut got = keys.clone();
     got.sort_unstable();
