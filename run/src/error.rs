@@ -25,11 +25,23 @@ pub enum RunFileError {
     },
     #[error("{path}: no `{column}` column in the header")]
     MissingColumn { path: PathBuf, column: &'static str },
-    #[error("{path} is not valid JSON for summary.json: {source}")]
+    #[error("{path} is not valid JSON for {}: {source}", json_kind(path))]
     Json {
         path: PathBuf,
         source: serde_json::Error,
     },
+    /// Valid JSON that breaks the file's contract.
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// What a JSON file is, from its name: summary.json, else a baseline.
+fn json_kind(path: &std::path::Path) -> &'static str {
+    if path.file_name().is_some_and(|n| n == "summary.json") {
+        "summary.json"
+    } else {
+        "a baseline"
+    }
 }
 
 impl RunFileError {

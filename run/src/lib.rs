@@ -15,6 +15,7 @@
 
 pub mod analysis;
 pub mod atomic;
+pub mod baseline;
 mod de;
 mod error;
 mod hlog;
