@@ -15,6 +15,7 @@ mod collector;
 mod console;
 mod counters;
 mod engine;
+mod gate;
 mod http;
 mod memory;
 mod opts;
@@ -29,6 +30,6 @@ mod summary;
 mod target;
 mod vu;
 
-pub use opts::{AuthCommand, Command, LoadTestOpts, OnServerExit, Opts, ReportOpts};
+pub use opts::{AuthCommand, Command, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
 pub use run::{run, Error, Outcome};
 pub use scenario::{check_file, ScenarioError, ScenarioOutline};

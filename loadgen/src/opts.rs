@@ -24,6 +24,8 @@ pub enum Command {
     },
     /// Re-render a run's report, or compare several runs.
     Report(ReportOpts),
+    /// The CI gate: a run's thresholds, and its figures against a baseline.
+    Gate(GateOpts),
 }
 
 /// `clw-cli auth ...`
@@ -164,6 +166,52 @@ pub struct ReportOpts {
     /// Also (re)write REPORTS_DIR/index.html listing every run in it.
     #[arg(long, value_name = "REPORTS_DIR")]
     pub index: Option<PathBuf>,
+}
+
+/// `clw-cli gate RUN_DIR... --baseline FILE`
+#[derive(Debug, Clone, Args)]
+pub struct GateOpts {
+    /// Run folders to gate; a folder of run folders (what `--repeat`
+    /// writes) counts as all of them. Several runs are gated on the median
+    /// of each figure.
+    #[arg(value_name = "RUN_DIR", required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The baseline (JSON) to compare with, e.g. profiles/baselines/ci.json.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: PathBuf,
+    /// Allowed regression of every figure (`10%` or `0.1`), in place of
+    /// each metric's own tolerance in the baseline.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_fraction)]
+    pub max_regression: Option<f64>,
+    /// Write the baseline from these runs (their median) instead of gating,
+    /// with what it was measured on (commit, date, cores, memory, limit,
+    /// scenario, users, duration).
+    #[arg(long)]
+    pub update_baseline: bool,
+    /// Also write the result as JUnit XML (one test case per threshold and
+    /// per baseline metric).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Also write the result as a Markdown table. It is appended to
+    /// $GITHUB_STEP_SUMMARY whenever that variable is set.
+    #[arg(long, value_name = "FILE")]
+    pub summary_md: Option<PathBuf>,
+}
+
+/// `10%` or `0.1`: a share, at least 0.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (number, scale) = match t.strip_suffix('%') {
+        Some(n) => (n, 0.01),
+        None => (t, 1.0),
+    };
+    number
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .map(|v| v * scale)
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("`{text}` is not a share such as 10% or 0.1"))
 }
 
 /// Durations as users write them: `300` (seconds), `300s`, `5m`, `250ms`.

@@ -76,6 +76,7 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
             command: AuthCommand::LoadTest(lt),
         } => load_test(*lt).await,
         Command::Report(r) => report(r),
+        Command::Gate(g) => crate::gate::gate(g),
     }
 }
 

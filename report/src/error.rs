@@ -66,6 +66,11 @@ impl From<clw_run::RunFileError> for ReportError {
                 line: source.line() as u64,
                 reason: source.to_string(),
             },
+            E::Invalid { path, message } => ReportError::Csv {
+                path,
+                line: 1,
+                reason: message,
+            },
         }
     }
 }

@@ -1,0 +1,271 @@
+//! The gate on run folders written from fixtures: a run passes against its
+//! own baseline, a leaky run fails it, the exit codes, JUnit that parses,
+//! the Markdown table.
+
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use clw_run::{MemoryReport, Percentiles, RunSummary, ThresholdResult, Verdict};
+
+use crate::opts::{Command, Opts};
+
+fn summary(peak_rss: u64, allocated: u64, verdict: Verdict) -> RunSummary {
+    let mut s = RunSummary {
+        complete: true,
+        scenario: "login-storm".into(),
+        concurrent_users: 100,
+        duration_s: 60.0,
+        model: "closed".into(),
+        throughput_rps: Some(60_000.0),
+        elapsed_s: Some(60.0),
+        latency_ms: Some(Percentiles {
+            p50: 1.0,
+            p90: 2.0,
+            p99: 5.0,
+            p999: 8.0,
+            max: 20.0,
+        }),
+        memory: Some(MemoryReport {
+            limit_bytes: Some(256 << 20),
+            peak_rss_bytes: Some(peak_rss),
+            peak_rss_percent: Some(peak_rss as f64 * 100.0 / (256u64 << 20) as f64),
+            peak_allocated_bytes: Some(allocated),
+            retained_bytes_per_session: Some(0.0),
+            verdict: Some(verdict),
+            ..MemoryReport::default()
+        }),
+        passed: Some(verdict != Verdict::Leak),
+        ..RunSummary::default()
+    };
+    s.requests.total = 3_600_000;
+    s.requests.ok = 3_600_000;
+    s.thresholds = vec![ThresholdResult {
+        name: "verdict".into(),
+        op: "!=".into(),
+        limit: 0.0,
+        actual: None,
+        passed: Some(verdict != Verdict::Leak),
+    }];
+    s
+}
+
+fn write_run(root: &Path, name: &str, s: &RunSummary) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    s.write_atomic(&dir.join("summary.json")).unwrap();
+    dir
+}
+
+fn gate(args: &[&str]) -> i32 {
+    let mut argv = vec!["clw-cli", "gate"];
+    argv.extend_from_slice(args);
+    let opts = Opts::try_parse_from(argv).unwrap();
+    assert!(matches!(opts.command, Command::Gate(_)));
+    match crate::gate::gate(match opts.command {
+        Command::Gate(g) => g,
+        _ => unreachable!(),
+    }) {
+        Ok(o) => o.exit_code,
+        Err(e) => e.exit_code(),
+    }
+}
+
+#[test]
+fn a_run_passes_its_own_baseline_and_a_leaky_run_fails_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = write_run(
+        tmp.path(),
+        "good",
+        &summary(14 << 20, 9 << 20, Verdict::Bounded),
+    );
+    let baseline = tmp.path().join("baselines/ci.json");
+    let (good_s, baseline_s) = (good.to_str().unwrap(), baseline.to_str().unwrap());
+    assert_eq!(
+        gate(&[good_s, "--baseline", baseline_s, "--update-baseline"]),
+        0
+    );
+    let written = clw_run::baseline::Baseline::read(&baseline).unwrap();
+    assert_eq!(written.measured_on.scenario, "login-storm");
+    assert_eq!(written.measured_on.runs, 1);
+    assert!(written.measured_on.memory_bytes.is_some());
+    assert_eq!(
+        written.metrics["peak_rss_bytes"].value,
+        (14u64 << 20) as f64
+    );
+
+    let junit = tmp.path().join("junit.xml");
+    let md = tmp.path().join("gate.md");
+    assert_eq!(
+        gate(&[
+            good_s,
+            "--baseline",
+            baseline_s,
+            "--junit",
+            junit.to_str().unwrap(),
+            "--summary-md",
+            md.to_str().unwrap()
+        ]),
+        0
+    );
+    let report =
+        quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap())
+            .expect("JUnit parses");
+    let suite = &report.test_suites[0];
+    assert_eq!(
+        suite.test_cases.len(),
+        1 + 6,
+        "one per threshold and per baseline metric"
+    );
+    assert_eq!(suite.failures, 0);
+
+    let leaky = write_run(
+        tmp.path(),
+        "leaky",
+        &summary(240 << 20, 200 << 20, Verdict::Leak),
+    );
+    assert_eq!(
+        gate(&[
+            leaky.to_str().unwrap(),
+            "--baseline",
+            baseline_s,
+            "--junit",
+            junit.to_str().unwrap(),
+            "--summary-md",
+            md.to_str().unwrap()
+        ]),
+        1
+    );
+    let report =
+        quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap())
+            .unwrap();
+    let failed: Vec<String> = report.test_suites[0]
+        .test_cases
+        .iter()
+        .filter(|c| !matches!(c.status, quick_junit::TestCaseStatus::Success { .. }))
+        .map(|c| c.name.to_string())
+        .collect();
+    assert!(
+        failed.contains(&"baseline peak_rss_bytes".to_string()),
+        "{failed:?}"
+    );
+    assert!(
+        failed.contains(&"baseline peak_allocated_bytes".to_string()),
+        "{failed:?}"
+    );
+    assert!(
+        failed.iter().any(|n| n.starts_with("threshold verdict")),
+        "{failed:?}"
+    );
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(table.contains("### clw memory gate: FAILED"), "{table}");
+    assert!(
+        table.contains("| `peak_rss_bytes` | 14.0 MiB | 240.0 MiB | +1614.3% |"),
+        "{table}"
+    );
+}
+
+#[test]
+fn missing_or_unreadable_inputs_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = write_run(
+        tmp.path(),
+        "good",
+        &summary(14 << 20, 9 << 20, Verdict::Bounded),
+    );
+    let good_s = good.to_str().unwrap();
+    let missing = tmp.path().join("nope.json");
+    assert_eq!(gate(&[good_s, "--baseline", missing.to_str().unwrap()]), 2);
+    let broken = tmp.path().join("broken.json");
+    std::fs::write(&broken, "{\"schema_version\": 1,").unwrap();
+    assert_eq!(gate(&[good_s, "--baseline", broken.to_str().unwrap()]), 2);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let baseline = tmp.path().join("b.json");
+    assert_eq!(
+        gate(&[
+            good_s,
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--update-baseline"
+        ]),
+        0
+    );
+    assert_eq!(
+        gate(&[
+            empty.to_str().unwrap(),
+            "--baseline",
+            baseline.to_str().unwrap()
+        ]),
+        2
+    );
+    assert!(Opts::try_parse_from([
+        "clw-cli",
+        "gate",
+        good_s,
+        "--baseline",
+        "b",
+        "--max-regression",
+        "ten"
+    ])
+    .is_err());
+}
+
+#[test]
+fn repeats_are_gated_on_their_median_and_an_unfinished_run_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = write_run(
+        tmp.path(),
+        "base",
+        &summary(100 << 20, 50 << 20, Verdict::Bounded),
+    );
+    let baseline = tmp.path().join("b.json");
+    let b = baseline.to_str().unwrap();
+    assert_eq!(
+        gate(&[base.to_str().unwrap(), "--baseline", b, "--update-baseline"]),
+        0
+    );
+    let repeats = tmp.path().join("repeats");
+    write_run(
+        &repeats,
+        "run-1",
+        &summary(101 << 20, 50 << 20, Verdict::Bounded),
+    );
+    write_run(
+        &repeats,
+        "run-2",
+        &summary(300 << 20, 50 << 20, Verdict::Bounded),
+    );
+    write_run(
+        &repeats,
+        "run-3",
+        &summary(99 << 20, 50 << 20, Verdict::Bounded),
+    );
+    assert_eq!(
+        gate(&[repeats.to_str().unwrap(), "--baseline", b]),
+        0,
+        "one outlier of three does not fail"
+    );
+    let mut killed = summary(100 << 20, 50 << 20, Verdict::Bounded);
+    killed.complete = false;
+    let killed = write_run(tmp.path(), "killed", &killed);
+    assert_eq!(gate(&[killed.to_str().unwrap(), "--baseline", b]), 1);
+    let mut dead = summary(100 << 20, 50 << 20, Verdict::Bounded);
+    dead.passed = Some(false);
+    dead.notes.push("the server died during the run".into());
+    let dead = write_run(tmp.path(), "dead", &dead);
+    assert_eq!(
+        gate(&[dead.to_str().unwrap(), "--baseline", b]),
+        1,
+        "a run that failed itself fails the gate"
+    );
+    assert_eq!(
+        gate(&[
+            base.to_str().unwrap(),
+            "--baseline",
+            b,
+            "--max-regression",
+            "0%"
+        ]),
+        0
+    );
+}
