@@ -60,6 +60,11 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     ("CLAW_LOG_LEVEL", "verbose", "authentication.log.level"),
     (
+        "CLAW_USERS_COUNT",
+        "100000000000",
+        "authentication.users.count",
+    ),
+    (
         "CLAW_LOGIN_THROTTLE_USER_FAILURES",
         "0",
         "authentication.login_throttle.user_failures",

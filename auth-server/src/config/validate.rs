@@ -26,6 +26,10 @@ pub const MIN_MEMORY_LIMIT: u64 = 16 << 20;
 /// Most keys each login-throttle table may hold: 16M entries are ~1 GiB.
 const MAX_THROTTLE_KEYS: usize = 1 << 24;
 
+/// About what one generated user costs in the user store: its name, its
+/// ~100-byte PHC string and the map entry.
+const USER_BYTES: u64 = 256;
+
 /// Most sessions one cache shard can index (its slab uses `u32` indices,
 /// `u32::MAX` marking "none").
 const MAX_SHARD_ENTRIES: u64 = u32::MAX as u64 - 1;
@@ -93,6 +97,18 @@ impl Config {
                 format!(
                     "one hash needs {}, more than half the memory limit ({})",
                     format_size(hash),
+                    format_size(limit.bytes)
+                ),
+            );
+        }
+        let users = (self.users.count as u64).saturating_mul(USER_BYTES);
+        if users > limit.bytes / 2 {
+            return fail(
+                "authentication.users.count",
+                format!(
+                    "{} generated users take about {} ({USER_BYTES} B each), more than half the memory limit ({})",
+                    self.users.count,
+                    format_size(users),
                     format_size(limit.bytes)
                 ),
             );
@@ -425,6 +441,10 @@ mod tests {
             (
                 "authentication.users.argon2.memory_kib",
                 Box::new(|c| c.users.argon2.memory_kib = 1 << 30),
+            ),
+            (
+                "authentication.users.count",
+                Box::new(|c| c.users.count = 4_000_000_000),
             ),
         ];
         for (key, set) in cases {
