@@ -21,9 +21,9 @@ pub(crate) struct Run {
     pub(crate) summary: Option<RunSummary>,
     /// The memory block to show: summary.json's, or [`Run::recomputed`].
     memory: Option<MemoryReport>,
-    /// The verdict was recomputed from samples.csv because summary.json had
-    /// none (partial, or no memory block).
-    pub(crate) recomputed: bool,
+    /// Why the verdict was recomputed from samples.csv (summary.json had
+    /// none: partial, or no memory block), when it was.
+    pub(crate) recomputed: Option<&'static str>,
     pub(crate) notices: Vec<String>,
 }
 
@@ -187,29 +187,29 @@ fn read_summary(dir: &Path, notices: &mut Vec<String>) -> Option<RunSummary> {
 /// summary.json's memory block when it holds a final verdict; otherwise
 /// (no summary, a partial one, no memory block or no verdict) the verdict
 /// recomputed from samples.csv with the same analysis clw-cli runs, with the
-/// limit, ramp-up and OOM kill that summary.json does know. The flag says
-/// whether it was recomputed.
+/// limit, ramp-up and OOM kill that summary.json does know, and why it was
+/// recomputed.
 fn memory_verdict(
     dir: &Path,
     summary: Option<&RunSummary>,
     notices: &mut Vec<String>,
-) -> (Option<MemoryReport>, bool) {
+) -> (Option<MemoryReport>, Option<&'static str>) {
     let written = summary.and_then(|s| s.memory.clone());
     let final_verdict = summary.is_some_and(|s| s.complete)
         && written.as_ref().is_some_and(|m| m.verdict.is_some());
     if final_verdict {
-        return (written, false);
+        return (written, None);
     }
     let path = dir.join(clw_run::files::SAMPLES);
     if !path.exists() {
-        return (written, false);
+        return (written, None);
     }
     // Read problems were already reported by the samples chart's reader.
     let Ok(series) = Series::read(&path) else {
-        return (written, false);
+        return (written, None);
     };
     if series.is_empty() {
-        return (written, false);
+        return (written, None);
     }
     let input = AnalysisInput {
         limit_bytes: summary.and_then(RunSummary::limit_bytes),
@@ -221,16 +221,16 @@ fn memory_verdict(
         oom_killed: summary.is_some_and(RunSummary::oom_killed),
     };
     let report = analysis::analyze(&series, &input);
+    let why = match summary {
+        None => "no summary.json",
+        Some(s) if !s.complete => "the run did not finish",
+        Some(_) => "summary.json has none",
+    };
     notices.push(format!(
-        "verdict recomputed from samples.csv ({}): {}",
-        if summary.is_some() {
-            "summary.json has none"
-        } else {
-            "no summary.json"
-        },
+        "verdict recomputed from samples.csv ({why}): {}",
         report.verdict.map_or("none", |v| v.as_str())
     ));
-    (Some(report), true)
+    (Some(report), Some(why))
 }
 
 /// The last component of `path`, for names and messages.

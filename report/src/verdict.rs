@@ -84,12 +84,7 @@ impl Banner {
         if let Some(passed) = run.summary.as_ref().and_then(|s| s.passed) {
             details.push(if passed { "gate passed" } else { "gate FAILED" }.into());
         }
-        if run.recomputed {
-            let why = match &run.summary {
-                None => "no summary.json",
-                Some(s) if !s.complete => "the run did not finish",
-                Some(_) => "summary.json has none",
-            };
+        if let Some(why) = run.recomputed {
             details.push(format!("verdict recomputed from samples.csv ({why})"));
         } else if run.summary.is_none() {
             details.push("no summary.json: verdict unknown".into());

@@ -7,7 +7,10 @@
 //! - [`RunSummary`]: summary.json, with its [`MemoryReport`] and [`Verdict`];
 //! - [`SampleRow`] / [`SamplesWriter`] / [`read_samples`]: samples.csv;
 //! - [`LatencyRow`] / [`LatencyWriter`] / [`read_latency`]: latency.csv;
-//! - [`HdrLog`] / [`read_hlog`]: latency.hlog.
+//! - [`HdrLog`] / [`read_hlog`]: latency.hlog;
+//! - [`analysis`]: the memory verdict, a pure function of samples.csv (plus
+//!   the limit, ramp-up and OOM kill), run by clw-cli at the end of a load
+//!   test and by clw-report when summary.json lacks one.
 //!
 //! Readers are tolerant of what a killed run leaves behind (a final CSV row
 //! cut off mid-write, a partial summary.json with nulls and missing keys);
