@@ -141,3 +141,44 @@ audit:
 	  echo "audit: advisories SKIPPED: cannot fetch the RustSec advisory database (https://github.com/RustSec/advisory-db): $$why"; \
 	  echo "audit: licenses, bans and sources were checked; run 'make audit' where GitHub is reachable for advisories"; \
 	fi
+
+# --- soak ---
+.PHONY: soak
+SOAK_USERS ?= 1000
+SOAK_DURATION ?= 120
+SOAK_PORT ?= 38445
+SOAK_SCENARIO ?= scenarios/login-storm.toml
+# Open files each process may need: one socket per user on both sides, plus
+# the server's listener, logs, /proc reads and the run folder.
+SOAK_NOFILE ?= $(shell echo $$(( $(SOAK_USERS) * 2 + 1024 )))
+
+# SOAK_USERS users for SOAK_DURATION s of login-storm against the fixed
+# server under its MEMORY_LIMIT: no 5xx, never killed, peak RSS under 80%
+# of the limit, verdict bounded, and the run's own thresholds passed.
+# Raises the open-files limit (both processes inherit it) or says why not.
+SOAK_FIGURES = "soak: \(.requests.total) requests, \(.throughput_rps | round) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, max \(.latency_ms.max) ms", \
+  "soak: errors \(.requests.failed) (by status \(.requests.by_status | tojson), by error \(.requests.by_error | tojson))", \
+  "soak: peak RSS \((.memory.peak_rss_bytes // 0) / 1048576 * 10 | round / 10) MiB = \(.memory.peak_rss_percent)% of \((.memory.limit_bytes // 0) / 1048576 | round) MiB (limit by \(.server.limit_enforcement)), verdict \(.memory.verdict), server exit \(.server.exit | tojson), passed \(.passed)"
+SOAK_PASS = .complete == true and .server.exit == null and .requests.ok > 0 \
+  and ([.requests.by_status | to_entries[] | select(.key | startswith("5")) | .value] | add // 0) == 0 \
+  and (.memory.peak_rss_percent // 100) < 80 and .memory.verdict == "bounded" and .passed == true
+
+soak:
+	@$(NEED_JQ)
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	rm -rf reports/soak
+	@ulimit -n $(SOAK_NOFILE) 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
+	if [ "$$(ulimit -n)" != unlimited ] && [ "$$(ulimit -n)" -lt $(SOAK_NOFILE) ]; then \
+	  echo "soak: open-files limit is $$(ulimit -n) (hard $$(ulimit -Hn)); $(SOAK_USERS) users need $(SOAK_NOFILE): raise the hard limit (ulimit -Hn) or lower SOAK_USERS"; exit 1; \
+	fi; \
+	echo "soak: $(SOAK_USERS) users, $(SOAK_DURATION) s, limit $(MEMORY_LIMIT), open files $$(ulimit -n)"; \
+	$(MEM_BIN)/clw-cli auth load-test \
+	  --scenario $(SOAK_SCENARIO) --concurrent-users $(SOAK_USERS) \
+	  --duration $(SOAK_DURATION) --target http://127.0.0.1:$(SOAK_PORT) \
+	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/fixed.json --port $(SOAK_PORT)" \
+	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out reports/soak || true
+	@test -f reports/soak/summary.json || { echo "soak FAILED: no reports/soak/summary.json (clw-cli did not run)"; exit 1; }
+	@$(JQ) -r '$(SOAK_FIGURES)' reports/soak/summary.json
+	@$(JQ) -e '$(SOAK_PASS)' reports/soak/summary.json >/dev/null \
+	  && echo "soak passed: no 5xx, not killed, peak under 80% of the limit, verdict bounded" \
+	  || { echo "soak FAILED: need a complete run, no 5xx, server not killed, peak < 80%, verdict bounded, thresholds passed (see reports/soak/summary.json)"; exit 1; }
