@@ -24,6 +24,8 @@ mod routes;
 pub mod server;
 pub mod state;
 mod tasks;
+#[cfg(test)]
+mod test_log;
 mod throttle;
 pub mod token;
 pub mod users;

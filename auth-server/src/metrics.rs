@@ -94,6 +94,25 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     g
 }
 
+/// A counter with one label whose every value exists from the start (so
+/// the series are present at 0 and no other value is ever created).
+fn labelled_counter<const N: usize>(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: [&'static str; N],
+) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("valid metric");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("unique metric");
+    for v in values {
+        c.with_label_values(&[v]);
+    }
+    c
+}
+
 impl Metrics {
     /// Registers everything, including the standard `process_*` metrics
     /// (`process_resident_memory_bytes` is what clw-cli samples on any service).
@@ -143,20 +162,13 @@ impl Metrics {
             "clw_login_failures_total",
             "Logins refused for bad credentials.",
         );
-        let login_throttled = IntCounterVec::new(
-            Opts::new(
-                "clw_login_throttled_total",
-                "Login attempts refused with 429 clw-auth-throttled, by the budget that was spent.",
-            ),
-            &["scope"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(login_throttled.clone()))
-            .expect("unique metric");
-        for scope in Scope::ALL {
-            login_throttled.with_label_values(&[scope.as_str()]);
-        }
+        let login_throttled = labelled_counter(
+            &registry,
+            "clw_login_throttled_total",
+            "Login attempts refused with 429 clw-auth-throttled, by the budget that was spent.",
+            "scope",
+            Scope::ALL.map(Scope::as_str),
+        );
         let connections_evicted = counter(
             "clw_connections_evicted_total",
             "Idle connections closed to admit new ones at service.max_connections.",
@@ -166,20 +178,13 @@ impl Metrics {
             "clw_connections_open",
             "Client connections open now.",
         );
-        let evictions = IntCounterVec::new(
-            Opts::new(
-                "clw_session_cache_evictions_total",
-                "Sessions the cache removed other than by logout, by cause.",
-            ),
-            &["cause"],
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(evictions.clone()))
-            .expect("unique metric");
-        for cause in EvictionCause::ALL {
-            evictions.with_label_values(&[cause.as_str()]);
-        }
+        let evictions = labelled_counter(
+            &registry,
+            "clw_session_cache_evictions_total",
+            "Sessions the cache removed other than by logout, by cause.",
+            "cause",
+            EvictionCause::ALL.map(EvictionCause::as_str),
+        );
         let jemalloc = [
             (
                 "clw_jemalloc_allocated_bytes",

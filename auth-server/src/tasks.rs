@@ -91,14 +91,12 @@ pub(crate) fn enforce_heap_budget(s: &State, allocated: u64) {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Write;
     use std::sync::Arc;
-
-    use parking_lot::Mutex;
 
     use super::*;
     use crate::config::Config;
     use crate::memory::{LimitSource, MemoryLimit};
+    use crate::test_log::logged;
     use crate::token::issue;
     use crate::users::UserStore;
 
@@ -128,30 +126,6 @@ mod tests {
                 .unwrap();
         }
         s
-    }
-
-    /// Everything logged while `f` runs.
-    fn logged(f: impl FnOnce()) -> String {
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf::default();
-        let out = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || out.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        let text = buf.0.lock().clone();
-        String::from_utf8(text).unwrap()
     }
 
     #[test]

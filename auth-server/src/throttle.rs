@@ -236,6 +236,8 @@ mod tests {
     use super::*;
     use std::net::Ipv4Addr;
 
+    use crate::test_log::logged;
+
     fn cfg(user: u32, addr: u32, keys: usize) -> ThrottleConfig {
         ThrottleConfig {
             enabled: true,
@@ -296,31 +298,13 @@ mod tests {
 
     #[test]
     fn throttled_attempts_log_one_line_per_interval_without_the_name() {
-        #[derive(Clone, Default)]
-        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf::default();
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, || {
+        let text = logged(|| {
             let t = LoginThrottle::new(&cfg(1, 1000, 64));
             t.failed("secret-name", A);
             for _ in 0..1000 {
                 assert!(t.check("secret-name", A).is_err());
             }
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
         let lines: Vec<&str> = text
             .lines()
             .filter(|l| l.contains("clw-auth-throttled"))
