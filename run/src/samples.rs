@@ -215,9 +215,12 @@ mod tests {
         assert_eq!(s.blank_t_s_lines, [3]);
     }
 
+    /// samples.csv before the `capacity` column: older run folders still read.
+    const TWELVE_COLUMNS: &str = "t_s,rss_bytes,hwm_bytes,cgroup_bytes,allocated_bytes,active_bytes,resident_bytes,sessions,evictions,rps,errors,logins\n";
+
     #[test]
     fn truncated_final_line_is_dropped_and_reported() {
-        let text = format!("{}0.250,1000,1200,,500,,,3,0,10.0,0,3\n0.500,10", header());
+        let text = format!("{TWELVE_COLUMNS}0.250,1000,1200,,500,,,3,0,10.0,0,3\n0.500,10");
         let s = parse_samples(text.as_bytes(), Path::new("s.csv")).unwrap();
         assert_eq!(s.rows.len(), 1);
         assert!(s.truncated_tail);
@@ -225,7 +228,7 @@ mod tests {
 
     #[test]
     fn bad_cell_names_file_line_and_column() {
-        let text = format!("{}0.250,lots,,,,,,,,,,\n", header());
+        let text = format!("{TWELVE_COLUMNS}0.250,lots,,,,,,,,,,\n");
         let err = parse_samples(text.as_bytes(), Path::new("run/samples.csv"))
             .unwrap_err()
             .to_string();
