@@ -62,6 +62,9 @@ impl Cgroup {
         }
         let mut reasons = Vec::new();
         for base in bases {
+            for dir in remove_stale(&base) {
+                tracing::info!(dir = %dir.display(), "removed a memory cgroup left by an earlier clw-limit");
+            }
             match create_in(version, &base, limit) {
                 Ok(cgroup) => return Ok(cgroup),
                 Err(reason) => reasons.push(format!("{}: {reason}", base.display())),
@@ -85,6 +88,11 @@ impl Cgroup {
     pub(crate) fn procs_path(&self) -> CString {
         CString::new(self.dir.join("cgroup.procs").as_os_str().as_bytes())
             .expect("cgroup paths contain no NUL")
+    }
+
+    /// The cgroup's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
     }
 
     pub(crate) fn usage_probe(&self) -> Option<UsageProbe> {
@@ -126,6 +134,54 @@ impl Drop for Cgroup {
             self.remove();
         }
     }
+}
+
+/// The prefix of every cgroup [`create_in`] makes: `clw-limit-<pid>-<n>`,
+/// `<pid>` being the creating process.
+const NAME_PREFIX: &str = "clw-limit-";
+
+/// Remove the cgroups in `base` that an earlier clw-limit made and left
+/// behind (its process was SIGKILLed, so no drop ran): named by
+/// [`create_in`], their creator no longer running, and no process inside.
+/// Anything else is left alone: other tools' cgroups, ours of a live
+/// process, one with processes still in it. Returns the removed ones.
+pub(crate) fn remove_stale(base: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(base) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|entry| {
+            let name = entry.file_name();
+            let Some((pid, n)) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(NAME_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+            else {
+                return false;
+            };
+            let (Ok(pid), true) = (pid.parse::<u32>(), n.parse::<u64>().is_ok()) else {
+                return false;
+            };
+            pid != std::process::id()
+                && !process_exists(pid)
+                && fs::read_to_string(entry.path().join("cgroup.procs"))
+                    .is_ok_and(|procs| procs.trim().is_empty())
+        })
+        .filter_map(|entry| fs::remove_dir(entry.path()).ok().map(|()| entry.path()))
+        .collect()
+}
+
+/// Whether a process with this PID runs (possibly someone else's).
+fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the PID exists and may be signalled.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// The places to try creating a cgroup in, best first: the hierarchy's root
@@ -216,7 +272,7 @@ fn create_in(version: Version, base: &Path, limit: u64) -> Result<Cgroup, String
     }
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = format!(
-        "clw-limit-{}-{}",
+        "{NAME_PREFIX}{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );

@@ -86,6 +86,11 @@ impl Limited {
         self.usage_probe()?.read()
     }
 
+    /// The memory cgroup the child runs in (None for the watchdog).
+    pub fn cgroup_dir(&self) -> Option<&Path> {
+        self.cgroup.as_deref().map(Cgroup::dir)
+    }
+
     /// A handle the sampler can keep and read from another task.
     pub fn usage_probe(&self) -> Option<UsageProbe> {
         self.cgroup.as_ref()?.usage_probe()
@@ -178,6 +183,7 @@ pub(crate) fn spawn_with(spec: &SpawnSpec, method: Enforcement) -> Result<Limite
             (command, None)
         }
     };
+    die_with_parent(&mut command);
     let log = File::create(&spec.log_path).map_err(|source| LimitError::Log {
         path: spec.log_path.clone(),
         source,
@@ -240,6 +246,29 @@ pub(crate) fn spawn_with(spec: &SpawnSpec, method: Enforcement) -> Result<Limite
     }
     limited.cgroup = cgroup;
     Ok(limited)
+}
+
+/// Have the child get SIGKILL when the process that spawned it dies, so a
+/// server never outlives a harness that was SIGKILLed (no destructor runs
+/// then). Linux ties the parent-death signal to the *thread* that forked:
+/// spawn from a thread that lives as long as the child (a program's main
+/// thread, a runtime worker), not a short-lived one. If the parent died
+/// before the signal was armed, the child does not start at all.
+fn die_with_parent(command: &mut Command) {
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: prctl, getppid and the error construction are async-signal-safe
+    // and allocate nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Have the forked child write "0" (itself) into cgroup.procs before exec,

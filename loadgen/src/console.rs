@@ -91,9 +91,12 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     if let Some(exit) = &s.server.exit {
         let _ = writeln!(
             o,
-            "  server    died at {:.1}s, exit code {}{}",
+            "  server    {} at {:.1}s, exit code {}{}",
+            if exit.vanished { "vanished" } else { "died" },
             exit.at_s.unwrap_or(0.0),
-            exit.shell_code,
+            exit.shell_code
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "unknown".into()),
             if exit.oom_killed {
                 if exit.emulated {
                     " (OOM kill, emulated)"
@@ -126,6 +129,18 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
             t.limit
         );
     }
+    for failure in &s.failures {
+        let _ = writeln!(o, "  FAIL run: {failure}");
+    }
+    let _ = writeln!(
+        o,
+        "  result    {}",
+        match (s.interrupted, s.passed) {
+            (true, _) => "INTERRUPTED (failed)",
+            (false, Some(true)) => "PASSED",
+            (false, _) => "FAILED",
+        }
+    );
     let _ = writeln!(o, "  run folder {}", out.display());
     o
 }

@@ -21,14 +21,17 @@ mod memory;
 mod opts;
 mod output;
 mod progress;
+mod redact;
 mod run;
 mod sampler;
 mod scenario;
 mod server;
+mod signals;
 mod stats;
 mod summary;
 mod target;
 mod vu;
+mod watched;
 
 pub use opts::{AuthCommand, Command, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
 pub use run::{run, Error, Outcome};

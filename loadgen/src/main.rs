@@ -1,5 +1,6 @@
 //! The `clw-cli` binary: parse, run, map the result to an exit code
-//! (0 pass, 1 threshold failed, 2 bad usage or input, 3 target or setup failure).
+//! (0 pass, 1 run failed, 2 bad usage or input, 3 target or setup failure,
+//! 130 / 143 interrupted by SIGINT / SIGTERM; docs/loadgen.md).
 
 use clap::Parser;
 

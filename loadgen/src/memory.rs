@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clw_run::analysis::{self, AnalysisInput, Series};
-use clw_run::MemoryReport;
+use clw_run::{MemoryReport, ServerExit};
 
 use crate::counters::LoadCounters;
-use crate::sampler::{self, SamplerConfig, SamplerHandle};
+use crate::sampler::{self, SamplerConfig, SamplerHandle, SamplerReport};
 use crate::server::Spawned;
 
 pub(crate) struct MemoryConfig<'a> {
@@ -30,6 +30,8 @@ pub(crate) struct MemoryConfig<'a> {
 /// The sampler while it runs.
 pub(crate) struct Memory {
     handle: Option<SamplerHandle>,
+    /// The sampler's report once stopped early (the server died).
+    halted: Option<SamplerReport>,
     note: Option<String>,
 }
 
@@ -38,6 +40,7 @@ impl Memory {
         if cfg.pid.is_none() && cfg.metrics_url.is_none() {
             return Memory {
                 handle: None,
+                halted: None,
                 note: Some("memory not sampled: no server PID and no metrics URL".into()),
             };
         }
@@ -55,10 +58,12 @@ impl Memory {
         match started {
             Ok(handle) => Memory {
                 handle: Some(handle),
+                halted: None,
                 note: None,
             },
             Err(e) => Memory {
                 handle: None,
+                halted: None,
                 note: Some(format!("memory not sampled: {e}")),
             },
         }
@@ -75,6 +80,14 @@ impl Memory {
         move || latest.as_ref().and_then(|cell| cell()?.rss_bytes)
     }
 
+    /// Stop sampling now: the server died, and samples of a dead process
+    /// would only be blanks (or, for a reused PID, another's figures).
+    pub(crate) async fn halt(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            self.halted = Some(handle.stop().await);
+        }
+    }
+
     /// Stop sampling and analyse samples.csv. The limit is the one given
     /// (`--memory-limit`), else the one the service advertised in its
     /// metrics; the one used is returned with the `memory` block.
@@ -83,14 +96,17 @@ impl Memory {
         out: &Path,
         limit_bytes: Option<u64>,
         ramp_up: Duration,
-        oom_killed: bool,
+        exit: Option<&ServerExit>,
     ) -> (MemoryReport, Option<u64>, Vec<String>) {
         let mut notes = Vec::new();
         let mut sources = None;
         let mut limit_bytes = limit_bytes;
         let given = limit_bytes.is_some();
-        if let Some(handle) = self.handle {
-            let report = handle.stop().await;
+        let report = match self.handle {
+            Some(handle) => Some(handle.stop().await),
+            None => self.halted,
+        };
+        if let Some(report) = report {
             if report.scrape_failures > 0 {
                 notes.push(format!(
                     "{} of {} metrics scrapes failed (last: {})",
@@ -131,7 +147,8 @@ impl Memory {
                     limit_bytes,
                     ramp_up_s: ramp_up.as_secs_f64(),
                     sources,
-                    oom_killed,
+                    oom_killed: exit.is_some_and(|e| e.oom_killed),
+                    server_died: exit.is_some(),
                 };
                 (analysis::analyze(&series, &input), limit_bytes, notes)
             }

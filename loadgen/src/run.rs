@@ -1,8 +1,9 @@
 //! `run()`: one command from options to exit code. The load test's phases:
 //! validate everything that can be wrong before any load is sent (exit 2),
 //! set up the server and reach the target (exit 3), run the load while the
-//! sampler watches memory, then write the run folder and judge the
-//! thresholds (exit 1 on failure).
+//! sampler watches memory, then write the run folder and judge the run
+//! (exit 1 when a threshold failed, the server died or no request
+//! succeeded; 130 / 143 when interrupted by SIGINT / SIGTERM).
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -21,8 +22,10 @@ use crate::output::LatencyCsv;
 use crate::progress::{self, Progress};
 use crate::scenario::{LoadModel, Scenario, Threshold, ThresholdKind};
 use crate::server::{self, Spawned};
+use crate::signals::{Interrupt, Interrupts};
 use crate::summary;
 use crate::target::Target;
+use crate::watched::Watched;
 
 /// How long the load goes on after a spawned server died (`--on-server-exit
 /// stop`), so the failure shows in the figures without a long tail of
@@ -32,11 +35,15 @@ const STOP_AFTER_DEATH: Duration = Duration::from_secs(3);
 /// What a finished command produced.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// 0 pass, 1 a threshold failed.
+    /// 0 pass, 1 the run failed (a threshold, or the run itself: the
+    /// server died, no request succeeded), 130 / 143 interrupted by SIGINT
+    /// / SIGTERM.
     pub exit_code: i32,
     /// The run folder (load tests) or report folder.
     pub out_dir: Option<PathBuf>,
-    /// Whether every threshold passed (true when there were none).
+    /// Whether the run passed: every threshold passed (true when there
+    /// were none) and nothing failed the run itself (summary.json
+    /// `failures`).
     pub passed: bool,
 }
 
@@ -49,14 +56,20 @@ pub enum Error {
     /// The target is unreachable or setup failed (exit 3).
     #[error("{0}")]
     Setup(String),
+    /// SIGINT or SIGTERM (named) came before the load started (exit 128 +
+    /// the signal: 130, 143).
+    #[error("interrupted by {0} before the load started")]
+    Interrupted(&'static str, i32),
 }
 
 impl Error {
-    /// 2 for bad usage or input, 3 for an unreachable target or setup failure.
+    /// 2 for bad usage or input, 3 for an unreachable target or setup
+    /// failure, 130 / 143 when interrupted by SIGINT / SIGTERM.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
             Error::Setup(_) => 3,
+            Error::Interrupted(_, code) => *code,
         }
     }
 }
@@ -91,6 +104,8 @@ struct Prepared {
     thresholds: Vec<Threshold>,
     out: PathBuf,
     metrics_url: Option<String>,
+    /// `--server-pid`: the process whose death fails the run.
+    watched: Option<Watched>,
 }
 
 fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
@@ -149,6 +164,14 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
             scenario.name
         ))
     });
+    if let Some(command) = &opts.spawn_server {
+        server::split_command(command).map_err(usage)?;
+    }
+    let watched = opts
+        .server_pid
+        .map(Watched::new)
+        .transpose()
+        .map_err(usage)?;
     let metrics_url = if opts.no_metrics {
         None
     } else {
@@ -168,6 +191,7 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         thresholds,
         out,
         metrics_url,
+        watched,
     })
 }
 
@@ -180,27 +204,28 @@ fn folder_stamp(t: SystemTime) -> String {
         .collect()
 }
 
-async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
-    let p = prepare(&opts)?;
-    std::fs::create_dir_all(&p.out)
-        .map_err(|e| setup(format!("cannot create {}: {e}", p.out.display())))?;
-
-    // The server, when we start it.
-    let log = p.out.join("server.log");
+/// Resolve the target, start the server (when asked) and check that the
+/// target answers: the setup phase, whose failures exit 3.
+async fn start_target(
+    opts: &LoadTestOpts,
+    p: &Prepared,
+) -> Result<(std::net::SocketAddr, Option<Spawned>), Error> {
     let addr = p.target.resolve().await.map_err(setup)?;
-    if opts.spawn_server.is_some() && tokio::net::TcpStream::connect(addr).await.is_ok() {
+    let (Some(cmd), Some(limit)) = (&opts.spawn_server, opts.memory_limit) else {
+        check_reachable(addr, &p.target).await?;
+        return Ok((addr, None));
+    };
+    if tokio::net::TcpStream::connect(addr).await.is_ok() {
         // Something already answers there: the server we start could not
         // bind, and the other process would be load-tested and sampled.
         return Err(setup(format!(
             "{addr} is already in use by another process; stop it or point --target and the server at a free port"
         )));
     }
-    let mut spawned = match (&opts.spawn_server, opts.memory_limit) {
-        (Some(cmd), Some(limit)) => Some(server::spawn(cmd, limit, &log).map_err(setup)?),
-        _ => None,
-    };
-    if let Some(s) = spawned.as_mut() {
-        s.wait_ready(
+    let log = p.out.join("server.log");
+    let mut spawned = server::spawn(cmd, limit, &log).map_err(setup)?;
+    spawned
+        .wait_ready(
             addr,
             &p.target.authority,
             &p.target.base_path,
@@ -209,9 +234,32 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         )
         .await
         .map_err(setup)?;
-    } else {
-        check_reachable(addr, &p.target).await?;
-    }
+    Ok((addr, Some(spawned)))
+}
+
+async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
+    let p = prepare(&opts)?;
+    let mut interrupts =
+        Interrupts::install().map_err(|e| setup(format!("cannot catch signals: {e}")))?;
+    let existed = p.out.exists();
+    std::fs::create_dir_all(&p.out)
+        .map_err(|e| setup(format!("cannot create {}: {e}", p.out.display())))?;
+    let started = tokio::select! {
+        started = start_target(&opts, &p) => started,
+        // Dropping start_target's future stops a server it started.
+        signal = interrupts.recv() => Err(Error::Interrupted(signal.name(), signal.exit_code())),
+    };
+    let (addr, mut spawned) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            // A folder we made for nothing is removed again; one holding
+            // the server's log (named in the error) stays.
+            if !existed {
+                let _ = std::fs::remove_dir(&p.out);
+            }
+            return Err(e);
+        }
+    };
     let server_pid = spawned.as_ref().map(|s| s.child.pid()).or(opts.server_pid);
 
     let step_names = Plan::index_steps(&p.scenario).1;
@@ -260,6 +308,9 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         },
         thresholds: Vec::new(),
         passed: None,
+        failures: Vec::new(),
+        interrupted: false,
+        interrupted_by: None,
         notes: spawned
             .as_ref()
             .map(|s| s.child.notes().to_vec())
@@ -276,7 +327,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     let counters = Arc::new(LoadCounters::default());
     // t_s = 0 of every output: the sampler starts on the same clock.
     let t0 = Instant::now();
-    let memory = crate::memory::Memory::start(crate::memory::MemoryConfig {
+    let mut memory = crate::memory::Memory::start(crate::memory::MemoryConfig {
         start: t0,
         interval: opts.sample_interval,
         pid: server_pid,
@@ -335,24 +386,21 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
 
     let mut death: Option<String> = None;
     let mut stop_at: Option<tokio::time::Instant> = None;
-    // Ctrl-C stops the load early; everything measured so far is still
-    // written (summary, CSVs, report), and marked as interrupted.
-    let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // SIGINT / SIGTERM stop the load early; everything measured so far is
+    // still written (summary, CSVs, report), and marked as interrupted.
+    let mut interrupted: Option<Interrupt> = None;
     let (totals, write_error) = loop {
-        let server_alive = death.is_none()
-            && spawned
-                .as_mut()
-                .is_some_and(|s| s.child.try_exit().is_none());
         tokio::select! {
             result = &mut collect => break result,
-            exit = wait_exit(&mut spawned), if server_alive => {
+            (exit, vanished) = wait_death(&mut spawned, p.watched.as_ref()), if death.is_none() => {
                 let at_s = exit.exited_at.saturating_duration_since(t0).as_secs_f64();
-                let limit = opts.memory_limit.unwrap_or(0);
-                let message = server::death_message(&exit, at_s, limit);
-                summary.server.exit = Some(Spawned::exit_summary(&exit, t0));
-                death = Some(message);
+                death = Some(match (vanished, server_pid) {
+                    (true, Some(pid)) => server::vanished_message(pid, at_s),
+                    _ => server::death_message(&exit, at_s, opts.memory_limit.unwrap_or(0)),
+                });
+                summary.server.exit = Some(server::exit_summary(&exit, t0, vanished));
+                // Samples of a dead process would be blanks, or another's.
+                memory.halt().await;
                 if opts.on_server_exit == OnServerExit::Stop {
                     stop_at = Some(tokio::time::Instant::now() + STOP_AFTER_DEATH);
                 }
@@ -362,17 +410,24 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
                 plan.stop.store(true, Ordering::Relaxed);
                 stop_at = None;
             }
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
+            signal = interrupts.recv(), if interrupted.is_none() => {
+                interrupted = Some(signal);
                 plan.stop.store(true, Ordering::Relaxed);
-                eprintln!("interrupted: stopping the load, writing what was measured");
-                summary.notes.push("interrupted by Ctrl-C before the full duration".into());
+                eprintln!(
+                    "{}: stopping the load, writing what was measured (again to exit at once)",
+                    signal.name()
+                );
             }
         }
     };
-    for w in workers {
-        let _ = w.join();
-    }
+    // Off the runtime's thread: in-flight requests may take up to
+    // --timeout, and the runtime must stay free meanwhile.
+    let _ = tokio::task::spawn_blocking(move || {
+        for w in workers {
+            let _ = w.join();
+        }
+    })
+    .await;
     let _ = stop_progress.send(());
     let progress = ticker.await.unwrap_or(Progress::Quiet);
     progress.finish();
@@ -387,9 +442,13 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     let elapsed = totals.finished.saturating_duration_since(t0).as_secs_f64();
     summary::set_load(&mut summary, &totals.stats, &step_names, elapsed, open);
     summary.connections_opened = totals.connects;
-    let oom_killed = summary.oom_killed();
     let (memory_block, limit_bytes, memory_notes) = memory
-        .finish(&p.out, opts.memory_limit, p.ramp_up, oom_killed)
+        .finish(
+            &p.out,
+            opts.memory_limit,
+            p.ramp_up,
+            summary.server.exit.as_ref(),
+        )
         .await;
     summary.memory = Some(memory_block);
     summary.notes.extend(memory_notes);
@@ -403,6 +462,8 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             ));
         }
     }
+    summary.interrupted = interrupted.is_some();
+    summary.interrupted_by = interrupted.map(|i| i.name().to_string());
     summary::evaluate(&mut summary, &p.thresholds, limit_bytes.is_some());
     summary.complete = true;
     summary.write_atomic(&summary_path).map_err(setup)?;
@@ -425,9 +486,13 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         }
     }
     print!("{}", crate::console::render(&summary, &p.out));
-    let passed = summary.passed.unwrap_or(true);
+    let passed = summary.passed.unwrap_or(false);
     Ok(Outcome {
-        exit_code: if passed { 0 } else { 1 },
+        exit_code: match interrupted {
+            Some(signal) => signal.exit_code(),
+            None if passed => 0,
+            None => 1,
+        },
         out_dir: Some(p.out),
         passed,
     })
@@ -436,10 +501,16 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
 /// What clw-cli's latency measures, stated in summary.json and the README.
 pub(crate) const LATENCY_NOTE: &str = "from just before the request's first byte is written (connect included when a new connection is opened) to the response's last byte; latency_corrected_ms (open model) is measured from each iteration's scheduled start";
 
-async fn wait_exit(spawned: &mut Option<Spawned>) -> clw_limit::ExitInfo {
-    match spawned {
-        Some(s) => s.child.wait_exit().await,
-        None => std::future::pending().await,
+/// The death of the server: one we started (its exit status), or one we
+/// watch (`true`: vanished, status unknown). Pending forever without one.
+async fn wait_death(
+    spawned: &mut Option<Spawned>,
+    watched: Option<&Watched>,
+) -> (clw_limit::ExitInfo, bool) {
+    match (spawned, watched) {
+        (Some(s), _) => (s.child.wait_exit().await, false),
+        (None, Some(w)) => (w.wait_exit().await, true),
+        (None, None) => std::future::pending().await,
     }
 }
 

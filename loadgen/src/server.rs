@@ -17,13 +17,14 @@ pub(crate) const STOP_GRACE: Duration = Duration::from_secs(5);
 /// A server clw-cli started.
 pub(crate) struct Spawned {
     pub(crate) child: Limited,
+    /// The command line as recorded: secrets redacted.
     pub(crate) command: String,
 }
 
 /// Why the server could not be started or never became ready.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServerError {
-    #[error("bad --spawn-server command `{0}`: unbalanced quotes or empty")]
+    #[error("bad --spawn-server command `{0}`: empty or unbalanced quotes")]
     BadCommand(String),
     #[error("cannot start the server: {0}")]
     Spawn(#[from] clw_limit::LimitError),
@@ -33,20 +34,28 @@ pub(crate) enum ServerError {
     NotReady { timeout: Duration, log: String },
 }
 
+/// `command` split like a POSIX shell would; an empty command or an
+/// unbalanced quote is refused (bad usage, found before anything starts).
+/// The error shows the command with its secrets redacted.
+pub(crate) fn split_command(command: &str) -> Result<Vec<String>, ServerError> {
+    match shlex::split(command) {
+        Some(words) if words.first().is_some_and(|w| !w.is_empty()) => Ok(words),
+        _ => Err(ServerError::BadCommand(crate::redact::command(command))),
+    }
+}
+
 /// Start `command` (split like a POSIX shell would) under `limit_bytes`,
 /// its output going to `log`.
 pub(crate) fn spawn(command: &str, limit_bytes: u64, log: &Path) -> Result<Spawned, ServerError> {
-    let words = shlex::split(command)
-        .filter(|w| !w.is_empty())
-        .ok_or_else(|| ServerError::BadCommand(command.into()))?;
+    let words = split_command(command)?;
     let (program, args) = words
         .split_first()
-        .ok_or_else(|| ServerError::BadCommand(command.into()))?;
+        .ok_or_else(|| ServerError::BadCommand(String::new()))?;
     let spec = SpawnSpec::new(program, args.to_vec(), limit_bytes, log);
     let child = clw_limit::spawn(spec)?;
     Ok(Spawned {
         child,
-        command: command.to_string(),
+        command: crate::redact::command(command),
     })
 }
 
@@ -93,22 +102,31 @@ impl Spawned {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
 
-    /// summary.json's `server.exit` for `exit`, timed from `load_start`.
-    pub(crate) fn exit_summary(exit: &ExitInfo, load_start: Instant) -> ServerExit {
-        ServerExit {
-            code: exit.code,
-            signal: exit.signal,
-            shell_code: exit.shell_code(),
-            at_s: Some(
-                exit.exited_at
-                    .saturating_duration_since(load_start)
-                    .as_secs_f64(),
-            ),
-            oom_killed: exit.oom_killed,
-            emulated: exit.emulated,
-        }
+/// summary.json's `server.exit` for `exit`, timed from `load_start`.
+/// `vanished`: a watched process (not our child) whose status is unknown.
+pub(crate) fn exit_summary(exit: &ExitInfo, load_start: Instant, vanished: bool) -> ServerExit {
+    ServerExit {
+        code: exit.code,
+        signal: exit.signal,
+        shell_code: (exit.code.is_some() || exit.signal.is_some()).then(|| exit.shell_code()),
+        at_s: Some(
+            exit.exited_at
+                .saturating_duration_since(load_start)
+                .as_secs_f64(),
+        ),
+        oom_killed: exit.oom_killed,
+        emulated: exit.emulated,
+        vanished,
     }
+}
+
+/// The console line for a `--server-pid` process that disappeared.
+pub(crate) fn vanished_message(pid: u32, at_s: f64) -> String {
+    format!(
+        "ERROR: the server being watched (pid {pid}) is gone at {at_s:.1}s; the run fails (its exit status is unknown: it is not clw-cli's child)"
+    )
 }
 
 /// The console lines for a server that died during the run, in the field
@@ -182,9 +200,13 @@ mod tests {
             spawn("clw-auth 'open", 1 << 20, &log),
             Err(ServerError::BadCommand(_))
         ));
-        assert!(matches!(
-            spawn("   ", 1 << 20, &log),
-            Err(ServerError::BadCommand(_))
-        ));
+        for bad in ["   ", "", "''"] {
+            assert!(
+                matches!(spawn(bad, 1 << 20, &log), Err(ServerError::BadCommand(_))),
+                "{bad:?}"
+            );
+        }
+        let err = split_command("clw-auth --password 'hunter2").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 }

@@ -2,7 +2,7 @@
 //! the load's stats, and the thresholds that decide the exit code. Unknown
 //! numbers are null, never 0.
 
-use clw_run::{Requests, RunSummary, StepSummary, ThresholdResult};
+use clw_run::{Requests, RunSummary, ServerExit, StepSummary, ThresholdResult};
 
 use crate::scenario::{Threshold, ThresholdKind};
 use crate::stats::{percentiles, IntervalStats};
@@ -70,10 +70,12 @@ fn figure(summary: &RunSummary, kind: ThresholdKind) -> Option<f64> {
     }
 }
 
-/// Check every threshold. A percentage of the memory limit when no
-/// limit is known does not apply (skipped, `passed: null`); any other
-/// unknown figure fails its threshold, since a gate that passes on
-/// missing data would pass a broken run.
+/// Check every threshold, and judge the run: it passes when every
+/// threshold passes and nothing failed the run itself (`failures`). A
+/// percentage of the memory limit when no limit is known does not apply
+/// (skipped, `passed: null`); any other unknown figure fails its
+/// threshold, since a gate that passes on missing data would pass a broken
+/// run.
 pub(crate) fn evaluate(summary: &mut RunSummary, thresholds: &[Threshold], limit_known: bool) {
     summary.thresholds = thresholds
         .iter()
@@ -97,7 +99,58 @@ pub(crate) fn evaluate(summary: &mut RunSummary, thresholds: &[Threshold], limit
             }
         })
         .collect();
-    summary.passed = Some(summary.thresholds.iter().all(|t| t.passed != Some(false)));
+    summary.failures = run_failures(summary);
+    summary.passed = Some(
+        summary.failures.is_empty() && summary.thresholds.iter().all(|t| t.passed != Some(false)),
+    );
+}
+
+/// What fails a run whatever its thresholds: a run whose server died, that
+/// got no successful answer at all, or that was interrupted measured
+/// nothing worth a pass.
+fn run_failures(summary: &RunSummary) -> Vec<String> {
+    let mut failures = Vec::new();
+    if let Some(exit) = &summary.server.exit {
+        failures.push(describe_exit(exit, summary.server.pid));
+    }
+    let r = &summary.requests;
+    if r.total == 0 {
+        failures.push("no request was completed".into());
+    } else if r.ok == 0 {
+        let mut errors: Vec<(&String, &u64)> = r.by_error.iter().collect();
+        errors.sort_by(|a, b| b.1.cmp(a.1));
+        let errors: Vec<String> = errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        failures.push(format!(
+            "no request succeeded: 0 of {} ok ({})",
+            r.total,
+            errors.join(", ")
+        ));
+    }
+    if let Some(signal) = &summary.interrupted_by {
+        failures.push(format!("interrupted by {signal} before the full duration"));
+    }
+    failures
+}
+
+/// A server death in words, for `failures`.
+fn describe_exit(exit: &ServerExit, pid: Option<u32>) -> String {
+    let pid = pid.map(|p| format!(" (pid {p})")).unwrap_or_default();
+    let at = exit
+        .at_s
+        .map(|t| format!(" at {t:.1}s"))
+        .unwrap_or_default();
+    let code = exit
+        .shell_code
+        .map(|c| format!(", exit code {c}"))
+        .unwrap_or_default();
+    if exit.vanished {
+        format!("the watched server{pid} vanished{at} (its exit status is unknown)")
+    } else if exit.oom_killed {
+        let how = if exit.emulated { " (emulated)" } else { "" };
+        format!("the server{pid} was OOM-killed{how}{at}{code}")
+    } else {
+        format!("the server{pid} died{at}{code}")
+    }
 }
 
 /// Scenario thresholds, overridden by command-line ones of the same name,
@@ -148,9 +201,65 @@ mod tests {
         assert_eq!(stricter, vec![t(ThresholdKind::PeakRssPercent, 70.0)]);
     }
 
+    /// A summary of a run in which every request succeeded.
+    fn healthy() -> RunSummary {
+        let mut s = RunSummary::default();
+        s.requests.total = 10;
+        s.requests.ok = 10;
+        s
+    }
+
+    #[test]
+    fn a_run_without_thresholds_fails_when_nothing_succeeded_or_the_server_died() {
+        let mut s = healthy();
+        evaluate(&mut s, &[], false);
+        assert_eq!((s.passed, s.failures.len()), (Some(true), 0));
+
+        let mut timeouts = healthy();
+        timeouts.requests.ok = 0;
+        timeouts.requests.failed = 10;
+        timeouts
+            .requests
+            .by_error
+            .insert("clw-auth-timeout".into(), 10);
+        evaluate(&mut timeouts, &[], false);
+        assert_eq!(timeouts.passed, Some(false));
+        assert!(
+            timeouts.failures[0].contains("0 of 10 ok (clw-auth-timeout 10)"),
+            "{:?}",
+            timeouts.failures
+        );
+
+        let mut nothing = RunSummary::default();
+        evaluate(&mut nothing, &[], false);
+        assert_eq!(nothing.passed, Some(false));
+
+        let mut died = healthy();
+        died.server.pid = Some(42);
+        died.server.exit = Some(ServerExit {
+            signal: Some(9),
+            shell_code: Some(137),
+            at_s: Some(1.5),
+            ..ServerExit::default()
+        });
+        evaluate(&mut died, &[], false);
+        assert_eq!(died.passed, Some(false));
+        assert_eq!(
+            died.failures,
+            ["the server (pid 42) died at 1.5s, exit code 137"]
+        );
+
+        let mut interrupted = healthy();
+        interrupted.interrupted = true;
+        interrupted.interrupted_by = Some("SIGINT".into());
+        evaluate(&mut interrupted, &[], false);
+        assert_eq!(interrupted.passed, Some(false));
+        assert!(interrupted.failures[0].contains("SIGINT"));
+    }
+
     #[test]
     fn percent_of_an_unknown_limit_is_skipped_other_unknowns_fail() {
-        let mut s = RunSummary::default();
+        let mut s = healthy();
         evaluate(&mut s, &[t(ThresholdKind::PeakRssPercent, 80.0)], false);
         assert_eq!(s.thresholds[0].passed, None);
         assert_eq!(s.passed, Some(true));

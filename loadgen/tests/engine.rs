@@ -236,6 +236,10 @@ async fn unreachable_target_exits_3_and_bad_input_exits_2() {
     let err = clw_cli::run(test.opts("--duration 1")).await.unwrap_err();
     assert_eq!(err.exit_code(), 3, "{err}");
     assert!(err.to_string().contains("unreachable"), "{err}");
+    assert!(
+        !test.out.exists(),
+        "a run whose target check failed leaves no empty run folder"
+    );
 
     let bad = write_scenario(
         test.dir.path(),

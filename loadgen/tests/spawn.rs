@@ -119,3 +119,51 @@ async fn a_leaky_server_under_a_small_limit_ends_in_a_detected_oom_kill() {
     );
     assert_eq!(outcome.exit_code, 1, "the 80% rule fails");
 }
+
+/// An empty `--spawn-server` command or one with an unbalanced quote is bad
+/// usage (exit 2), found before anything is started or created.
+#[tokio::test]
+async fn an_empty_or_unbalanced_server_command_is_bad_usage() {
+    let port = free_port();
+    let test = LoadTest::new(
+        format!("http://127.0.0.1:{port}"),
+        "scenarios/ready-only.toml",
+    );
+    for command in ["", "   ", "clw-auth --password 'hunter2"] {
+        let err = clw_cli::run(test.spawn_opts(command, "--memory-limit 64M"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{command:?}: {err}");
+        assert!(err.to_string().contains("--spawn-server"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!test.out.exists(), "{command:?} left a run folder");
+    }
+}
+
+/// A token given to the server through its command line never reaches
+/// summary.json or the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_in_the_server_command_are_redacted_in_summary_and_report() {
+    let (port, command) = clw_auth_command("fixed.json");
+    let secret = "s3cr3t-t0ken-value";
+    let command = format!("env CLW_API_TOKEN={secret} {command}");
+    let test = LoadTest::new(
+        format!("http://127.0.0.1:{port}"),
+        "scenarios/ready-only.toml",
+    );
+    let outcome = clw_cli::run(test.spawn_opts(
+        &command,
+        "--concurrent-users 1 --duration 1s --memory-limit 512M",
+    ))
+    .await
+    .expect("the run completes");
+    assert_eq!(outcome.exit_code, 0);
+    clw_report::render_run(&test.out).unwrap();
+    let s = read_summary(&test.out).unwrap();
+    let recorded = s["server"]["command"].as_str().unwrap();
+    assert!(recorded.contains("CLW_API_TOKEN=REDACTED"), "{recorded}");
+    for file in ["summary.json", "index.html"] {
+        let text = std::fs::read_to_string(test.out.join(file)).unwrap();
+        assert!(!text.contains(secret), "{file} holds the secret");
+    }
+}

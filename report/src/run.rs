@@ -219,6 +219,7 @@ fn memory_verdict(
             .map(|m| m.sources.clone())
             .filter(|s| s.rss.is_some() || s.allocator.is_some() || s.cgroup.is_some()),
         oom_killed: summary.is_some_and(RunSummary::oom_killed),
+        server_died: summary.is_some_and(|s| s.server.exit.is_some()),
     };
     let report = analysis::analyze(&series, &input);
     let why = match summary {

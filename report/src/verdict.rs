@@ -81,8 +81,16 @@ impl Banner {
         if memory.and_then(|m| m.plateau) == Some(true) && verdict != Some(Verdict::Leak) {
             details.push("memory reached a plateau".into());
         }
-        if let Some(passed) = run.summary.as_ref().and_then(|s| s.passed) {
-            details.push(if passed { "gate passed" } else { "gate FAILED" }.into());
+        if let Some(s) = run.summary.as_ref() {
+            if s.interrupted {
+                details.push("INTERRUPTED before the full duration".into());
+            }
+            for failure in &s.failures {
+                details.push(format!("run FAILED: {failure}"));
+            }
+            if let Some(passed) = s.passed {
+                details.push(if passed { "gate passed" } else { "gate FAILED" }.into());
+            }
         }
         if let Some(why) = run.recomputed {
             details.push(format!("verdict recomputed from samples.csv ({why})"));

@@ -302,6 +302,9 @@ fn setup(run: &Run, s: &RunSummary) -> Vec<(String, String)> {
         if let Some(sig) = exit.signal {
             parts.push(format!("signal {sig} (exit {})", 128 + sig));
         }
+        if exit.vanished {
+            parts.push("the watched process vanished (exit status unknown)".into());
+        }
         if let Some(at) = exit.at_s {
             parts.push(format!("at {}", format::format_duration(at)));
         }

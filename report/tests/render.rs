@@ -364,3 +364,32 @@ fn bounded_verdict_with_an_oom_kill_still_shows_red() {
     let memory = std::fs::read_to_string(dir.join("charts/memory.svg")).unwrap();
     assert!(memory.contains("OOM kill (emulated) at 12.5 s"));
 }
+
+/// A run that failed whatever its thresholds (its server died, it was
+/// interrupted) says so and why on its page, and its watched server's
+/// disappearance is named.
+#[test]
+fn run_failures_and_interruption_are_on_the_page() {
+    let (_root, dir) = run(fixtures::bounded_sawtooth);
+    let path = dir.join("summary.json");
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    s["passed"] = serde_json::json!(false);
+    s["failures"] = serde_json::json!([
+        "the watched server (pid 4242) vanished at 3.0s (its exit status is unknown)",
+        "interrupted by SIGINT before the full duration"
+    ]);
+    s["interrupted"] = serde_json::json!(true);
+    s["server"]["exit"] = serde_json::json!({"code": null, "signal": null, "shell_code": null,
+        "at_s": 3.0, "oom_killed": false, "emulated": false, "vanished": true});
+    std::fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
+    render_run(&dir).unwrap();
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    for expected in [
+        "run FAILED: the watched server (pid 4242) vanished at 3.0s",
+        "run FAILED: interrupted by SIGINT",
+        "INTERRUPTED before the full duration",
+        "the watched process vanished (exit status unknown)",
+    ] {
+        assert!(html.contains(expected), "page lacks {expected:?}");
+    }
+}

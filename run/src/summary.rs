@@ -71,8 +71,17 @@ pub struct RunSummary {
     pub server: ServerInfo,
     #[serde(deserialize_with = "null_default")]
     pub thresholds: Vec<ThresholdResult>,
-    /// Every threshold passed; `None` until they are judged (end of run).
+    /// The run passed: every threshold passed and `failures` is empty;
+    /// `None` until judged (end of run).
     pub passed: Option<bool>,
+    /// Why the run failed whatever its thresholds: the server died, the
+    /// watched PID vanished, no request succeeded, it was interrupted.
+    #[serde(deserialize_with = "null_default")]
+    pub failures: Vec<String>,
+    /// Stopped by SIGINT or SIGTERM before its full duration.
+    pub interrupted: bool,
+    /// `SIGINT` or `SIGTERM` when interrupted.
+    pub interrupted_by: Option<String>,
     /// Why a figure is missing or degraded (scrape failures, an emulated
     /// limit, an interruption...).
     #[serde(deserialize_with = "null_default")]
@@ -109,6 +118,9 @@ impl Default for RunSummary {
             server: ServerInfo::default(),
             thresholds: Vec::new(),
             passed: None,
+            failures: Vec::new(),
+            interrupted: false,
+            interrupted_by: None,
             notes: Vec::new(),
         }
     }
@@ -196,13 +208,17 @@ pub struct ServerInfo {
 pub struct ServerExit {
     pub code: Option<i32>,
     pub signal: Option<i32>,
-    /// The status as a shell reports it (137 for SIGKILL).
-    pub shell_code: i32,
+    /// The status as a shell reports it (137 for SIGKILL); `None` when
+    /// unknown (a `--server-pid` process that vanished).
+    pub shell_code: Option<i32>,
     /// Seconds since load start.
     pub at_s: Option<f64>,
     pub oom_killed: bool,
     /// Killed by clw-cli's watchdog at the limit, not by the kernel.
     pub emulated: bool,
+    /// A `--server-pid` process (not clw-cli's child) disappeared; its exit
+    /// status is unknown.
+    pub vanished: bool,
 }
 
 /// `thresholds[]`: one gate rule and how the run fared.
@@ -287,7 +303,7 @@ mod tests {
         };
         s.server.exit = Some(ServerExit {
             signal: Some(9),
-            shell_code: 137,
+            shell_code: Some(137),
             at_s: Some(41.5),
             oom_killed: true,
             ..ServerExit::default()

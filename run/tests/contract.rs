@@ -173,10 +173,11 @@ fn fully_populated() -> RunSummary {
             exit: Some(ServerExit {
                 code: Some(0),
                 signal: Some(9),
-                shell_code: 137,
+                shell_code: Some(137),
                 at_s: Some(1.0),
                 oom_killed: true,
                 emulated: false,
+                vanished: false,
             }),
         },
         thresholds: vec![ThresholdResult {
@@ -186,7 +187,10 @@ fn fully_populated() -> RunSummary {
             actual: Some(1.0),
             passed: Some(true),
         }],
-        passed: Some(true),
+        passed: Some(false),
+        failures: vec!["f".into()],
+        interrupted: true,
+        interrupted_by: Some("SIGINT".into()),
         notes: vec!["n".into()],
     }
 }
@@ -219,7 +223,7 @@ fn the_docs_example_reads_as_a_run_summary() {
         .unwrap_or_else(|e| panic!("the doc's example is not a RunSummary: {e}"));
     assert_eq!(example.schema_version, SCHEMA_VERSION);
     assert_eq!(example.concurrent_users, 100);
-    assert_eq!(example.server.exit.map(|e| e.shell_code), Some(0));
+    assert_eq!(example.server.exit.map(|e| e.shell_code), Some(Some(137)));
 }
 
 #[test]

@@ -297,6 +297,7 @@ async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
             ramp_up_s: 0.0,
             sources: Some(report.sources.clone()),
             oom_killed: exit.oom_killed,
+            server_died: true,
         },
     );
     println!(

@@ -65,6 +65,10 @@ pub struct AnalysisInput {
     pub sources: Option<MemorySources>,
     /// The server was OOM-killed (summary.json `server.exit.oom_killed`).
     pub oom_killed: bool,
+    /// The server died during the run (summary.json `server.exit`, any
+    /// cause). Its samples end at its death; one that died of anything but
+    /// an OOM kill is never called bounded, however flat its last samples.
+    pub server_died: bool,
 }
 
 /// The verdict and figures for one run's samples: the peaks, then three

@@ -142,14 +142,23 @@ pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryR
     // OOM-killed did not level off below its limit. (One killed near its
     // starting level is the guide's other cause: a limit set too low.)
     let climbed_into_kill = input.oom_killed && peak >= 2.0 * first && peak - first > tolerance;
+    // Samples of a server that died (not at its limit) stop at its death:
+    // flat until then is no plateau of a server that survived the load.
+    let died_flat = flat && input.server_died && !input.oom_killed;
     let shape = Shape {
         tolerance,
         rise_max,
-        levelled_off: flat && !climbed_into_kill,
+        levelled_off: flat && !climbed_into_kill && !died_flat,
         climbed_into_kill,
     };
     report.plateau = Some(shape.levelled_off);
-    report.evidence.push(if shape.climbed_into_kill {
+    report.evidence.push(if died_flat {
+        format!(
+            "{} stayed within {} until the server died; a server that died during the run is not called bounded",
+            trend.verdict_name,
+            human_bytes(tolerance)
+        )
+    } else if shape.climbed_into_kill {
         format!(
             "{} climbed from {} to {} after ramp-up and never levelled off below the limit{}",
             trend.verdict_name,
@@ -244,6 +253,11 @@ pub(super) fn verdict(
             );
         }
         Verdict::Bounded
+    } else if input.server_died && !input.oom_killed {
+        evidence.push(
+            "the server died during the run (not at its memory limit): no memory verdict for a server that did not survive the load".into(),
+        );
+        Verdict::Inconclusive
     } else if let Some((_, sessions, capacity)) = filling {
         evidence.push(format!(
             "the cache is still filling: {sessions:.0} of the {capacity:.0} sessions it advertises; growth while it fills is not yet a leak, and it is judged once full"

@@ -264,6 +264,7 @@ fn killed_at_its_starting_level_is_not_called_a_leak() {
     let s = series(60, |_| 240.0 * MIB + noise.gaussian(0.3 * MIB));
     let killed = AnalysisInput {
         oom_killed: true,
+        server_died: true,
         ..input()
     };
     let report = judge(&s, &killed);
@@ -314,6 +315,31 @@ fn a_steady_climb_is_a_leak_and_says_no_plateau() {
     assert_eq!(report.verdict, Some(Verdict::Leak), "{}", explain(&report));
     assert_eq!(report.plateau, Some(false));
     assert!(report.evidence.iter().any(|e| e.starts_with("no plateau")));
+}
+
+#[test]
+fn a_server_that_died_is_never_called_bounded() {
+    // Flat until a SIGKILL that was not an OOM kill (`--server-pid` killed).
+    let mut noise = Noise(12);
+    let s = series(60, |_| 40.0 * MIB + noise.gaussian(0.3 * MIB));
+    assert_eq!(judge(&s, &input()).verdict, Some(Verdict::Bounded));
+    let died = AnalysisInput {
+        server_died: true,
+        ..input()
+    };
+    let report = judge(&s, &died);
+    assert_eq!(
+        report.verdict,
+        Some(Verdict::Inconclusive),
+        "{}",
+        explain(&report)
+    );
+    assert_eq!(report.plateau, Some(false), "{}", explain(&report));
+    assert!(
+        report.evidence.iter().any(|e| e.contains("died")),
+        "{}",
+        explain(&report)
+    );
 }
 
 #[test]
