@@ -54,9 +54,6 @@ pub(crate) struct SamplerConfig {
     pub start: Option<Instant>,
 }
 
-/// One row of samples.csv.
-pub(crate) type Sample = SampleRow;
-
 /// What the sampler did, for summary.json.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SamplerReport {
@@ -87,7 +84,7 @@ pub(crate) enum SamplerError {
 
 /// The running sampler task.
 pub(crate) struct SamplerHandle {
-    latest: Arc<Mutex<Option<Sample>>>,
+    latest: Arc<Mutex<Option<SampleRow>>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<SamplerReport>,
 }
@@ -95,7 +92,7 @@ pub(crate) struct SamplerHandle {
 impl SamplerHandle {
     /// A reader of the latest sample, for another task (the progress
     /// line) that must not hold the handle.
-    pub fn latest_cell(&self) -> impl Fn() -> Option<Sample> + Send + Sync + 'static {
+    pub fn latest_cell(&self) -> impl Fn() -> Option<SampleRow> + Send + Sync + 'static {
         let latest = Arc::clone(&self.latest);
         move || latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -147,7 +144,7 @@ struct Sampler {
     cgroup: Option<UsageProbe>,
     counters: Arc<LoadCounters>,
     csv: SamplesWriter,
-    latest: Arc<Mutex<Option<Sample>>>,
+    latest: Arc<Mutex<Option<SampleRow>>>,
     /// (t_s, completed, failed) at the previous sample.
     prev: Option<(f64, u64, u64)>,
     report: SamplerReport,
@@ -193,13 +190,13 @@ impl Sampler {
         true
     }
 
-    fn build(&mut self, metrics: MetricsFigures) -> Sample {
+    fn build(&mut self, metrics: MetricsFigures) -> SampleRow {
         let t_s = self.start.elapsed().as_secs_f64();
         let as_u64 = |v: Option<f64>| v.map(|v| v.max(0.0) as u64);
         if let Some(limit) = as_u64(metrics.limit).filter(|l| *l > 0) {
             self.report.advertised_limit = Some(limit);
         }
-        let mut sample = Sample {
+        let mut sample = SampleRow {
             t_s,
             cgroup_bytes: self.cgroup.as_ref().and_then(UsageProbe::read),
             allocated_bytes: as_u64(metrics.allocated),
@@ -209,7 +206,7 @@ impl Sampler {
             capacity: as_u64(metrics.capacity),
             evictions: as_u64(metrics.evictions),
             logins: as_u64(metrics.logins),
-            ..Sample::default()
+            ..SampleRow::default()
         };
         if let Some(proc) = &mut self.proc {
             match proc.read() {
@@ -242,7 +239,7 @@ impl Sampler {
         sample
     }
 
-    fn write(&mut self, s: &Sample) -> Result<(), RunFileError> {
+    fn write(&mut self, s: &SampleRow) -> Result<(), RunFileError> {
         self.csv.write(s)
     }
 }

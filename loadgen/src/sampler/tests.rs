@@ -39,7 +39,7 @@ async fn login(conn: &mut Conn, addr: SocketAddr, user: usize) -> u16 {
 }
 
 /// Wait (bounded) until the sampler has written at least `n` samples.
-async fn wait_for_samples(handle: &SamplerHandle, after: f64) -> Sample {
+async fn wait_for_samples(handle: &SamplerHandle, after: f64) -> SampleRow {
     for _ in 0..200 {
         if let Some(sample) = (handle.latest_cell())().filter(|s| s.t_s > after) {
             return sample;
