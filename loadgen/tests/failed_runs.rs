@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{clw_auth_binary, clw_auth_command, read_summary, workspace, LoadTest};
+use common::{clw_auth_binary, clw_auth_command, read_summary, wait_until, workspace, LoadTest};
 use tokio::net::TcpListener;
 
 /// A scenario with no thresholds at all (so no `error_rate` to catch a
@@ -90,14 +90,9 @@ async fn a_watched_server_killed_mid_run_is_noticed_and_fails_the_run() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "clw-auth never listened"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(30), "clw-auth listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
     let test =
         LoadTest::with_scenario_text(format!("http://127.0.0.1:{port}"), READY_ONLY_NO_THRESHOLDS);
     let pid = server.id();

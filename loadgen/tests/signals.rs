@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{clw_auth_command, read_summary, write_scenario};
+use common::{clw_auth_command, read_summary, wait_until, write_scenario};
 
 const READY_ONLY: &str = r#"
 name = "ready"
@@ -100,6 +100,29 @@ fn wait_gone(pid: u64, limit: Duration) -> bool {
     true
 }
 
+/// clw-cli with `--spawn-server` clw-auth for 60 s, once its load started:
+/// the server's port, clw-cli, and the server's PID.
+fn with_spawned_server(dir: &Path) -> (u16, Child, u64) {
+    let (port, command) = clw_auth_command("fixed.json");
+    let target = format!("http://127.0.0.1:{port}");
+    let mut child = clw_cli(
+        dir,
+        &target,
+        &[
+            "--concurrent-users",
+            "1",
+            "--duration",
+            "60s",
+            "--memory-limit",
+            "512M",
+            "--spawn-server",
+            &command,
+        ],
+    );
+    let pid = wait_for_start(dir, &mut child).expect("the server's pid");
+    (port, child, pid)
+}
+
 async fn start_auth() -> clw_auth::ServerHandle {
     clw_auth::Server::bind(clw_auth::Config::for_tests())
         .await
@@ -179,24 +202,8 @@ async fn a_second_ctrl_c_exits_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_the_spawned_server_writes_outputs_and_exits_143() {
-    let (port, command) = clw_auth_command("fixed.json");
     let dir = tempfile::tempdir().unwrap();
-    let target = format!("http://127.0.0.1:{port}");
-    let mut child = clw_cli(
-        dir.path(),
-        &target,
-        &[
-            "--concurrent-users",
-            "2",
-            "--duration",
-            "60s",
-            "--memory-limit",
-            "512M",
-            "--spawn-server",
-            &command,
-        ],
-    );
-    let pid = wait_for_start(dir.path(), &mut child).expect("the server's pid");
+    let (_port, mut child, pid) = with_spawned_server(dir.path());
     tokio::time::sleep(Duration::from_secs(1)).await;
     signal(&child, libc::SIGTERM);
     let status = wait_within(&mut child, Duration::from_secs(30), "after SIGTERM");
@@ -218,24 +225,8 @@ async fn sigterm_stops_the_spawned_server_writes_outputs_and_exits_143() {
 /// its port.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_harness_takes_its_spawned_server_with_it() {
-    let (port, command) = clw_auth_command("fixed.json");
     let dir = tempfile::tempdir().unwrap();
-    let target = format!("http://127.0.0.1:{port}");
-    let mut child = clw_cli(
-        dir.path(),
-        &target,
-        &[
-            "--concurrent-users",
-            "1",
-            "--duration",
-            "60s",
-            "--memory-limit",
-            "512M",
-            "--spawn-server",
-            &command,
-        ],
-    );
-    let pid = wait_for_start(dir.path(), &mut child).expect("the server's pid");
+    let (port, mut child, pid) = with_spawned_server(dir.path());
     signal(&child, libc::SIGKILL);
     child.wait().unwrap();
     let gone = wait_gone(pid, Duration::from_secs(10));
@@ -245,12 +236,7 @@ async fn a_sigkilled_harness_takes_its_spawned_server_with_it() {
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     }
     assert!(gone, "clw-auth {pid} outlived the SIGKILLed clw-cli");
-    let started = Instant::now();
-    while std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "port {port} still bound after the server died"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(10), "the server's port freed", || {
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    });
 }

@@ -149,3 +149,13 @@ pub fn clw_auth_command(profile: &str) -> (u16, String) {
     );
     (port, command)
 }
+
+/// Polls `done` every 50 ms; panics saying `what` did not happen within
+/// `limit`.
+pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what} within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -294,18 +294,16 @@ fn memory_that_falls_is_bounded_and_says_it_fell() {
         level * MIB + noise.gaussian(0.2 * MIB)
     });
     let report = judge(&s, &input());
-    assert_eq!(
-        report.verdict,
-        Some(Verdict::Bounded),
-        "{}",
-        explain(&report)
-    );
-    assert_eq!(report.plateau, Some(true), "{}", explain(&report));
-    assert!(
-        report.evidence.iter().any(|e| e.contains("fell by")),
-        "{}",
-        explain(&report)
-    );
+    assert_says(&report, Verdict::Bounded, true, "fell by");
+}
+
+/// The verdict, the plateau field, and an evidence line containing `needle`.
+#[track_caller]
+fn assert_says(report: &MemoryReport, verdict: Verdict, plateau: bool, needle: &str) {
+    let why = explain(report);
+    assert_eq!(report.verdict, Some(verdict), "{why}");
+    assert_eq!(report.plateau, Some(plateau), "{why}");
+    assert!(report.evidence.iter().any(|e| e.contains(needle)), "{why}");
 }
 
 #[test]
@@ -327,19 +325,7 @@ fn a_server_that_died_is_never_called_bounded() {
         server_died: true,
         ..input()
     };
-    let report = judge(&s, &died);
-    assert_eq!(
-        report.verdict,
-        Some(Verdict::Inconclusive),
-        "{}",
-        explain(&report)
-    );
-    assert_eq!(report.plateau, Some(false), "{}", explain(&report));
-    assert!(
-        report.evidence.iter().any(|e| e.contains("died")),
-        "{}",
-        explain(&report)
-    );
+    assert_says(&judge(&s, &died), Verdict::Inconclusive, false, "died");
 }
 
 #[test]
