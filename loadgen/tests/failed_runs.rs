@@ -153,3 +153,27 @@ async fn wait_for_pid(test: &LoadTest) -> i32 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A `--server-pid` that is not running is bad input (exit 2), found before
+/// any load is sent: its "death" would otherwise fail the run at once.
+#[tokio::test]
+async fn a_server_pid_that_is_not_running_is_bad_usage() {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    // A reachable target, so only the PID is wrong.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let test = LoadTest::with_scenario_text(
+        format!("http://{}", listener.local_addr().unwrap()),
+        READY_ONLY_NO_THRESHOLDS,
+    );
+    let err = clw_cli::run(test.opts(&format!("--duration 1s --server-pid {dead}")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(
+        err.to_string().contains(&format!("--server-pid {dead}")),
+        "{err}"
+    );
+    assert!(!test.out.exists());
+}
