@@ -15,6 +15,17 @@ use crate::units::format_size;
 /// The running loops; dropping this stops them.
 pub(crate) struct Background(Vec<JoinHandle<()>>);
 
+impl Background {
+    /// Stops the loops and waits until they are gone (and with them their
+    /// references to the state).
+    pub(crate) async fn stop(mut self) {
+        for task in std::mem::take(&mut self.0) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
 impl Drop for Background {
     fn drop(&mut self) {
         for task in &self.0 {

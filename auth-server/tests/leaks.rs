@@ -33,7 +33,9 @@ async fn retained_after_workload(mode: CacheMode, leak: LeakKind) -> i64 {
     cfg.session.cache.cleanup_interval = Duration::from_millis(50);
     let expires = leak == LeakKind::ExpiredRetained;
     if expires {
-        cfg.session.cache.ttl_seconds = Duration::from_millis(200);
+        // Long enough that a login and the validate right after it fall
+        // within it on a loaded machine (200 ms did not, under load 14).
+        cfg.session.cache.ttl_seconds = Duration::from_millis(1000);
     }
     let server = start(cfg).await;
     let mut c = Client::connect(server.addr()).await;
@@ -61,7 +63,7 @@ async fn retained_after_workload(mode: CacheMode, leak: LeakKind) -> i64 {
     }
     if expires {
         // Let every session expire and the cleanup task run a few times.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
     }
     purge();
     let after = alloc_stats().allocated as i64;
