@@ -6,13 +6,14 @@
 //! and a bad one is reported with its JSON path and the layer that set it.
 //!
 //! Why by hand rather than with a layering crate (figment, config-rs): the
-//! field guide's variable names do not follow a prefix-and-separator rule
+//! field guide's variable names do not follow the prefix-and-separator rule
 //! such crates derive keys from (`CLAW_AUTH_PORT` is `service.port`,
 //! `CLAW_SESSION_CACHE` is `session.cache.enabled`, and keys such as
-//! `max_size` hold the separator), so the [`ENV_KEYS`] table is needed
-//! either way; an unknown `CLAW_*` variable must be an error, where both
-//! crates silently ignore variables that match no key; and the merge itself
-//! is a few dozen lines over `serde_json::Value`, already a dependency.
+//! `max_size` hold the separator), so the [`ENV_KEYS`] table, the
+//! unknown-variable error and the per-key origin in messages would stay
+//! ours either way (figment could be bent to it with `Env::map`); the part
+//! a crate would replace, the merge, is a few dozen lines over
+//! `serde_json::Value`, already a dependency, against a new dependency tree.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
