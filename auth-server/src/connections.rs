@@ -28,10 +28,30 @@ pub(crate) struct Slot {
     close: Notify,
 }
 
+/// The registered connections, and how many of them are closing (so the
+/// open count needs no scan).
+#[derive(Default)]
+struct Slots {
+    by_id: HashMap<u64, Arc<Slot>>,
+    closing: usize,
+}
+
+impl Slots {
+    /// Marks `slot` closing and wakes its task; false if it already was.
+    fn close(&mut self, slot: &Slot) -> bool {
+        if slot.closing.swap(true, Ordering::Relaxed) {
+            return false;
+        }
+        self.closing += 1;
+        slot.close.notify_one();
+        true
+    }
+}
+
 /// The open connections and the limit.
 pub(crate) struct Connections {
     max: usize,
-    slots: Mutex<HashMap<u64, Arc<Slot>>>,
+    slots: Mutex<Slots>,
     next_id: AtomicU64,
     /// Orders idle times without reading a clock on every request.
     seq: Arc<AtomicU64>,
@@ -45,7 +65,7 @@ impl Connections {
     pub(crate) fn new(max: usize, open: IntGauge, evicted: IntCounter) -> Arc<Connections> {
         Arc::new(Connections {
             max: max.max(1),
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Slots::default()),
             next_id: AtomicU64::new(0),
             seq: Arc::new(AtomicU64::new(0)),
             freed: Notify::new(),
@@ -72,19 +92,16 @@ impl Connections {
 
     fn try_admit(self: &Arc<Self>) -> Option<Admitted> {
         let mut slots = self.slots.lock();
-        let open = slots
-            .values()
-            .filter(|s| !s.closing.load(Ordering::Relaxed))
-            .count();
-        if open >= self.max {
+        if slots.by_id.len() - slots.closing >= self.max {
             let victim = slots
+                .by_id
                 .values()
                 .filter(|s| {
                     !s.closing.load(Ordering::Relaxed) && s.in_flight.load(Ordering::Acquire) == 0
                 })
-                .min_by_key(|s| s.idle_since.load(Ordering::Relaxed))?;
-            victim.closing.store(true, Ordering::Relaxed);
-            victim.close.notify_one();
+                .min_by_key(|s| s.idle_since.load(Ordering::Relaxed))?
+                .clone();
+            slots.close(&victim);
             self.evicted.inc();
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -94,7 +111,7 @@ impl Connections {
             closing: AtomicBool::new(false),
             close: Notify::new(),
         });
-        slots.insert(id, slot.clone());
+        slots.by_id.insert(id, slot.clone());
         self.open.inc();
         Some(Admitted {
             id,
@@ -105,15 +122,16 @@ impl Connections {
 
     /// Asks every connection to close once its current request is answered.
     pub(crate) fn close_all(&self) {
-        for slot in self.slots.lock().values() {
-            slot.closing.store(true, Ordering::Relaxed);
-            slot.close.notify_one();
+        let mut slots = self.slots.lock();
+        let all: Vec<Arc<Slot>> = slots.by_id.values().cloned().collect();
+        for slot in &all {
+            slots.close(slot);
         }
     }
 
     /// Resolves once no connection is open.
     pub(crate) async fn closed(&self) {
-        while !self.slots.lock().is_empty() {
+        while !self.slots.lock().by_id.is_empty() {
             tokio::select! {
                 _ = self.freed.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(10)) => {}
@@ -147,7 +165,13 @@ impl Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.registry.slots.lock().remove(&self.id);
+        let mut slots = self.registry.slots.lock();
+        if let Some(slot) = slots.by_id.remove(&self.id) {
+            if slot.closing.load(Ordering::Relaxed) {
+                slots.closing -= 1;
+            }
+        }
+        drop(slots);
         self.registry.open.dec();
         self.registry.freed.notify_waiters();
     }
@@ -218,6 +242,15 @@ mod tests {
             .unwrap();
         drop(c);
         assert_eq!(r.open.get(), 3);
+        assert_eq!(
+            r.slots.lock().closing,
+            0,
+            "the closed one is no longer counted"
+        );
+        // 3 open again: the next admit evicts again (b is now the oldest idle).
+        let _e = r.admit().await;
+        assert!(b.slot.closing.load(Ordering::Relaxed));
+        assert_eq!(r.evicted.get(), 2);
     }
 
     #[tokio::test]
