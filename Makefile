@@ -35,6 +35,40 @@ bench-idle:
 bench-cache:
 	$(CARGO) bench -p clw-auth --bench cache
 
+.PHONY: bench-heap-profile
+HEAP_BENCH_DURATION ?= 10
+HEAP_BENCH_ROUNDS ?= 3
+# The cost of jemalloc heap profiling: requests/s and the server's peak
+# RSS with authentication.memory.heap_profile on and off, alternately,
+# under the same wrk login load (wrk is Debian's, installed when missing).
+bench-heap-profile:
+	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
+	$(CARGO) build --release -p clw-auth --bins
+	auth-server/bench/bench-heap-profile.sh $(or $(CARGO_TARGET_DIR),target)/release/clw-auth $(HEAP_BENCH_DURATION) 50 $(HEAP_BENCH_ROUNDS)
+
+.PHONY: profile-heap
+# Exact allocation sites with dhat: clw-auth built with --features
+# dhat-heap (into target/dhat, beside the normal build) under a short
+# login-storm (MODE=leaky|fixed, LEAK=<kind>), stopped with SIGTERM by
+# clw-cli, which leaves reports/profile-heap/dhat-heap.json; then the top
+# sites at the heap's peak and at exit. Open the file in DHAT's viewer:
+# dh_view.html from Debian's valgrind package (see README).
+MODE ?= leaky
+PROFILE_DURATION ?= 15
+PROFILE_PORT ?= 38445
+DHAT_TARGET ?= target/dhat
+profile-heap:
+	$(CARGO) build --release -p clw-cli --bins
+	$(CARGO) build --release -p clw-auth --bins --features dhat-heap --target-dir $(DHAT_TARGET)
+	rm -rf reports/profile-heap
+	$(if $(LEAK),CLAW_SESSION_CACHE_LEAK=$(LEAK)) CLAW_AUTH_SHUTDOWN_GRACE=1s $(MEM_BIN)/clw-cli auth load-test \
+	  --scenario scenarios/login-storm.toml --concurrent-users 20 \
+	  --duration $(PROFILE_DURATION) --target http://127.0.0.1:$(PROFILE_PORT) \
+	  --spawn-server "$(DHAT_TARGET)/release/clw-auth --config profiles/$(MODE).json --port $(PROFILE_PORT) --dhat-file reports/profile-heap/dhat-heap.json" \
+	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out reports/profile-heap || true
+	@test -s reports/profile-heap/dhat-heap.json || { echo "no reports/profile-heap/dhat-heap.json: the server did not shut down gracefully (see reports/profile-heap/)"; exit 1; }
+	$(MEM_BIN)/clw-cli dhat reports/profile-heap/dhat-heap.json --top 10
+
 # --- load generator (clw-cli) ---
 .PHONY: bench-loadgen
 CLW_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release

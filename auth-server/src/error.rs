@@ -38,6 +38,12 @@ pub enum ErrorCode {
     NotFound,
     /// The route exists but not with this method.
     MethodNotAllowed,
+    /// An operator route asked from off loopback without the admin token.
+    Forbidden,
+    /// `/debug/pprof/heap` while heap profiling is off or unavailable.
+    HeapProfileOff,
+    /// jemalloc could not dump the heap, or the dump could not be converted.
+    HeapProfileFailed,
 }
 
 impl ErrorCode {
@@ -58,6 +64,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "clw-payload-too-large",
             ErrorCode::NotFound => "clw-not-found",
             ErrorCode::MethodNotAllowed => "clw-method-not-allowed",
+            ErrorCode::Forbidden => "clw-forbidden",
+            ErrorCode::HeapProfileOff => "clw-heap-profile-off",
+            ErrorCode::HeapProfileFailed => "clw-heap-profile-failed",
         }
     }
 
@@ -77,7 +86,9 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge | ErrorCode::SessionTooLarge => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::NotFound | ErrorCode::HeapProfileOff => StatusCode::NOT_FOUND,
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::HeapProfileFailed => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }

@@ -11,6 +11,7 @@
 //! `main.rs` only, so tests and the load generator can embed the server
 //! without inheriting an allocator choice.
 
+mod admin;
 pub mod cache;
 pub mod config;
 mod connections;
@@ -20,6 +21,7 @@ mod input;
 pub mod memory;
 pub mod metrics;
 pub mod oom;
+pub mod profiling;
 mod routes;
 pub mod server;
 pub mod state;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use clw_auth::config::{self, LogFormat, Sources};
+#[cfg(not(feature = "dhat-heap"))]
 use clw_auth::oom::OomAware;
 use clw_auth::Server;
 
@@ -14,8 +15,22 @@ use clw_auth::Server;
 // its purge/decay is what `memory.gc_frequency` drives. The library leaves
 // the choice to whoever embeds it. The wrapper prints the field guide's
 // FATAL line if an allocation ever fails.
+#[cfg(not(feature = "dhat-heap"))]
 #[global_allocator]
 static GLOBAL: OomAware<tikv_jemallocator::Jemalloc> = OomAware(tikv_jemallocator::Jemalloc);
+
+// jemalloc reads its options once, when it initialises, long before the
+// config is loaded: heap profiling is armed here but inactive, and
+// start-up activates it (or not) from authentication.memory.heap_profile.
+#[cfg(not(feature = "dhat-heap"))]
+clw_auth::heap_profiling_malloc_conf!();
+
+// With `--features dhat-heap`, dhat's allocator instead: it records every
+// allocation's stack (slowly) and the profiler writes dhat-heap.json when
+// main returns after a graceful shutdown (`make profile-heap`).
+#[cfg(feature = "dhat-heap")]
+#[global_allocator]
+static GLOBAL: dhat::Alloc = dhat::Alloc;
 
 /// An authentication service whose session cache can reproduce clw-auth-oom
 /// (`leaky`) or stay bounded (`fixed`).
@@ -47,8 +62,14 @@ struct Cli {
     log_format: Option<String>,
     /// Print the effective configuration built from FILE (plus the
     /// environment and flags) as JSON and exit: 0 if valid, 2 if not.
+    /// Secrets (service.admin_token) print as "<redacted>".
     #[arg(long, value_name = "FILE")]
     check_config: Option<PathBuf>,
+    /// Where dhat's heap profile is written on shutdown (built with the
+    /// dhat-heap feature only).
+    #[cfg(feature = "dhat-heap")]
+    #[arg(long, value_name = "FILE", default_value = "dhat-heap.json")]
+    dhat_file: PathBuf,
 }
 
 impl Cli {
@@ -89,6 +110,16 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&cfg.log.format, &cfg.log.level);
+    // Dropped when main returns, after the graceful shutdown: that is when
+    // dhat writes the file, with the heap's peak and what was left at exit.
+    #[cfg(feature = "dhat-heap")]
+    let _dhat = {
+        tracing::info!(
+            "dhat heap profiling: {} is written on shutdown",
+            cli.dhat_file.display()
+        );
+        dhat::Profiler::builder().file_name(&cli.dhat_file).build()
+    };
     match serve(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -20,7 +20,7 @@ use crate::throttle::Scope;
 
 /// The routes requests are counted under (anything else is `other`), so a
 /// scan of random paths cannot grow the label set.
-pub const ROUTES: [&str; 8] = [
+pub const ROUTES: [&str; 9] = [
     "/auth/login",
     "/auth/validate",
     "/auth/refresh",
@@ -28,6 +28,7 @@ pub const ROUTES: [&str; 8] = [
     "/health",
     "/ready",
     "/metrics",
+    "/debug/pprof/heap",
     "other",
 ];
 

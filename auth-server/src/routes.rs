@@ -44,6 +44,13 @@ pub(crate) async fn handle(req: Request<Incoming>, state: Arc<State>) -> Resp {
         ("/health", &Method::GET) => ("/health", health(&state)),
         ("/ready", &Method::GET) => ("/ready", ready(&state)),
         ("/metrics", &Method::GET) => ("/metrics", metrics(&state)),
+        ("/debug/pprof/heap", &Method::GET) => {
+            let peer = req.extensions().get::<ClientAddr>().map(|a| a.0);
+            (
+                "/debug/pprof/heap",
+                crate::admin::heap_profile(peer, req.headers(), &state).await,
+            )
+        }
         (path, _) => match route_of(path) {
             "other" => (
                 "other",

@@ -95,7 +95,10 @@ impl Server {
         if !cache.enabled {
             tracing::warn!("session cache disabled: sessions cannot be stored, every login answers clw-auth-503");
         }
-        let state = Arc::new(State::new(config, users, limit));
+        let heap_profiling = crate::profiling::configure(&config.memory.heap_profile);
+        let mut state = State::new(config, users, limit);
+        state.heap_profiling = heap_profiling;
+        let state = Arc::new(state);
         Ok(Server { listener, state })
     }
 

@@ -69,6 +69,8 @@ pub struct State {
     pub limit: MemoryLimit,
     /// Failed-login budgets per user name and client address.
     pub(crate) throttle: LoginThrottle,
+    /// Whether `/debug/pprof/heap` has a profile to serve (set at start-up).
+    pub heap_profiling: crate::profiling::HeapProfiling,
     /// Whether argon2 verification is cheap enough to run on the async
     /// worker (load-test profiles) rather than on the blocking pool.
     pub(crate) inline_hashing: bool,
@@ -93,6 +95,7 @@ impl State {
             limit,
             throttle: LoginThrottle::new(&config.login_throttle),
             inline_hashing,
+            heap_profiling: crate::profiling::HeapProfiling::Unavailable,
             phase: AtomicU8::new(Phase::Starting as u8),
             pressure: AtomicBool::new(false),
             last_rss: AtomicU64::new(0),

@@ -8,6 +8,10 @@ use std::process::{Command, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+#[allow(dead_code)]
+#[path = "common/pprof.rs"]
+mod pprof;
+
 const BIN: &str = env!("CARGO_BIN_EXE_clw-auth");
 
 fn write_config(dir: &tempfile::TempDir, json: &str) -> std::path::PathBuf {
@@ -105,6 +109,14 @@ fn spawn_server(
     // closes then): join the handle after waiting for the child.
     let logs = std::thread::spawn(move || lines.map_while(Result::ok).collect());
     (child, addr, logs)
+}
+
+fn http_raw(addr: &str, request: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    out
 }
 
 fn http(addr: &str, request: &str) -> String {
@@ -259,4 +271,56 @@ fn overflow_and_pressure_are_logged_with_the_guides_codes() {
         "{logs}"
     );
     assert!(logs.contains("\"code\":\"clw-memory-pressure\""), "{logs}");
+}
+
+/// The admin token: `--check-config` prints `<redacted>`, and neither the
+/// log nor stderr ever holds it, whether a request presents it or not.
+#[test]
+fn admin_token_is_redacted_and_never_logged() {
+    const TOKEN: &str = "tok-3f9a1c77e0b24d58a6c1";
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(&dir, r#"{"authentication":{}}"#);
+    let out = Command::new(BIN)
+        .arg("--check-config")
+        .arg(&path)
+        .env("CLAW_AUTH_ADMIN_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(!printed.contains(TOKEN), "{printed}");
+    let v: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(v["authentication"]["service"]["admin_token"], "<redacted>");
+
+    let (child, addr, logs) = spawn_server(&[
+        ("CLAW_AUTH_ADMIN_TOKEN", TOKEN),
+        ("CLAW_LOG_LEVEL", "trace"),
+        ("CLAW_MEMORY_HEAP_PROFILE_SAMPLE_BYTES", "4K"),
+    ]);
+    for auth in [TOKEN, "not-the-token-but-long-enough"] {
+        let reply = http_raw(
+            &addr,
+            &format!("GET /debug/pprof/heap HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {auth}\r\nconnection: close\r\n\r\n"),
+        );
+        // Loopback is allowed whatever the header says, and main.rs's
+        // jemalloc set-up yields a symbolized profile of the binary.
+        let head_end = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&reply[..head_end]);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        let profile = pprof::decode(&reply[head_end + 4..]);
+        assert!(!profile.sample.is_empty());
+        assert!(profile.names_clw_auth(), "{:?}", profile.frames());
+    }
+    // SAFETY: signalling the child we started, by its PID.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let logs = logs.join().unwrap().join("\n");
+    assert!(logs.contains("SIGTERM received"), "{logs}");
+    assert!(!logs.contains(TOKEN), "token in the log: {logs}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(TOKEN));
 }

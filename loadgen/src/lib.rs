@@ -14,6 +14,7 @@
 mod collector;
 mod console;
 mod counters;
+mod dhat;
 mod engine;
 mod gate;
 mod http;
@@ -33,6 +34,8 @@ mod target;
 mod vu;
 mod watched;
 
-pub use opts::{AuthCommand, Command, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
+pub use opts::{
+    AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts,
+};
 pub use run::{run, Error, Outcome};
 pub use scenario::{check_file, ScenarioError, ScenarioOutline};

@@ -26,6 +26,21 @@ pub enum Command {
     Report(ReportOpts),
     /// The CI gate: a run's thresholds, and its figures against a baseline.
     Gate(GateOpts),
+    /// List the top allocation sites of a dhat heap profile (dhat-heap.json
+    /// from clw-auth built with --features dhat-heap, `make profile-heap`),
+    /// at the heap's peak and at exit.
+    Dhat(DhatOpts),
+}
+
+/// `clw-cli dhat FILE`
+#[derive(Debug, Clone, Args)]
+pub struct DhatOpts {
+    /// A dhat-heap.json (DHAT's JSON format, version 2).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Sites listed at each moment.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
 }
 
 /// `clw-cli auth ...`

@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::collector::{Collector, Live};
 use crate::counters::LoadCounters;
 use crate::engine::{self, Model, Plan};
-use crate::opts::{AuthCommand, Command, LoadTestOpts, OnServerExit, Opts, ReportOpts};
+use crate::opts::{AuthCommand, Command, DhatOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
 use clw_run::{HdrLog, Host, MemoryReport, RunSummary, ServerInfo};
 
 use crate::output::LatencyCsv;
@@ -90,6 +90,7 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
         } => load_test(*lt).await,
         Command::Report(r) => report(r),
         Command::Gate(g) => crate::gate::gate(g),
+        Command::Dhat(d) => dhat(&d),
     }
 }
 
@@ -544,6 +545,18 @@ async fn check_reachable(addr: std::net::SocketAddr, target: &Target) -> Result<
 }
 
 /// `clw-cli report RUN_DIR...`
+/// `clw-cli dhat FILE`: an unreadable or foreign file is bad input (exit 2).
+fn dhat(opts: &DhatOpts) -> Result<Outcome, Error> {
+    let sites = crate::dhat::HeapSites::read(&opts.file, opts.top).map_err(usage)?;
+    println!("{}", opts.file.display());
+    print!("{}", sites.render());
+    Ok(Outcome {
+        exit_code: 0,
+        out_dir: None,
+        passed: true,
+    })
+}
+
 fn report(opts: ReportOpts) -> Result<Outcome, Error> {
     // A run killed before its summary was written still has its CSVs:
     // clw-report decides what is a run folder, and says what is missing.

@@ -8,6 +8,7 @@
 //! [`load`]; this module owns the shape, the defaults and the checks.
 
 mod load;
+mod secret;
 mod serde_util;
 mod validate;
 
@@ -17,6 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use load::{load, ConfigError, Sources, ENV_KEYS};
+pub use secret::Secret;
 use serde_util::{de_bool, de_duration, de_num, de_opt_size, de_size, ser_duration};
 pub use validate::{Invalid, MAX_DURATION, MIN_MEMORY_LIMIT};
 
@@ -63,6 +65,10 @@ pub struct ServiceConfig {
     /// How long in-flight requests get to finish after SIGTERM.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub shutdown_grace: Duration,
+    /// Lets a non-loopback client fetch `GET /debug/pprof/heap` with
+    /// `Authorization: Bearer <token>`; unset, only loopback may. Never
+    /// printed: `--check-config` and logs show `<redacted>`.
+    pub admin_token: Secret,
 }
 
 /// `authentication.session`.
@@ -211,6 +217,33 @@ pub struct MemoryConfig {
     /// How often memory is checked against the limit and the heap budget.
     #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
     pub monitor_interval: Duration,
+    /// jemalloc heap profiling, served at `GET /debug/pprof/heap`.
+    pub heap_profile: HeapProfileConfig,
+}
+
+/// `authentication.memory.heap_profile`: jemalloc samples one allocation
+/// about every `sample_bytes` allocated and records its stack, so a live
+/// heap profile names the sites that hold memory. Off, jemalloc records
+/// nothing and `/debug/pprof/heap` answers 404 `clw-heap-profile-off`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HeapProfileConfig {
+    /// Sample allocations (takes effect at start-up).
+    #[serde(deserialize_with = "de_bool")]
+    pub enabled: bool,
+    /// Mean bytes allocated between two samples; a power of two (jemalloc
+    /// keeps its base-2 logarithm, `lg_prof_sample`).
+    #[serde(deserialize_with = "de_size")]
+    pub sample_bytes: u64,
+}
+
+impl Default for HeapProfileConfig {
+    fn default() -> Self {
+        HeapProfileConfig {
+            enabled: true,
+            sample_bytes: 512 << 10,
+        }
+    }
 }
 
 /// `authentication.users`: the user store.
@@ -314,6 +347,7 @@ impl Default for ServiceConfig {
             request_timeout: Duration::from_secs(30),
             body_limit: 64 << 10,
             shutdown_grace: Duration::from_secs(10),
+            admin_token: Secret::default(),
         }
     }
 }
@@ -353,6 +387,7 @@ impl Default for MemoryConfig {
             pressure_threshold: 90.0,
             shed_on_pressure: None,
             monitor_interval: Duration::from_millis(100),
+            heap_profile: HeapProfileConfig::default(),
         }
     }
 }

@@ -23,6 +23,10 @@ pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// 12 MiB, so a limit below 16 MiB is under pressure before the first login.
 pub const MIN_MEMORY_LIMIT: u64 = 16 << 20;
 
+/// The sparsest heap-profile sampling: one sample per GiB allocated
+/// already names only the very largest sites.
+const MAX_HEAP_PROFILE_SAMPLE: u64 = 1 << 30;
+
 /// Most keys each login-throttle table may hold: 16M entries are ~1 GiB.
 const MAX_THROTTLE_KEYS: usize = 1 << 24;
 
@@ -123,6 +127,9 @@ impl Config {
                 "authentication.service.max_connections",
                 "must be at least 1",
             );
+        }
+        if let Some(why) = self.service.admin_token.weakness() {
+            return fail("authentication.service.admin_token", why);
         }
         Ok(())
     }
@@ -253,6 +260,15 @@ impl Config {
             return fail(
                 "authentication.memory.pressure_threshold",
                 format!("{p} is not a percentage in (0, 100]"),
+            );
+        }
+        let sample = m.heap_profile.sample_bytes;
+        if !sample.is_power_of_two() || sample > MAX_HEAP_PROFILE_SAMPLE {
+            return fail(
+                "authentication.memory.heap_profile.sample_bytes",
+                format!(
+                    "{sample} is not a power of two between 1 and 1G (jemalloc samples every 2^n bytes; e.g. 512K)"
+                ),
             );
         }
         Ok(())

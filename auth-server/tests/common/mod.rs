@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod pprof;
+
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -26,6 +28,8 @@ pub struct Reply {
     pub headers: hyper::HeaderMap,
     pub body: Value,
     pub text: String,
+    /// The body as sent (for binary responses such as pprof).
+    pub raw: Bytes,
 }
 
 impl Reply {
@@ -77,6 +81,7 @@ impl Client {
             headers,
             body,
             text,
+            raw: bytes,
         }
     }
 
