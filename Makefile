@@ -216,3 +216,41 @@ soak:
 	@$(JQ) -e '$(SOAK_PASS)' reports/soak/summary.json >/dev/null \
 	  && echo "soak passed: no 5xx, not killed, peak under 80% of the limit, verdict bounded" \
 	  || { echo "soak FAILED: need a complete run, no 5xx, server not killed, peak < 80%, verdict bounded, thresholds passed (see reports/soak/summary.json)"; exit 1; }
+
+# --- the CI memory gate ---
+.PHONY: gate
+GATE_DURATION ?= 60
+GATE_USERS ?= 100
+GATE_PORT ?= 38446
+GATE_LEAK ?= unbounded
+GATE_BASELINE ?= profiles/baselines/ci.json
+GATE_DIR ?= reports/gate
+GATE_CLI = $(MEM_BIN)/clw-cli
+GATE_LOAD = $(GATE_CLI) auth load-test --scenario scenarios/login-storm.toml \
+  --concurrent-users $(GATE_USERS) --duration $(GATE_DURATION) --memory-limit $(MEMORY_LIMIT) \
+  --target http://127.0.0.1:$(GATE_PORT) --quiet
+
+# The gate on this repository's own service: the fixed profile must pass
+# against the committed baseline, and a leaky build must FAIL the gate (a
+# gate that cannot fail proves nothing). JUnit and Markdown in GATE_DIR.
+# GATE_UPDATE=1 rewrites the baseline from the fixed run instead.
+gate:
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	rm -rf $(GATE_DIR)
+	$(GATE_LOAD) --spawn-server "$(MEM_BIN)/clw-auth --config profiles/fixed.json --port $(GATE_PORT)" \
+	  --out $(GATE_DIR)/fixed || true
+ifeq ($(GATE_UPDATE),1)
+	$(GATE_CLI) gate $(GATE_DIR)/fixed --baseline $(GATE_BASELINE) --update-baseline
+else
+	$(GATE_CLI) gate $(GATE_DIR)/fixed --baseline $(GATE_BASELINE) \
+	  --junit $(GATE_DIR)/fixed-junit.xml --summary-md $(GATE_DIR)/fixed.md
+	CLAW_SESSION_CACHE_LEAK=$(GATE_LEAK) $(GATE_LOAD) --abort-on-fail \
+	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/leaky.json --port $(GATE_PORT)" \
+	  --out $(GATE_DIR)/leaky || true
+	@if env -u GITHUB_STEP_SUMMARY $(GATE_CLI) gate $(GATE_DIR)/leaky --baseline $(GATE_BASELINE) \
+	    --junit $(GATE_DIR)/leaky-junit.xml --summary-md $(GATE_DIR)/leaky.md > $(GATE_DIR)/leaky-gate.txt; then \
+	  cat $(GATE_DIR)/leaky-gate.txt; echo "gate BROKEN: the leaky build ($(GATE_LEAK)) passed the gate"; exit 1; \
+	else \
+	  cat $(GATE_DIR)/leaky-gate.txt; echo "gate works: the leaky build ($(GATE_LEAK)) failed it, as it must"; \
+	fi
+endif

@@ -112,21 +112,16 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
         let _ = writeln!(o, "  note      {note}");
     }
     for t in &s.thresholds {
-        let actual = t
-            .actual
-            .map(|a| format!("{a:.3}"))
-            .unwrap_or_else(|| "unknown".into());
+        let actual = t.actual_text().unwrap_or_else(|| "unknown".into());
         let _ = writeln!(
             o,
-            "  {} {} {} {} (actual {actual})",
+            "  {} {} (actual {actual})",
             match t.passed {
                 Some(true) => "PASS",
                 Some(false) => "FAIL",
                 None => "SKIP (no memory limit known)",
             },
-            t.name,
-            t.op,
-            t.limit
+            t.expr
         );
     }
     for failure in &s.failures {

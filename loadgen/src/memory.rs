@@ -25,6 +25,9 @@ pub(crate) struct MemoryConfig<'a> {
     pub(crate) scrape_timeout: Duration,
     /// The load's start: t_s = 0 in samples.csv.
     pub(crate) start: Instant,
+    /// `--memory-limit`, and the ramp-up, for the live verdict.
+    pub(crate) limit_bytes: Option<u64>,
+    pub(crate) ramp_up: Duration,
 }
 
 /// The sampler while it runs.
@@ -53,6 +56,8 @@ impl Memory {
             counters: cfg.counters,
             scrape_timeout: cfg.scrape_timeout,
             start: Some(cfg.start),
+            limit_bytes: cfg.limit_bytes,
+            ramp_up: cfg.ramp_up,
         })
         .await;
         match started {
@@ -80,6 +85,12 @@ impl Memory {
         move || latest.as_ref().and_then(|cell| cell()?.rss_bytes)
     }
 
+    /// The live verdict, re-decided after every sample; None when memory
+    /// is not sampled.
+    pub(crate) fn live(&self) -> Option<tokio::sync::watch::Receiver<Option<MemoryReport>>> {
+        self.handle.as_ref().map(SamplerHandle::live)
+    }
+
     /// Stop sampling now: the server died, and samples of a dead process
     /// would only be blanks (or, for a reused PID, another's figures).
     pub(crate) async fn halt(&mut self) {
@@ -90,16 +101,17 @@ impl Memory {
 
     /// Stop sampling and analyse samples.csv. The limit is the one given
     /// (`--memory-limit`), else the one the service advertised in its
-    /// metrics; the one used is returned with the `memory` block.
+    /// metrics; the one used is the `memory` block's `limit_bytes`.
     pub(crate) async fn finish(
         self,
         out: &Path,
         limit_bytes: Option<u64>,
         ramp_up: Duration,
         exit: Option<&ServerExit>,
-    ) -> (MemoryReport, Option<u64>, Vec<String>) {
+    ) -> (MemoryReport, Vec<String>) {
         let mut notes = Vec::new();
         let mut sources = None;
+        let mut leak_detected_at_s = None;
         let mut limit_bytes = limit_bytes;
         let given = limit_bytes.is_some();
         let report = match self.handle {
@@ -136,10 +148,11 @@ impl Memory {
                 ));
             }
             sources = Some(found);
+            leak_detected_at_s = report.leak_detected_at_s;
         }
         let path = out.join("samples.csv");
         if !path.exists() {
-            return (MemoryReport::placeholder(limit_bytes), limit_bytes, notes);
+            return (MemoryReport::placeholder(limit_bytes), notes);
         }
         match Series::read(&path) {
             Ok(series) => {
@@ -150,11 +163,13 @@ impl Memory {
                     oom_killed: exit.is_some_and(|e| e.oom_killed),
                     server_died: exit.is_some(),
                 };
-                (analysis::analyze(&series, &input), limit_bytes, notes)
+                let mut report = analysis::analyze(&series, &input);
+                report.leak_detected_at_s = leak_detected_at_s;
+                (report, notes)
             }
             Err(e) => {
                 notes.push(format!("memory analysis failed: {e}"));
-                (MemoryReport::placeholder(limit_bytes), limit_bytes, notes)
+                (MemoryReport::placeholder(limit_bytes), notes)
             }
         }
     }

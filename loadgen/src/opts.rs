@@ -148,12 +148,20 @@ pub struct LoadTestOpts {
     #[arg(long, value_name = "PERCENT")]
     pub max_peak_rss_percent: Option<f64>,
 
-    /// Extra threshold `NAME=LIMIT` (repeatable), with the scenario's
-    /// names: p99_ms=250, error_rate=0.01, min_throughput_rps=1000,
-    /// peak_rss_percent=80, slope_bytes_per_s=0, ... Overrides the
-    /// scenario's threshold of the same name.
-    #[arg(long, value_name = "NAME=LIMIT", value_parser = parse_threshold)]
-    pub threshold: Vec<(String, f64)>,
+    /// Extra threshold (repeatable): `'p99_ms < 50'`, `'login.p99_ms < 80'`,
+    /// `'error_rate < 1%'`, `'peak_allocated_bytes < 200Mi'`,
+    /// `'verdict != leak'`, `'retained_bytes_per_login < 64'`, or the old
+    /// `NAME=LIMIT` form. Replaces the scenario's rule on the same figure
+    /// (and direction). The field guide's `peak_rss_percent < 80` (when a
+    /// limit is known) and `verdict != leak` apply unless stated otherwise.
+    #[arg(long, value_name = "RULE", value_parser = parse_threshold)]
+    pub threshold: Vec<clw_run::threshold::Threshold>,
+
+    /// Stop the load as soon as a threshold can no longer pass (the live
+    /// verdict says `leak` at 99.9% confidence, or a peak passed its
+    /// limit), write every output, and exit 1 (k6's abortOnFail).
+    #[arg(long)]
+    pub abort_on_fail: bool,
 
     /// Worker threads for the load engine (default: CPU count).
     #[arg(long, value_name = "N")]
@@ -243,17 +251,12 @@ fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-fn parse_threshold(text: &str) -> Result<(String, f64), String> {
-    let (name, limit) = text
-        .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not NAME=LIMIT (e.g. p99_ms=250)"))?;
-    let limit: f64 = limit
-        .trim()
-        .parse()
-        .ok()
-        .filter(|l: &f64| l.is_finite())
-        .ok_or_else(|| format!("`{limit}` in `{text}` is not a number"))?;
-    Ok((name.trim().to_string(), limit))
+fn parse_threshold(text: &str) -> Result<clw_run::threshold::Threshold, String> {
+    clw_run::threshold::parse(text).map_err(|e| {
+        // Point at the fault under the rule, as compilers do.
+        let caret = format!("{}^", " ".repeat(e.column.saturating_sub(1)));
+        format!("{}\n  {text}\n  {caret}", e.message)
+    })
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {

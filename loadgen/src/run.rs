@@ -20,12 +20,13 @@ use clw_run::{HdrLog, Host, MemoryReport, RunSummary, ServerInfo};
 
 use crate::output::LatencyCsv;
 use crate::progress::{self, Progress};
-use crate::scenario::{LoadModel, Scenario, Threshold, ThresholdKind};
+use crate::scenario::{LoadModel, Scenario};
 use crate::server::{self, Spawned};
 use crate::signals::{Interrupt, Interrupts};
 use crate::summary;
 use crate::target::Target;
 use crate::watched::Watched;
+use clw_run::threshold::Threshold;
 
 /// How long the load goes on after a spawned server died (`--on-server-exit
 /// stop`), so the failure shows in the figures without a long tail of
@@ -134,30 +135,14 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         (Some(rate), _) | (None, LoadModel::Open { arrival_rate: rate }) => Model::Open { rate },
         (None, LoadModel::Closed) => Model::Closed,
     };
-    let cli: Vec<Threshold> = opts
-        .threshold
-        .iter()
-        .map(|(name, limit)| {
-            let kind = ThresholdKind::from_name(name).ok_or_else(|| {
-                let known: Vec<&str> = ThresholdKind::ALL.iter().map(|k| k.as_str()).collect();
-                usage(format!(
-                    "unknown threshold `{name}`; known: {}",
-                    known.join(", ")
-                ))
-            })?;
-            Ok(Threshold {
-                kind,
-                limit: *limit,
-            })
-        })
-        .chain(opts.max_peak_rss_percent.map(|limit| {
-            Ok(Threshold {
-                kind: ThresholdKind::PeakRssPercent,
-                limit,
-            })
-        }))
-        .collect::<Result<_, Error>>()?;
-    let thresholds = summary::merge_thresholds(&scenario.thresholds, &cli);
+    let mut flags = opts.threshold.clone();
+    if let Some(limit) = opts.max_peak_rss_percent {
+        flags.push(
+            clw_run::threshold::parse(&format!("peak_rss_percent <= {limit}"))
+                .map_err(|e| usage(format!("--max-peak-rss-percent: {e}")))?,
+        );
+    }
+    let thresholds = clw_run::threshold::with_defaults(&scenario.thresholds, &flags);
     let out = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(
             "{}-{}",
@@ -312,6 +297,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         failures: Vec::new(),
         interrupted: false,
         interrupted_by: None,
+        aborted: None,
         notes: spawned
             .as_ref()
             .map(|s| s.child.notes().to_vec())
@@ -337,8 +323,12 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         csv_path: p.out.join("samples.csv"),
         counters: counters.clone(),
         scrape_timeout: opts.timeout.min(opts.sample_interval * 4),
+        limit_bytes: opts.memory_limit,
+        ramp_up: p.ramp_up,
     })
     .await;
+    // --abort-on-fail watches the live verdict and the peaks.
+    let mut live_verdict = memory.live().filter(|_| opts.abort_on_fail);
     if let Some(note) = memory.note() {
         summary.notes.push(note);
     }
@@ -411,6 +401,17 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
                 plan.stop.store(true, Ordering::Relaxed);
                 stop_at = None;
             }
+            changed = wait_live(&mut live_verdict), if live_verdict.is_some() && summary.aborted.is_none() => {
+                let report = match changed {
+                    Some(report) => report,
+                    None => { live_verdict = None; continue; }
+                };
+                if let Some(why) = failed_for_good(&report, &p.thresholds, opts.memory_limit) {
+                    eprintln!("--abort-on-fail: {why}; stopping the load, writing every output");
+                    summary.aborted = Some(why);
+                    plan.stop.store(true, Ordering::Relaxed);
+                }
+            }
             signal = interrupts.recv(), if interrupted.is_none() => {
                 interrupted = Some(signal);
                 plan.stop.store(true, Ordering::Relaxed);
@@ -443,7 +444,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     let elapsed = totals.finished.saturating_duration_since(t0).as_secs_f64();
     summary::set_load(&mut summary, &totals.stats, &step_names, elapsed, open);
     summary.connections_opened = totals.connects;
-    let (memory_block, limit_bytes, memory_notes) = memory
+    let (memory_block, memory_notes) = memory
         .finish(
             &p.out,
             opts.memory_limit,
@@ -465,7 +466,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     }
     summary.interrupted = interrupted.is_some();
     summary.interrupted_by = interrupted.map(|i| i.name().to_string());
-    summary::evaluate(&mut summary, &p.thresholds, limit_bytes.is_some());
+    summary::evaluate(&mut summary, &p.thresholds);
     summary.complete = true;
     summary.write_atomic(&summary_path).map_err(setup)?;
     if !opts.no_report {
@@ -513,6 +514,42 @@ async fn wait_death(
         (None, Some(w)) => (w.wait_exit().await, true),
         (None, None) => std::future::pending().await,
     }
+}
+
+/// The next live verdict; None once the sampler is gone.
+async fn wait_live(
+    live: &mut Option<tokio::sync::watch::Receiver<Option<MemoryReport>>>,
+) -> Option<MemoryReport> {
+    let rx = live.as_mut()?;
+    rx.changed().await.ok()?;
+    let report = rx.borrow_and_update().clone();
+    // A sampler that has not sampled yet publishes nothing.
+    Some(report.unwrap_or_default())
+}
+
+/// The first threshold the samples so far fail for good (a peak past its
+/// ceiling, a `leak` verdict), as "rule (actual ...)".
+fn failed_for_good(
+    memory: &MemoryReport,
+    thresholds: &[Threshold],
+    limit_bytes: Option<u64>,
+) -> Option<String> {
+    let mut probe = RunSummary {
+        memory: Some(memory.clone()),
+        ..RunSummary::default()
+    };
+    probe.server.limit_bytes = limit_bytes;
+    thresholds.iter().find_map(|t| {
+        let actual = t.fails_for_good(&probe)?;
+        let at = memory
+            .leak_detected_at_s
+            .filter(|_| t.metric == clw_run::threshold::Metric::Verdict)
+            .map(|s| format!(" at {s:.1} s"))
+            .unwrap_or_default();
+        Some(format!(
+            "threshold {t} failed for good{at} (actual {actual})"
+        ))
+    })
 }
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {

@@ -30,7 +30,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clw_limit::{ProcMemory, UsageProbe};
-use tokio::sync::oneshot;
+use clw_run::analysis::{AnalysisInput, LiveVerdict};
+use clw_run::MemoryReport;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::counters::LoadCounters;
@@ -52,6 +54,11 @@ pub(crate) struct SamplerConfig {
     pub scrape_timeout: Duration,
     /// Where t_s = 0 (the load start); None means at `start()`.
     pub start: Option<Instant>,
+    /// The limit given on the command line; without one, the limit the
+    /// service advertises is used once seen.
+    pub limit_bytes: Option<u64>,
+    /// Samples before this are warm-up, for the live verdict.
+    pub ramp_up: Duration,
 }
 
 /// What the sampler did, for summary.json.
@@ -70,6 +77,8 @@ pub(crate) struct SamplerReport {
     /// The memory limit the service advertised (`clw_memory_limit_bytes`),
     /// last value seen: used when clw-cli was not told the limit.
     pub advertised_limit: Option<u64>,
+    /// When the live verdict first said `leak` (seconds after load start).
+    pub leak_detected_at_s: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +94,7 @@ pub(crate) enum SamplerError {
 /// The running sampler task.
 pub(crate) struct SamplerHandle {
     latest: Arc<Mutex<Option<SampleRow>>>,
+    live: watch::Receiver<Option<MemoryReport>>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<SamplerReport>,
 }
@@ -95,6 +105,12 @@ impl SamplerHandle {
     pub fn latest_cell(&self) -> impl Fn() -> Option<SampleRow> + Send + Sync + 'static {
         let latest = Arc::clone(&self.latest);
         move || latest.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The live verdict, re-decided after every sample (None before the
+    /// first): for `--abort-on-fail` and the progress line.
+    pub fn live(&self) -> watch::Receiver<Option<MemoryReport>> {
+        self.live.clone()
     }
 
     /// Take a final sample and stop.
@@ -122,6 +138,7 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
     let csv = SamplesWriter::create(&cfg.csv_path)?;
     let latest = Arc::new(Mutex::new(None));
     let (stop, stop_rx) = oneshot::channel();
+    let (live_tx, live) = watch::channel(None);
     let sampler = Sampler {
         start: cfg.start.unwrap_or_else(Instant::now),
         proc,
@@ -132,9 +149,21 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         latest: Arc::clone(&latest),
         prev: None,
         report: SamplerReport::default(),
+        given_limit: cfg.limit_bytes,
+        live: LiveVerdict::new(AnalysisInput {
+            limit_bytes: cfg.limit_bytes,
+            ramp_up_s: cfg.ramp_up.as_secs_f64(),
+            ..AnalysisInput::default()
+        }),
+        live_tx,
     };
     let task = tokio::spawn(sampler.run(cfg.interval, stop_rx));
-    Ok(SamplerHandle { latest, stop, task })
+    Ok(SamplerHandle {
+        latest,
+        live,
+        stop,
+        task,
+    })
 }
 
 struct Sampler {
@@ -148,6 +177,10 @@ struct Sampler {
     /// (t_s, completed, failed) at the previous sample.
     prev: Option<(f64, u64, u64)>,
     report: SamplerReport,
+    given_limit: Option<u64>,
+    /// The verdict so far, decided by the same analysis as the final one.
+    live: LiveVerdict,
+    live_tx: watch::Sender<Option<MemoryReport>>,
 }
 
 impl Sampler {
@@ -186,6 +219,12 @@ impl Sampler {
             return false;
         }
         self.report.samples += 1;
+        if self.given_limit.is_none() && self.report.advertised_limit.is_some() {
+            self.live.set_limit(self.report.advertised_limit);
+        }
+        self.live.push(&sample);
+        self.report.leak_detected_at_s = self.live.leak_detected_at_s();
+        self.live_tx.send_replace(Some(self.live.report().clone()));
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(sample);
         true
     }

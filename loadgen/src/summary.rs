@@ -2,10 +2,10 @@
 //! the load's stats, and the thresholds that decide the exit code. Unknown
 //! numbers are null, never 0.
 
-use clw_run::{Requests, RunSummary, ServerExit, StepSummary, ThresholdResult};
+use clw_run::{Requests, RunSummary, ServerExit, StepSummary};
 
-use crate::scenario::{Threshold, ThresholdKind};
 use crate::stats::{percentiles, IntervalStats};
+use clw_run::threshold::Threshold;
 
 /// Fill the request and latency figures from the run's merged stats.
 pub(crate) fn set_load(
@@ -50,55 +50,14 @@ pub(crate) fn set_load(
         .collect();
 }
 
-/// The figure a threshold kind is checked against.
-fn figure(summary: &RunSummary, kind: ThresholdKind) -> Option<f64> {
-    let memory = summary.memory.as_ref();
-    let latency = summary.latency_ms;
-    match kind {
-        ThresholdKind::PeakRssPercent => memory?.peak_rss_percent,
-        ThresholdKind::PeakAllocatedPercent => memory?.peak_allocated_percent,
-        ThresholdKind::SlopeBytesPerS => memory?.slope_bytes_per_s,
-        ThresholdKind::RetainedBytesPerSession => memory?.retained_bytes_per_session,
-        ThresholdKind::P50Ms => latency.map(|l| l.p50),
-        ThresholdKind::P90Ms => latency.map(|l| l.p90),
-        ThresholdKind::P99Ms => latency.map(|l| l.p99),
-        ThresholdKind::P999Ms => latency.map(|l| l.p999),
-        ThresholdKind::MaxMs => latency.map(|l| l.max),
-        ThresholdKind::ErrorRate => (summary.requests.total > 0)
-            .then(|| summary.requests.failed as f64 / summary.requests.total as f64),
-        ThresholdKind::MinThroughputRps => summary.throughput_rps,
-    }
-}
-
-/// Check every threshold, and judge the run: it passes when every
-/// threshold passes and nothing failed the run itself (`failures`). A
-/// percentage of the memory limit when no limit is known does not apply
-/// (skipped, `passed: null`); any other unknown figure fails its
-/// threshold, since a gate that passes on missing data would pass a broken
-/// run.
-pub(crate) fn evaluate(summary: &mut RunSummary, thresholds: &[Threshold], limit_known: bool) {
-    summary.thresholds = thresholds
-        .iter()
-        .map(|t| {
-            let actual = figure(summary, t.kind);
-            let percent_of_limit = matches!(
-                t.kind,
-                ThresholdKind::PeakRssPercent | ThresholdKind::PeakAllocatedPercent
-            );
-            let passed = if percent_of_limit && !limit_known {
-                None
-            } else {
-                Some(actual.is_some_and(|a| t.passes(a)))
-            };
-            ThresholdResult {
-                name: t.kind.as_str().into(),
-                limit: t.limit,
-                op: if t.kind.is_minimum() { ">=" } else { "<=" }.into(),
-                actual,
-                passed,
-            }
-        })
-        .collect();
+/// Judge every threshold, and the run: it passes when every threshold
+/// passes and nothing failed the run itself (`failures`). A percentage of
+/// the memory limit when no limit is known does not apply (skipped,
+/// `passed: null`); any other unknown figure fails its threshold, since a
+/// gate that passes on missing data would pass a broken run. The limit is
+/// read from the summary's memory block (or `server.limit_bytes`).
+pub(crate) fn evaluate(summary: &mut RunSummary, thresholds: &[Threshold]) {
+    summary.thresholds = thresholds.iter().map(|t| t.judge(summary).into()).collect();
     summary.failures = run_failures(summary);
     summary.passed = Some(
         summary.failures.is_empty() && summary.thresholds.iter().all(|t| t.passed != Some(false)),
@@ -129,6 +88,9 @@ fn run_failures(summary: &RunSummary) -> Vec<String> {
     if let Some(signal) = &summary.interrupted_by {
         failures.push(format!("interrupted by {signal} before the full duration"));
     }
+    if let Some(why) = &summary.aborted {
+        failures.push(format!("aborted by --abort-on-fail: {why}"));
+    }
     failures
 }
 
@@ -153,53 +115,9 @@ fn describe_exit(exit: &ServerExit, pid: Option<u32>) -> String {
     }
 }
 
-/// Scenario thresholds, overridden by command-line ones of the same name,
-/// plus the field guide's `peak_rss_percent <= 80` when nothing else says
-/// otherwise. The limit may only be learnt during the run (from the
-/// service's metrics); where it stays unknown the rule is reported skipped.
-pub(crate) fn merge_thresholds(scenario: &[Threshold], cli: &[Threshold]) -> Vec<Threshold> {
-    let mut out: Vec<Threshold> = scenario.to_vec();
-    for t in cli {
-        match out.iter_mut().find(|o| o.kind == t.kind) {
-            Some(o) => *o = *t,
-            None => out.push(*t),
-        }
-    }
-    if !out.iter().any(|t| t.kind == ThresholdKind::PeakRssPercent) {
-        out.insert(
-            0,
-            Threshold {
-                kind: ThresholdKind::PeakRssPercent,
-                limit: 80.0,
-            },
-        );
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(kind: ThresholdKind, limit: f64) -> Threshold {
-        Threshold { kind, limit }
-    }
-
-    #[test]
-    fn cli_overrides_scenario_and_the_80_percent_rule_is_the_default() {
-        let merged = merge_thresholds(
-            &[
-                t(ThresholdKind::P99Ms, 100.0),
-                t(ThresholdKind::ErrorRate, 0.01),
-            ],
-            &[t(ThresholdKind::P99Ms, 50.0)],
-        );
-        assert_eq!(merged[0], t(ThresholdKind::PeakRssPercent, 80.0));
-        assert!(merged.contains(&t(ThresholdKind::P99Ms, 50.0)));
-        assert_eq!(merged.len(), 3);
-        let stricter = merge_thresholds(&[], &[t(ThresholdKind::PeakRssPercent, 70.0)]);
-        assert_eq!(stricter, vec![t(ThresholdKind::PeakRssPercent, 70.0)]);
-    }
 
     /// A summary of a run in which every request succeeded.
     fn healthy() -> RunSummary {
@@ -212,7 +130,7 @@ mod tests {
     #[test]
     fn a_run_without_thresholds_fails_when_nothing_succeeded_or_the_server_died() {
         let mut s = healthy();
-        evaluate(&mut s, &[], false);
+        evaluate(&mut s, &[]);
         assert_eq!((s.passed, s.failures.len()), (Some(true), 0));
 
         let mut timeouts = healthy();
@@ -222,7 +140,7 @@ mod tests {
             .requests
             .by_error
             .insert("clw-auth-timeout".into(), 10);
-        evaluate(&mut timeouts, &[], false);
+        evaluate(&mut timeouts, &[]);
         assert_eq!(timeouts.passed, Some(false));
         assert!(
             timeouts.failures[0].contains("0 of 10 ok (clw-auth-timeout 10)"),
@@ -231,7 +149,7 @@ mod tests {
         );
 
         let mut nothing = RunSummary::default();
-        evaluate(&mut nothing, &[], false);
+        evaluate(&mut nothing, &[]);
         assert_eq!(nothing.passed, Some(false));
 
         let mut died = healthy();
@@ -242,7 +160,7 @@ mod tests {
             at_s: Some(1.5),
             ..ServerExit::default()
         });
-        evaluate(&mut died, &[], false);
+        evaluate(&mut died, &[]);
         assert_eq!(died.passed, Some(false));
         assert_eq!(
             died.failures,
@@ -252,24 +170,27 @@ mod tests {
         let mut interrupted = healthy();
         interrupted.interrupted = true;
         interrupted.interrupted_by = Some("SIGINT".into());
-        evaluate(&mut interrupted, &[], false);
+        evaluate(&mut interrupted, &[]);
         assert_eq!(interrupted.passed, Some(false));
         assert!(interrupted.failures[0].contains("SIGINT"));
     }
 
     #[test]
     fn percent_of_an_unknown_limit_is_skipped_other_unknowns_fail() {
+        let rule = |text: &str| clw_run::threshold::parse(text).unwrap();
         let mut s = healthy();
-        evaluate(&mut s, &[t(ThresholdKind::PeakRssPercent, 80.0)], false);
+        evaluate(&mut s, &[rule("peak_rss_percent < 80")]);
         assert_eq!(s.thresholds[0].passed, None);
+        assert_eq!(s.thresholds[0].expr, "peak_rss_percent < 80");
         assert_eq!(s.passed, Some(true));
-        evaluate(&mut s, &[t(ThresholdKind::PeakRssPercent, 80.0)], true);
+        s.server.limit_bytes = Some(256 << 20);
+        evaluate(&mut s, &[rule("peak_rss_percent < 80")]);
         assert_eq!(
             s.passed,
             Some(false),
             "a known limit without samples must not pass"
         );
-        evaluate(&mut s, &[t(ThresholdKind::P99Ms, 10.0)], false);
+        evaluate(&mut s, &[rule("p99_ms < 10")]);
         assert_eq!(
             s.passed,
             Some(false),

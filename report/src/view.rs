@@ -48,8 +48,8 @@ pub(crate) struct StepRow {
 
 #[derive(Debug, Serialize)]
 pub(crate) struct ThresholdRow {
+    /// The rule as written (`verdict != leak`).
     pub(crate) name: String,
-    pub(crate) limit: String,
     pub(crate) actual: String,
     pub(crate) passed: Option<bool>,
 }
@@ -109,9 +109,12 @@ impl RunView {
                     s.thresholds
                         .iter()
                         .map(|t| ThresholdRow {
-                            name: text(Some(&t.name)),
-                            limit: number(Some(t.limit)),
-                            actual: number(t.actual),
+                            name: if t.expr.is_empty() {
+                                format!("{} {} {}", t.name, t.op, number(t.limit))
+                            } else {
+                                t.expr.clone()
+                            },
+                            actual: t.actual_text().unwrap_or_else(|| DASH.into()),
                             passed: t.passed,
                         })
                         .collect()

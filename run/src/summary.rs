@@ -82,6 +82,10 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// `SIGINT` or `SIGTERM` when interrupted.
     pub interrupted_by: Option<String>,
+    /// Why `--abort-on-fail` stopped the load early (a threshold that had
+    /// failed for good); absent when it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
     /// Why a figure is missing or degraded (scrape failures, an emulated
     /// limit, an interruption...).
     #[serde(deserialize_with = "null_default")]
@@ -121,6 +125,7 @@ impl Default for RunSummary {
             failures: Vec::new(),
             interrupted: false,
             interrupted_by: None,
+            aborted: None,
             notes: Vec::new(),
         }
     }
@@ -225,14 +230,62 @@ pub struct ServerExit {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ThresholdResult {
+    /// The figure, with its step: `peak_rss_percent`, `login.p99_ms`.
     pub name: String,
-    pub limit: f64,
-    /// `<=`, or `>=` for minimums (`min_throughput_rps`).
+    /// The number compared with, in the figure's unit; null for a verdict
+    /// rule (see `limit_verdict`).
+    pub limit: Option<f64>,
+    /// `<`, `<=`, `>`, `>=`, `==` or `!=`.
     pub op: String,
     pub actual: Option<f64>,
+    /// A verdict rule's word (`verdict != leak`: `leak`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_verdict: Option<String>,
+    /// A verdict rule's actual verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual_verdict: Option<String>,
+    /// The rule as written: `login.p99_ms < 80`, `verdict != leak`.
+    pub expr: String,
     /// `None` when the rule does not apply to this run (a % of the memory
     /// limit when no limit is known).
     pub passed: Option<bool>,
+}
+
+impl ThresholdResult {
+    /// The actual value as the rule states it: a number, or a verdict.
+    pub fn actual_text(&self) -> Option<String> {
+        match (&self.actual_verdict, self.actual) {
+            (Some(v), _) => Some(v.clone()),
+            (None, Some(a)) if a.fract() == 0.0 && a.abs() < 1e15 => Some(format!("{a:.0}")),
+            (None, Some(a)) => Some(format!("{a:.3}")),
+            (None, None) => None,
+        }
+    }
+}
+
+impl From<crate::threshold::Judged> for ThresholdResult {
+    fn from(j: crate::threshold::Judged) -> ThresholdResult {
+        use crate::threshold::{Actual, Value};
+        let (limit, limit_verdict) = match &j.threshold.value {
+            Value::Number(n) => (Some(*n), None),
+            Value::Verdict(v) => (None, Some(v.clone())),
+        };
+        let (actual, actual_verdict) = match j.actual {
+            Some(Actual::Number(n)) => (Some(n), None),
+            Some(Actual::Verdict(v)) => (None, Some(v)),
+            None => (None, None),
+        };
+        ThresholdResult {
+            name: j.threshold.name(),
+            limit,
+            op: j.threshold.op.as_str().into(),
+            actual,
+            limit_verdict,
+            actual_verdict,
+            expr: j.threshold.source.clone(),
+            passed: j.passed,
+        }
+    }
 }
 
 impl RunSummary {

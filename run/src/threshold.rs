@@ -404,6 +404,30 @@ impl Threshold {
         }
     }
 
+    /// The actual value when this threshold already fails for good on a
+    /// run still going: a peak only grows, so a ceiling on one that is
+    /// passed stays failed; a `leak` verdict is said only at 99.9%
+    /// confidence, so a rule it breaks stays broken. Anything else (latency,
+    /// error rate, a verdict still `inconclusive`) may yet recover, and is
+    /// None. `--abort-on-fail` stops the load on the first Some.
+    pub fn fails_for_good(&self, run: &RunSummary) -> Option<Actual> {
+        let peak = matches!(
+            self.metric,
+            Metric::PeakRssPercent
+                | Metric::PeakRssBytes
+                | Metric::PeakAllocatedPercent
+                | Metric::PeakAllocatedBytes
+        );
+        let ceiling = matches!(self.op, Op::Lt | Op::Le);
+        let judged = self.judge(run);
+        let actual = judged.actual.filter(|_| judged.passed == Some(false))?;
+        let settled = match &actual {
+            Actual::Number(_) => peak && ceiling,
+            Actual::Verdict(v) => self.metric == Metric::Verdict && v == "leak",
+        };
+        settled.then_some(actual)
+    }
+
     /// Judges this threshold on `run`.
     pub fn judge(&self, run: &RunSummary) -> Judged {
         let actual = self.actual(run);
@@ -639,6 +663,34 @@ mod tests {
             (None, Some(false)),
             "a figure the run lacks fails"
         );
+    }
+
+    #[test]
+    fn only_failures_no_later_sample_can_undo_are_for_good() {
+        let mut run = run();
+        let for_good = |text: &str, run: &RunSummary| parse(text).unwrap().fails_for_good(run);
+        assert_eq!(
+            for_good("verdict != leak", &run),
+            Some(Actual::Verdict("leak".into()))
+        );
+        assert_eq!(
+            for_good("peak_rss_percent < 40", &run),
+            Some(Actual::Number(45.5))
+        );
+        assert_eq!(for_good("peak_rss_percent < 80", &run), None, "passing");
+        assert_eq!(
+            for_good("peak_rss_percent > 80", &run),
+            None,
+            "a floor on a peak may still be reached"
+        );
+        assert_eq!(for_good("p99_ms < 10", &run), None, "latency may recover");
+        run.memory.as_mut().unwrap().verdict = Some(crate::Verdict::Inconclusive);
+        assert_eq!(
+            for_good("verdict == bounded", &run),
+            None,
+            "inconclusive may still settle"
+        );
+        assert_eq!(for_good("verdict != leak", &run), None);
     }
 
     #[test]

@@ -181,16 +181,20 @@ fn fully_populated() -> RunSummary {
             }),
         },
         thresholds: vec![ThresholdResult {
-            name: "peak_rss_percent".into(),
-            limit: 80.0,
-            op: "<=".into(),
+            name: "verdict".into(),
+            limit: Some(80.0),
+            op: "!=".into(),
             actual: Some(1.0),
+            limit_verdict: Some("leak".into()),
+            actual_verdict: Some("bounded".into()),
+            expr: "verdict != leak".into(),
             passed: Some(true),
         }],
         passed: Some(false),
         failures: vec!["f".into()],
         interrupted: true,
         interrupted_by: Some("SIGINT".into()),
+        aborted: Some("a".into()),
         notes: vec!["n".into()],
     }
 }

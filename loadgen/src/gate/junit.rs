@@ -18,17 +18,15 @@ pub(super) fn render(r: &GateResult) -> Result<String, Error> {
     }
     for (tag, t) in &r.thresholds {
         let name = if tag.is_empty() {
-            format!("threshold {} {} {}", t.name, t.op, t.limit)
+            format!("threshold {}", t.expr)
         } else {
-            format!("threshold {} {} {} [{tag}]", t.name, t.op, t.limit)
+            format!("threshold {} [{tag}]", t.expr)
         };
-        let actual = t
-            .actual
-            .map_or_else(|| "missing".into(), |a| format!("{a}"));
+        let actual = t.actual_text().unwrap_or_else(|| "missing".into());
         let status = match t.passed {
             Some(false) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("actual {actual}, needs {} {}", t.op, t.limit));
+                s.set_message(format!("actual {actual}, needs {}", t.expr));
                 s
             }
             Some(true) => TestCaseStatus::success(),

@@ -44,8 +44,7 @@ fn actual(c: &Comparison) -> String {
 }
 
 fn threshold_actual(t: &clw_run::ThresholdResult) -> String {
-    t.actual
-        .map_or_else(|| "missing".into(), |a| format!("{a:.3}"))
+    t.actual_text().unwrap_or_else(|| "missing".into())
 }
 
 fn verdict(passed: Option<bool>) -> &'static str {
@@ -74,11 +73,9 @@ pub(super) fn console(r: &GateResult) -> String {
     for (tag, t) in &r.thresholds {
         let _ = writeln!(
             out,
-            "  {} threshold {} {} {} (actual {}){}",
+            "  {} threshold {} (actual {}){}",
             verdict(t.passed),
-            t.name,
-            t.op,
-            t.limit,
+            t.expr,
             threshold_actual(t),
             if tag.is_empty() {
                 String::new()
@@ -125,10 +122,8 @@ pub(super) fn table(r: &GateResult) -> String {
     for (tag, t) in &r.thresholds {
         let _ = writeln!(
             out,
-            "| threshold `{} {} {}`{} | | {} | | | {} |",
-            t.name,
-            t.op,
-            t.limit,
+            "| threshold `{}`{} | | {} | | | {} |",
+            t.expr,
             if tag.is_empty() {
                 String::new()
             } else {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use clw_run::{MemoryReport, Percentiles, RunSummary, ThresholdResult, Verdict};
+use clw_run::{MemoryReport, Percentiles, RunSummary, Verdict};
 
 use crate::opts::{Command, Opts};
 
@@ -39,13 +39,10 @@ fn summary(peak_rss: u64, allocated: u64, verdict: Verdict) -> RunSummary {
     };
     s.requests.total = 3_600_000;
     s.requests.ok = 3_600_000;
-    s.thresholds = vec![ThresholdResult {
-        name: "verdict".into(),
-        op: "!=".into(),
-        limit: 0.0,
-        actual: None,
-        passed: Some(verdict != Verdict::Leak),
-    }];
+    s.thresholds = vec![clw_run::threshold::parse("verdict != leak")
+        .unwrap()
+        .judge(&s)
+        .into()];
     s
 }
 

@@ -2,6 +2,7 @@
 //! file cut off mid-row.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::*;
 use crate::http::{write_request, Conn, Response};
@@ -18,6 +19,8 @@ fn config(dir: &tempfile::TempDir, metrics_url: Option<String>) -> SamplerConfig
         counters: Arc::new(LoadCounters::default()),
         scrape_timeout: Duration::from_millis(500),
         start: None,
+        limit_bytes: None,
+        ramp_up: Duration::ZERO,
     }
 }
 
@@ -245,6 +248,8 @@ async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
         counters: Arc::clone(&counters),
         scrape_timeout: Duration::from_millis(500),
         start: None,
+        limit_bytes: None,
+        ramp_up: Duration::ZERO,
     })
     .await
     .unwrap();

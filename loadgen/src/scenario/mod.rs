@@ -58,7 +58,7 @@ pub(crate) const BUILTIN: [(&str, &str); 6] = [
 pub use error::ScenarioError;
 #[cfg(test)]
 pub(crate) use model::Method;
-pub(crate) use model::{LoadModel, Scenario, Step, Threshold, ThresholdKind};
+pub(crate) use model::{LoadModel, Scenario, Step};
 pub(crate) use rng::Rng;
 pub(crate) use template::RenderCtx;
 pub(crate) use vars::{capture_into, VarStore};
@@ -121,7 +121,7 @@ pub struct ScenarioOutline {
     pub flows: Vec<(String, u32, Vec<String>)>,
     /// Captured variable names.
     pub variables: Vec<String>,
-    /// Threshold names with their limits, e.g. `peak_rss_percent <= 80`.
+    /// The thresholds as rules, e.g. `peak_rss_percent < 80`.
     pub thresholds: Vec<String>,
 }
 
@@ -159,14 +159,7 @@ pub fn check_file(path: &Path) -> Result<ScenarioOutline, ScenarioError> {
             })
             .collect(),
         variables: s.vars.clone(),
-        thresholds: s
-            .thresholds
-            .iter()
-            .map(|t| {
-                let op = if t.kind.is_minimum() { ">=" } else { "<=" };
-                format!("{} {op} {}", t.kind.as_str(), t.limit)
-            })
-            .collect(),
+        thresholds: s.thresholds.iter().map(|t| t.to_string()).collect(),
     })
 }
 

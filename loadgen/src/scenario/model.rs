@@ -26,8 +26,8 @@ pub(crate) struct Scenario {
     /// Names of the captured variables; `vars[slot.index()]`. Size a
     /// `VarStore` with `vars.len()`.
     pub(crate) vars: Vec<String>,
-    /// `[thresholds]`, in a fixed order (see [`ThresholdKind::ALL`]).
-    pub(crate) thresholds: Vec<Threshold>,
+    /// `[thresholds]`, in file order (a table's keys sorted).
+    pub(crate) thresholds: Vec<clw_run::threshold::Threshold>,
     /// Sum of flow weights, cached for `pick_flow`.
     pub(crate) total_weight: u64,
 }
@@ -261,91 +261,5 @@ impl StatusSet {
 
     pub(crate) fn label(&self) -> &str {
         &self.label
-    }
-}
-
-/// A `[thresholds]` entry: the run fails (exit 1) if the measured figure is
-/// on the wrong side of `limit`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Threshold {
-    pub(crate) kind: ThresholdKind,
-    pub(crate) limit: f64,
-}
-
-impl Threshold {
-    /// Whether `actual` satisfies this threshold.
-    pub(crate) fn passes(&self, actual: f64) -> bool {
-        if self.kind.is_minimum() {
-            actual >= self.limit
-        } else {
-            actual <= self.limit
-        }
-    }
-}
-
-/// The closed set of threshold names; each is a `summary.json` figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum ThresholdKind {
-    /// `memory.peak_rss_percent` (of the memory limit), at most.
-    PeakRssPercent,
-    /// `memory.peak_allocated_percent`, at most.
-    PeakAllocatedPercent,
-    /// Overall `latency_ms.p50`, at most.
-    P50Ms,
-    P90Ms,
-    P99Ms,
-    P999Ms,
-    MaxMs,
-    /// `requests.failed / requests.total`, at most (0.01 = 1 %).
-    ErrorRate,
-    /// `memory.slope_bytes_per_s`, at most.
-    SlopeBytesPerS,
-    /// `memory.retained_bytes_per_session`, at most.
-    RetainedBytesPerSession,
-    /// `throughput_rps`, at least.
-    MinThroughputRps,
-}
-
-impl ThresholdKind {
-    /// Every kind, in the order thresholds are listed.
-    pub(crate) const ALL: [ThresholdKind; 11] = [
-        ThresholdKind::PeakRssPercent,
-        ThresholdKind::PeakAllocatedPercent,
-        ThresholdKind::P50Ms,
-        ThresholdKind::P90Ms,
-        ThresholdKind::P99Ms,
-        ThresholdKind::P999Ms,
-        ThresholdKind::MaxMs,
-        ThresholdKind::ErrorRate,
-        ThresholdKind::SlopeBytesPerS,
-        ThresholdKind::RetainedBytesPerSession,
-        ThresholdKind::MinThroughputRps,
-    ];
-
-    /// The name in scenario files and in `summary.json`'s `thresholds`.
-    pub(crate) fn as_str(&self) -> &'static str {
-        match self {
-            ThresholdKind::PeakRssPercent => "peak_rss_percent",
-            ThresholdKind::PeakAllocatedPercent => "peak_allocated_percent",
-            ThresholdKind::P50Ms => "p50_ms",
-            ThresholdKind::P90Ms => "p90_ms",
-            ThresholdKind::P99Ms => "p99_ms",
-            ThresholdKind::P999Ms => "p999_ms",
-            ThresholdKind::MaxMs => "max_ms",
-            ThresholdKind::ErrorRate => "error_rate",
-            ThresholdKind::SlopeBytesPerS => "slope_bytes_per_s",
-            ThresholdKind::RetainedBytesPerSession => "retained_bytes_per_session",
-            ThresholdKind::MinThroughputRps => "min_throughput_rps",
-        }
-    }
-
-    /// The kind named `name`, e.g. from a command-line `--threshold`.
-    pub(crate) fn from_name(name: &str) -> Option<ThresholdKind> {
-        ThresholdKind::ALL.into_iter().find(|k| k.as_str() == name)
-    }
-
-    /// True when the limit is a floor (throughput), false for a ceiling.
-    pub(crate) fn is_minimum(&self) -> bool {
-        matches!(self, ThresholdKind::MinThroughputRps)
     }
 }

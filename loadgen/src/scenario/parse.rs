@@ -14,13 +14,11 @@ use toml::Spanned;
 
 use super::body;
 use super::error::{ScenarioError, Source};
-use super::model::{
-    Flow, LoadDefaults, LoadModel, Scenario, StatusSet, Step, Threshold, ThresholdKind, UserPick,
-    UserPool,
-};
+use super::model::{Flow, LoadDefaults, LoadModel, Scenario, StatusSet, Step, UserPick, UserPool};
 use super::raw::{RawFlow, RawModel, RawPick, RawScenario, RawStep, RawThresholds, RawUsers};
 use super::template::{is_builtin, is_identifier, Template, BUILTINS};
 use super::vars::{Capture, Slot};
+use clw_run::threshold::Threshold;
 
 /// Name of the single flow of a file with top-level `[[steps]]`.
 const MAIN_FLOW: &str = "main";
@@ -434,24 +432,71 @@ impl Compiler<'_> {
 
     fn thresholds(&self, raw: &RawThresholds) -> Result<Vec<Threshold>, ScenarioError> {
         let mut out = Vec::new();
-        for (kind, entry) in ThresholdKind::ALL.into_iter().zip(raw.entries()) {
-            let Some(v) = entry else { continue };
-            let limit = *v.get_ref();
-            if !limit.is_finite() || limit < 0.0 {
-                return Err(self.at(
-                    v,
-                    format!("threshold `{}` must be a finite number >= 0", kind.as_str()),
-                ));
+        for (key, value) in raw {
+            match value.get_ref() {
+                toml::Value::Table(step) => {
+                    for (metric, v) in step {
+                        let name = format!("{}.{metric}", key.get_ref());
+                        self.threshold_rules(&name, v, value.span().start, false, &mut out)?;
+                    }
+                }
+                v => self.threshold_rules(key.get_ref(), v, value.span().start, true, &mut out)?,
             }
-            if kind == ThresholdKind::ErrorRate && limit > 1.0 {
-                return Err(self.at(
-                    v,
-                    "`error_rate` is a fraction: 0.01 means 1 %, so it must be <= 1",
-                ));
-            }
-            out.push(Threshold { kind, limit });
         }
         Ok(out)
+    }
+
+    /// One `[thresholds]` entry: `name` and its rule (or rules). `at` is
+    /// where the value starts in the file; `exact` says whether a string
+    /// value starts there (then errors point at the character).
+    fn threshold_rules(
+        &self,
+        name: &str,
+        value: &toml::Value,
+        at: usize,
+        exact: bool,
+        out: &mut Vec<Threshold>,
+    ) -> Result<(), ScenarioError> {
+        let rules: Vec<(String, bool)> = match value {
+            toml::Value::Integer(n) => vec![(format!("{name}={n}"), false)],
+            toml::Value::Float(n) => vec![(format!("{name}={n}"), false)],
+            toml::Value::String(rule) => vec![(format!("{name} {rule}"), exact)],
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(rule) => Ok((format!("{name} {rule}"), false)),
+                    other => Err(self.src.error_at(
+                        at,
+                        format!("threshold `{name}`: a list holds conditions such as \"< 80\", not {}", other.type_str()),
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            other => {
+                return Err(self.src.error_at(
+                    at,
+                    format!(
+                        "threshold `{name}` must be a number (a ceiling) or a condition such as \"< 80\", not {}",
+                        other.type_str()
+                    ),
+                ))
+            }
+        };
+        for (text, exact) in rules {
+            let t = clw_run::threshold::parse(&text).map_err(|e| {
+                // Column of the fault inside the value: after `name `, plus
+                // the opening quote.
+                let offset = e.column.saturating_sub(name.chars().count() + 2);
+                let pos = if exact && e.column > name.chars().count() + 1 {
+                    at + 1 + offset
+                } else {
+                    at
+                };
+                self.src
+                    .error_at(pos, format!("threshold `{text}`: {}", e.message))
+            })?;
+            out.push(t);
+        }
+        Ok(())
     }
 }
 

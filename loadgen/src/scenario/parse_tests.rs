@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::super::{Method, Rng, Scenario, ScenarioError, ThresholdKind};
+use super::super::{Method, Rng, Scenario, ScenarioError};
 use crate::scenario::model::{LoadModel, UserPick};
 use crate::scenario::template::RenderCtx;
 use crate::scenario::vars::VarStore;
@@ -152,25 +152,74 @@ fn load_users_and_thresholds_sections() {
         }
     );
     assert_eq!((s.users.count, s.users.pick), (10000, UserPick::Random));
-    let t: Vec<_> = s
-        .thresholds
-        .iter()
-        .map(|t| (t.kind.as_str(), t.limit))
-        .collect();
+    // The old NAME = LIMIT form: a ceiling, a floor for min_throughput_rps
+    // (a table's keys come sorted).
+    let t: Vec<String> = s.thresholds.iter().map(|t| t.to_string()).collect();
     assert_eq!(
         t,
-        vec![
-            ("peak_rss_percent", 80.0),
-            ("p99_ms", 50.0),
-            ("error_rate", 0.01),
-            ("min_throughput_rps", 100.0)
+        [
+            "error_rate <= 0.01",
+            "throughput_rps >= 100",
+            "p99_ms <= 50",
+            "peak_rss_percent <= 80"
         ]
     );
-    assert!(s.thresholds[0].passes(79.9) && !s.thresholds[0].passes(80.1));
-    assert!(s.thresholds[3].passes(120.0) && !s.thresholds[3].passes(99.0));
+    use clw_run::threshold::Actual;
+    assert_eq!(s.thresholds[3].passes(&Actual::Number(80.0)), Some(true));
+    assert_eq!(s.thresholds[3].passes(&Actual::Number(80.1)), Some(false));
+    assert_eq!(s.thresholds[1].passes(&Actual::Number(99.0)), Some(false));
+}
+
+#[test]
+fn threshold_expressions_in_every_form() {
+    let s = parse(&format!(
+        "{LOGIN}[thresholds]\npeak_rss_percent = \"< 80\"\nverdict = \"!= leak\"\n\
+         error_rate = [\"< 1%\", \">= 0\"]\n\"login.p99_ms\" = \"< 80\"\npeak_allocated_bytes = \"< 200Mi\"\n\
+         [thresholds.logout]\np99_ms = \"<= 20ms\"\n"
+    ))
+    .unwrap();
+    let t: Vec<String> = s.thresholds.iter().map(|t| t.to_string()).collect();
     assert_eq!(
-        ThresholdKind::from_name("p99_ms"),
-        Some(ThresholdKind::P99Ms)
+        t,
+        [
+            "error_rate < 0.01",
+            "error_rate >= 0",
+            "login.p99_ms < 80",
+            "logout.p99_ms <= 20",
+            "peak_allocated_bytes < 209715200",
+            "peak_rss_percent < 80",
+            "verdict != leak"
+        ]
+    );
+}
+
+#[test]
+fn a_bad_threshold_points_at_the_fault_in_the_file() {
+    // Line 17 is the first line after LOGIN's 16; the value starts at
+    // column 8 (`p99_ms = "< fast"`): the quote, then `< `.
+    assert_err(
+        &format!("{LOGIN}[thresholds]\np99_ms = \"< fast\"\n"),
+        17,
+        13,
+        "expected a number",
+    );
+    assert_err(
+        &format!("{LOGIN}[thresholds]\np99 = \"< 5\"\n"),
+        17,
+        7,
+        "unknown metric `p99`",
+    );
+    assert_err(
+        &format!("{LOGIN}[thresholds]\nerror_rate = \"< 1Mi\"\n"),
+        17,
+        18,
+        "fraction",
+    );
+    assert_err(
+        &format!("{LOGIN}[thresholds]\nverdict = true\n"),
+        17,
+        11,
+        "must be a number (a ceiling) or a condition",
     );
 }
 
@@ -185,8 +234,8 @@ fn unknown_keys_point_at_the_key() {
     assert_err(
         &format!("{LOGIN}[thresholds]\npeak_rss = 80\n"),
         17,
-        1,
-        "unknown field `peak_rss`",
+        12,
+        "unknown metric `peak_rss`",
     );
     assert_err(
         &format!("bogus = 1\n{LOGIN}"),

@@ -86,42 +86,13 @@ pub(crate) struct RawStep {
     pub(crate) think_time: Option<Spanned<DurationValue>>,
 }
 
-/// `[thresholds]`: a struct, not a map, so serde itself rejects an unknown
-/// name and lists the known ones.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RawThresholds {
-    pub(crate) peak_rss_percent: Option<Spanned<f64>>,
-    pub(crate) peak_allocated_percent: Option<Spanned<f64>>,
-    pub(crate) p50_ms: Option<Spanned<f64>>,
-    pub(crate) p90_ms: Option<Spanned<f64>>,
-    pub(crate) p99_ms: Option<Spanned<f64>>,
-    pub(crate) p999_ms: Option<Spanned<f64>>,
-    pub(crate) max_ms: Option<Spanned<f64>>,
-    pub(crate) error_rate: Option<Spanned<f64>>,
-    pub(crate) slope_bytes_per_s: Option<Spanned<f64>>,
-    pub(crate) retained_bytes_per_session: Option<Spanned<f64>>,
-    pub(crate) min_throughput_rps: Option<Spanned<f64>>,
-}
-
-impl RawThresholds {
-    /// The entries in `ThresholdKind::ALL` order.
-    pub(crate) fn entries(&self) -> [&Option<Spanned<f64>>; 11] {
-        [
-            &self.peak_rss_percent,
-            &self.peak_allocated_percent,
-            &self.p50_ms,
-            &self.p90_ms,
-            &self.p99_ms,
-            &self.p999_ms,
-            &self.max_ms,
-            &self.error_rate,
-            &self.slope_bytes_per_s,
-            &self.retained_bytes_per_session,
-            &self.min_throughput_rps,
-        ]
-    }
-}
+/// `[thresholds]`: figure = rule. The figure is a metric or `step.metric`
+/// (quoted, or a `[thresholds.<step>]` table); the rule a number (the old
+/// form, a ceiling; a floor for `min_throughput_rps`), a condition such as
+/// `"< 80"` or `"!= leak"`, or a list of conditions. Kept as TOML values
+/// with their spans; the compiler parses each through
+/// `clw_run::threshold` and points errors into the file.
+pub(crate) type RawThresholds = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
 
 /// A duration written as `"100ms"`/`"5m 30s"` (humantime) or as a number of
 /// seconds.
