@@ -163,6 +163,12 @@ pub struct LoadTestOpts {
     #[arg(long)]
     pub abort_on_fail: bool,
 
+    /// Run the whole load N times, one after another, into OUT/run-1 ...
+    /// OUT/run-N (needs --out); `clw-cli gate OUT` then gates on the median
+    /// of each figure. The exit code is the worst run's.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+
     /// Worker threads for the load engine (default: CPU count).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -88,11 +88,47 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
     match opts.command {
         Command::Auth {
             command: AuthCommand::LoadTest(lt),
+        } if lt.repeat > 1 => load_tests(*lt).await,
+        Command::Auth {
+            command: AuthCommand::LoadTest(lt),
         } => load_test(*lt).await,
         Command::Report(r) => report(r),
         Command::Gate(g) => crate::gate::gate(g),
         Command::Dhat(d) => dhat(&d),
     }
+}
+
+/// `--repeat N`: the same load N times into OUT/run-1 ... OUT/run-N, so a
+/// gate can take the median and one noisy run neither sets nor breaks a
+/// baseline. Stops at an interruption; otherwise the worst exit code wins.
+async fn load_tests(opts: LoadTestOpts) -> Result<Outcome, Error> {
+    let root = opts
+        .out
+        .clone()
+        .ok_or_else(|| usage("--repeat needs --out DIR: the runs go to DIR/run-1 ... DIR/run-N"))?;
+    let mut all = Outcome {
+        exit_code: 0,
+        out_dir: Some(root.clone()),
+        passed: true,
+    };
+    for i in 1..=opts.repeat {
+        let mut one = opts.clone();
+        one.out = Some(root.join(format!("run-{i}")));
+        one.repeat = 1;
+        eprintln!(
+            "repeat {i} of {}: {}",
+            opts.repeat,
+            root.join(format!("run-{i}")).display()
+        );
+        let outcome = load_test(one).await?;
+        all.passed &= outcome.passed;
+        all.exit_code = all.exit_code.max(outcome.exit_code);
+        if outcome.exit_code > 3 {
+            // Interrupted (130, 143): the user wants to stop, not N more.
+            break;
+        }
+    }
+    Ok(all)
 }
 
 /// Everything resolved from the options before any side effect.
