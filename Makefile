@@ -150,6 +150,37 @@ report-check:
 compare:
 	$(CARGO) run --release -p clw-cli -- report reports/leak-repro reports/fix-verify --out reports/compare --index reports
 
+# --- fuzzing (cargo fuzz on nightly; not part of `make test`) ---
+.PHONY: fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= http_request config_load scenario_parse
+CARGO_NIGHTLY ?= cargo +nightly
+
+# Each target in fuzz/fuzz_targets/ for FUZZ_SECONDS, from the committed
+# seeds (fuzz/corpus/<target>, read-only) plus what earlier runs found
+# (fuzz/work/<target>, git-ignored). Fails if any target crashes; the input
+# is saved under fuzz/artifacts/<target>/ and the log in fuzz/work/<target>.log.
+# Replay one: cd fuzz && cargo +nightly fuzz run <target> artifacts/<target>/<file>
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && $(CARGO_NIGHTLY) fuzz build
+	@failed=""; for t in $(FUZZ_TARGETS); do \
+	  mkdir -p fuzz/work/$$t; \
+	  dict=""; [ -f fuzz/dict/$$t.dict ] && dict="-dict=dict/$$t.dict"; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  if (cd fuzz && $(CARGO_NIGHTLY) fuzz run $$t work/$$t corpus/$$t -- \
+	        -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 $$dict) \
+	        >fuzz/work/$$t.log 2>&1; then \
+	    grep -E '^Done [0-9]+ runs|^stat::(number_of_executed_units|peak_rss_mb)' fuzz/work/$$t.log | sed 's/^/  /'; \
+	    grep -Eo 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[^ ]+' fuzz/work/$$t.log | tail -1 | sed 's/^/  /'; \
+	  else \
+	    failed="$$failed $$t"; \
+	    grep -E 'panicked at|^SUMMARY|Test unit written to|ERROR: libFuzzer' fuzz/work/$$t.log | sed 's/^/  /'; \
+	  fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed (inputs in fuzz/artifacts/, logs in fuzz/work/)"; exit 1; fi; \
+	echo "fuzz: no crash in $(FUZZ_TARGETS) ($(FUZZ_SECONDS) s each)"
+
 # --- supply chain ---
 .PHONY: audit
 CARGO_DENY_VERSION ?= 0.20.2

@@ -17,7 +17,8 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use thiserror::Error;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -147,6 +148,7 @@ impl Server {
                 _ = &mut shutdown => break,
                 admitted = connections.admit() => admitted,
             };
+            let _ = stream.set_nodelay(true);
             tokio::spawn(serve_connection(stream, peer, admitted, state.clone()));
         }
         state.set_phase(Phase::Draining);
@@ -192,13 +194,10 @@ impl Server {
 /// Drives one HTTP/1.1 keep-alive connection until the client leaves or
 /// the registry asks it to close (eviction or shutdown): then hyper
 /// finishes the request in progress, if any, and closes.
-async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    admitted: Admitted,
-    state: Arc<State>,
-) {
-    let _ = stream.set_nodelay(true);
+async fn serve_connection<I>(stream: I, peer: SocketAddr, admitted: Admitted, state: Arc<State>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let svc_cfg = &state.config.service;
     let deadline = svc_cfg.request_timeout;
     let tracker = admitted.tracker();
@@ -239,6 +238,24 @@ async fn serve_connection(
     // no connection task holds the state either.
     drop(state);
     drop(admitted);
+}
+
+/// Serves one connection over any byte stream as if accepted from `peer`:
+/// the driver the listener runs for each socket (hyper's HTTP/1.1, the
+/// header-read timeout, the request deadline, the routes), admitted by a
+/// registry of its own. For the fuzz targets (fuzz/), which feed it an
+/// in-memory stream, so they reach exactly what a TCP client reaches.
+pub async fn serve_io<I>(io: I, peer: SocketAddr, state: Arc<State>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let connections = Connections::new(
+        1,
+        state.metrics.connections_open.clone(),
+        state.metrics.connections_evicted.clone(),
+    );
+    let admitted = connections.admit().await;
+    serve_connection(io, peer, admitted, state).await;
 }
 
 /// The client's address, in each request's extensions (the login throttle

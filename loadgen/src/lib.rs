@@ -38,4 +38,4 @@ pub use opts::{
     AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts,
 };
 pub use run::{run, Error, Outcome};
-pub use scenario::{check_file, ScenarioError, ScenarioOutline};
+pub use scenario::{check_file, check_str, ScenarioError, ScenarioOutline};

@@ -144,8 +144,19 @@ impl std::fmt::Display for ScenarioOutline {
 /// Load and compile a scenario file and summarise it: the public entry
 /// point for validating scenarios (tests, `clw-cli` checks).
 pub fn check_file(path: &Path) -> Result<ScenarioOutline, ScenarioError> {
-    let s = Scenario::load(path)?;
-    Ok(ScenarioOutline {
+    Scenario::load(path).map(|s| summarise(&s))
+}
+
+/// Compile scenario source text and summarise it, as [`check_file`] does
+/// for a file; `path` only names the source in errors. The fuzz target
+/// (fuzz/) feeds arbitrary text here: any input must give a summary or an
+/// error, never a panic.
+pub fn check_str(src: &str, path: &Path) -> Result<ScenarioOutline, ScenarioError> {
+    Scenario::parse(src, path).map(|s| summarise(&s))
+}
+
+fn summarise(s: &Scenario) -> ScenarioOutline {
+    ScenarioOutline {
         name: s.name.clone(),
         flows: s
             .flows
@@ -160,7 +171,7 @@ pub fn check_file(path: &Path) -> Result<ScenarioOutline, ScenarioError> {
             .collect(),
         variables: s.vars.clone(),
         thresholds: s.thresholds.iter().map(|t| t.to_string()).collect(),
-    })
+    }
 }
 
 #[cfg(test)]
@@ -176,6 +187,18 @@ mod shipped_tests {
             .join("../scenarios")
             .join(format!("{name}.toml"));
         Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn check_str_compiles_text_as_check_file_compiles_the_file() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/expiry.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            check_str(&text, &path).unwrap_or_else(|e| panic!("{e}")),
+            check_file(&path).unwrap_or_else(|e| panic!("{e}"))
+        );
+        let err = check_str("name = 1\n", Path::new("inline.toml")).unwrap_err();
+        assert!(err.to_string().contains("inline.toml"), "{err}");
     }
 
     fn step_names(s: &Scenario) -> Vec<&str> {
