@@ -21,6 +21,7 @@ pub mod atomic;
 pub mod baseline;
 mod de;
 mod error;
+pub mod heap;
 mod hlog;
 mod latency;
 mod memory;
@@ -31,6 +32,7 @@ pub mod threshold;
 
 pub use atomic::write_atomic;
 pub use error::RunFileError;
+pub use heap::GrowthSite;
 pub use hlog::{read_hlog, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
 pub use memory::{MemoryReport, MemorySources, TrendReport, Verdict};

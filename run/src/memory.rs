@@ -88,6 +88,11 @@ pub struct MemoryReport {
     /// Seconds after load start at which the live verdict first said
     /// `leak` (clw-cli decides it while the load runs); null if never.
     pub leak_detected_at_s: Option<f64>,
+    /// The allocation sites that grew most between the run's first and last
+    /// heap profile (`heap/*.pb.gz`), largest first; absent when fewer than
+    /// two profiles were taken (docs/memory.md, "Growth sites").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growth_sites: Option<Vec<crate::GrowthSite>>,
 }
 
 /// `memory.trend`: Mann–Kendall on block maxima, with a Theil–Sen slope.

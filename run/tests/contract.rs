@@ -163,6 +163,13 @@ fn fully_populated() -> RunSummary {
                 rising: true,
             }),
             leak_detected_at_s: Some(1.0),
+            growth_sites: Some(vec![GrowthSite {
+                function: "app::cache::insert".into(),
+                file: Some("src/cache.rs".into()),
+                line: Some(1),
+                bytes_grown: 1,
+                share_percent: 100.0,
+            }]),
         }),
         server: ServerInfo {
             pid: Some(1),
