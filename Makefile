@@ -285,3 +285,45 @@ else
 	  cat $(GATE_DIR)/leaky-gate.txt; echo "gate works: the leaky build ($(GATE_LEAK)) failed it, as it must"; \
 	fi
 endif
+
+# --- the gate's own figures (docs/gate.md) ---
+.PHONY: bench-gate-noise bench-leak-detect
+NOISE_RUNS ?= 10
+NOISE_DURATION ?= 60
+# NOISE_RUNS identical fixed-mode runs (login-storm, GATE_USERS users,
+# NOISE_DURATION s, MEMORY_LIMIT): the spread of peak RSS, peak allocated,
+# p99 and throughput that the baseline tolerances must absorb, and how
+# often the fixed cache was called a leak (it must be never).
+bench-gate-noise:
+	@$(NEED_JQ)
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	rm -rf reports/gate-noise
+	$(GATE_CLI) auth load-test --scenario scenarios/login-storm.toml --concurrent-users $(GATE_USERS) \
+	  --duration $(NOISE_DURATION) --memory-limit $(MEMORY_LIMIT) --target http://127.0.0.1:$(GATE_PORT) --quiet \
+	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/fixed.json --port $(GATE_PORT)" \
+	  --repeat $(NOISE_RUNS) --no-report --out reports/gate-noise > /dev/null || true
+	@$(JQ) -s -r 'def stats(f): (map(f) | sort) as $$v | \
+	    | "min \($$v[0] | floor)  median \($$v[length/2|floor] | floor)  max \($$v[-1] | floor)  spread (max-min)/median \((($$v[-1] - $$v[0]) / $$v[length/2|floor] * 1000 | round) / 10)%"; \
+	  "runs: \(length); false leaks (verdict leak or live leak): \(map(select(.memory.verdict == "leak" or .memory.leak_detected_at_s != null)) | length)", \
+	  "peak_rss_bytes:       " + stats(.memory.peak_rss_bytes), \
+	  "peak_allocated_bytes: " + stats(.memory.peak_allocated_bytes), \
+	  "p99_ms (x1000):       " + stats(.latency_ms.p99 * 1000), \
+	  "throughput_rps:       " + stats(.throughput_rps), \
+	  "verdicts: \(map(.memory.verdict) | group_by(.) | map("\(.[0]) \(length)") | join(", "))"' \
+	  reports/gate-noise/run-*/summary.json
+
+LEAK_KINDS ?= unbounded expired-retained payload-duplication arc-cycle handle-accumulation
+# Each leak kind under login-storm at GATE_USERS users and MEMORY_LIMIT with
+# --abort-on-fail: when the live verdict first said leak (target: within
+# 30 s of load start), and how the run ended.
+bench-leak-detect:
+	@$(NEED_JQ)
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	rm -rf reports/leak-detect
+	@for kind in $(LEAK_KINDS); do \
+	  CLAW_SESSION_CACHE_LEAK=$$kind $(GATE_LOAD) --abort-on-fail --no-report \
+	    --spawn-server "$(MEM_BIN)/clw-auth --config profiles/leaky.json --port $(GATE_PORT)" \
+	    --out reports/leak-detect/$$kind > /dev/null 2>&1; \
+	  $(JQ) -r --arg k $$kind '"\($$k): verdict \(.memory.verdict), live leak at \(.memory.leak_detected_at_s // "never") s, elapsed \(.elapsed_s * 10 | round / 10) s, peak RSS \(.memory.peak_rss_percent)%, \(if .server.exit then "server died (exit \(.server.exit.shell_code))" else "stopped by --abort-on-fail" end)"' \
+	    reports/leak-detect/$$kind/summary.json; \
+	done

@@ -223,3 +223,59 @@ fn a_slow_leak_under_noise_is_found() {
     let retained = live.report().retained_bytes_per_session.unwrap();
     assert!((retained - 65.5).abs() < 15.0, "retained {retained}");
 }
+
+#[test]
+fn a_leak_that_fills_the_limit_in_seconds_is_called_before_the_kill() {
+    // 2 KiB per request at 30k requests/s: past 80% of 256 MiB in ~3.5 s,
+    // before the growth test has its 8 blocks of 1 s.
+    let (live, verdicts) = run(4.0, |t| {
+        let logins = 30_000.0 * t;
+        sample(
+            12.0 * MIB + 2048.0 * logins,
+            6.0 * MIB + 2000.0 * logins,
+            10_000.0,
+            logins,
+            10_000,
+        )
+    });
+    let at =
+        first(&verdicts, Verdict::Leak).unwrap_or_else(|| panic!("{}", explain(live.report())));
+    assert!(at <= 4.0, "{at}");
+    assert!(
+        live.report()
+            .evidence
+            .iter()
+            .any(|e| e.contains("past 80% of the limit")),
+        "{}",
+        explain(live.report())
+    );
+}
+
+#[test]
+fn a_cache_filled_to_near_the_limit_and_flat_is_not_a_leak() {
+    // A bounded cache sized too close to the limit: it fills to 85% and
+    // stays there. The 80% rule fails it; the verdict must not say leak.
+    let mut noise = Noise(23);
+    let (live, verdicts) = run(60.0, |t| {
+        let fill = (t / 10.0).min(1.0);
+        sample(
+            20.0 * MIB + 200.0 * MIB * fill + noise.gaussian(0.2 * MIB),
+            10.0 * MIB + 190.0 * MIB * fill + noise.gaussian(0.05 * MIB),
+            100_000.0 * fill,
+            30_000.0 * t,
+            100_000,
+        )
+    });
+    assert_eq!(
+        first(&verdicts, Verdict::Leak),
+        None,
+        "{}",
+        explain(live.report())
+    );
+    assert_eq!(
+        live.report().verdict,
+        Some(Verdict::Bounded),
+        "{}",
+        explain(live.report())
+    );
+}

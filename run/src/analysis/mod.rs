@@ -79,8 +79,8 @@ pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
     let Some(trend) = steps::fit(series, input, &mut report) else {
         return report;
     };
-    let shape = steps::plateau(&trend, input, &mut report);
     let filled = rank::last_filling(series, input.ramp_up_s);
+    let shape = steps::plateau(&trend, input, filled.map(|f| f.0), &mut report);
     let judged: Vec<(f64, f64)> = match filled {
         Some((until, ..)) => trend
             .verdict_points

@@ -109,11 +109,21 @@ pub(super) struct Shape {
     /// At least doubled after ramp-up, then OOM-killed: whatever the last
     /// third looked like, it did not level off below the limit.
     climbed_into_kill: bool,
+    /// At least doubled after ramp-up, still climbing, and RSS already past
+    /// the field guide's 80% of the limit: too fast for the growth test's
+    /// eight blocks (a leak that fills the limit in seconds), too clear to
+    /// wait for the kill.
+    climbed_past_guide: bool,
 }
 
 /// Step 2: does memory level off? The last third of the window against the
 /// middle third, by peak and by mean. Sets `memory.plateau` and says why.
-pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryReport) -> Shape {
+pub(super) fn plateau(
+    trend: &Trend,
+    input: &AnalysisInput,
+    filled_until: Option<f64>,
+    report: &mut MemoryReport,
+) -> Shape {
     let points = &trend.verdict_points;
     let values: Vec<f64> = points.iter().map(|p| p.1).collect();
     let first = values[0];
@@ -141,7 +151,20 @@ pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryR
     // server that at least doubled its memory after ramp-up and was then
     // OOM-killed did not level off below its limit. (One killed near its
     // starting level is the guide's other cause: a limit set too low.)
-    let climbed_into_kill = input.oom_killed && peak >= 2.0 * first && peak - first > tolerance;
+    let doubled = peak >= 2.0 * first && peak - first > tolerance;
+    let climbed_into_kill = input.oom_killed && doubled;
+    let rss_peak = max(&trend.values);
+    let past_guide = input
+        .limit_bytes
+        .is_some_and(|l| rss_peak >= 0.8 * l as f64);
+    // Doubling while a cache fills toward its capacity is the cache at
+    // work: only a climb after the last moment it was filling counts.
+    let first_settled = points
+        .iter()
+        .find(|p| filled_until.is_none_or(|u| p.0 >= u))
+        .map_or(first, |p| p.1);
+    let doubled_settled = peak >= 2.0 * first_settled && peak - first_settled > tolerance;
+    let climbed_past_guide = doubled_settled && past_guide && !flat && !input.oom_killed;
     // Samples of a server that died (not at its limit) stop at its death:
     // flat until then is no plateau of a server that survived the load.
     let died_flat = flat && input.server_died && !input.oom_killed;
@@ -150,6 +173,7 @@ pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryR
         rise_max,
         levelled_off: flat && !climbed_into_kill && !died_flat,
         climbed_into_kill,
+        climbed_past_guide,
     };
     report.plateau = Some(shape.levelled_off);
     report.evidence.push(if died_flat {
@@ -169,6 +193,14 @@ pub(super) fn plateau(trend: &Trend, input: &AnalysisInput, report: &mut MemoryR
             } else {
                 ""
             }
+        )
+    } else if shape.climbed_past_guide {
+        format!(
+            "{} climbed from {} to {} after ramp-up, still rising, with RSS past 80% of the limit ({})",
+            trend.verdict_name,
+            human_bytes(first),
+            human_bytes(peak),
+            human_bytes(rss_peak)
         )
     } else if shape.levelled_off && rise_mean < -tolerance {
         format!(
@@ -219,7 +251,8 @@ pub(super) fn verdict(
             "the cache filled toward its advertised capacity until {until:.1} s; growth is judged from then"
         ));
     }
-    let verdict = if shape.climbed_into_kill || (rising && filling.is_none()) {
+    let climbed = shape.climbed_into_kill || (shape.climbed_past_guide && filling.is_none());
+    let verdict = if climbed || (rising && filling.is_none()) {
         if input.oom_killed {
             evidence.push("the server was OOM-killed at its memory limit".into());
         } else if near_limit {
