@@ -13,6 +13,7 @@ mod error;
 pub mod fixtures;
 mod font;
 mod format;
+mod growth;
 mod index;
 mod latency;
 mod page;
@@ -52,8 +53,9 @@ pub fn render_run(dir: &Path) -> Result<Rendered, ReportError> {
         .iter()
         .flat_map(|c| c.files.iter().cloned())
         .collect();
+    let growth = growth::Growth::of(&run, &mut files, &mut notices)?;
     let page = dir.join("index.html");
-    let view = view::RunView::new(&run, charts, notices);
+    let view = view::RunView::new(&run, charts, growth, notices);
     let notices = view.notices.clone();
     page::write("run.html", &view, &page)?;
     files.push(page.clone());

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::chart::Written;
 use crate::format::{self, DASH};
+use crate::growth::Growth;
 use crate::run::Run;
 use crate::verdict::Banner;
 use clw_run::{Percentiles, RunSummary};
@@ -16,6 +17,9 @@ pub(crate) struct RunView {
     pub(crate) figures: Vec<Figure>,
     pub(crate) notices: Vec<String>,
     pub(crate) charts: Vec<Written>,
+    /// The heap growth section: sites and flame graph (`None`: no heap
+    /// profiles and no `memory.growth_sites`).
+    pub(crate) growth: Option<Growth>,
     pub(crate) steps: Vec<StepRow>,
     pub(crate) thresholds: Vec<ThresholdRow>,
     pub(crate) gate: Option<bool>,
@@ -94,7 +98,12 @@ impl StepRow {
 }
 
 impl RunView {
-    pub(crate) fn new(run: &Run, charts: Vec<Written>, mut notices: Vec<String>) -> RunView {
+    pub(crate) fn new(
+        run: &Run,
+        charts: Vec<Written>,
+        growth: Option<Growth>,
+        mut notices: Vec<String>,
+    ) -> RunView {
         let s = run.summary.as_ref();
         notices.splice(0..0, run.notices.iter().cloned());
         RunView {
@@ -103,6 +112,7 @@ impl RunView {
             figures: figures(run),
             notices,
             charts,
+            growth,
             steps: steps(run),
             thresholds: s
                 .map(|s| {

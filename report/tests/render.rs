@@ -8,24 +8,8 @@ use clw_report::{fixtures, render_comparison, render_index, render_run, ReportEr
 
 const CHARTS: [&str; 4] = ["memory", "cache", "throughput", "latency"];
 
-fn run(write: fn(&Path) -> std::io::Result<()>) -> (tempfile::TempDir, PathBuf) {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("run");
-    write(&dir).unwrap();
-    (root, dir)
-}
-
-fn parse_svg(text: &str, what: &str) {
-    let doc =
-        roxmltree::Document::parse(text).unwrap_or_else(|e| panic!("{what} is not valid XML: {e}"));
-    assert_eq!(doc.root_element().tag_name().name(), "svg", "{what}");
-    assert!(
-        doc.root_element().attribute("viewBox").is_some(),
-        "{what} has no viewBox"
-    );
-    let drawn = doc.descendants().filter(|n| n.is_element()).count();
-    assert!(drawn > 20, "{what} has only {drawn} elements");
-}
+mod common;
+use common::*;
 
 /// Every chart file exists, is valid SVG, and has its PNG twin.
 fn assert_charts(dir: &Path, names: &[&str]) {
@@ -37,56 +21,6 @@ fn assert_charts(dir: &Path, names: &[&str]) {
         let png = std::fs::read(dir.join("charts").join(format!("{name}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is not a PNG");
     }
-}
-
-/// The page loads nothing: no script, stylesheet, image or frame; links are
-/// relative or in-page; the only URLs are loopback targets shown as text.
-/// Returns the number of inline charts, each checked to be valid SVG.
-fn assert_self_contained(html: &str) -> usize {
-    let lower = html.to_ascii_lowercase();
-    for banned in [
-        "<script", "<link", "<img", "<iframe", "<object", "<embed", "@import", "url(",
-    ] {
-        assert!(!lower.contains(banned), "page contains {banned}");
-    }
-    for attr in ["href=\"", "src=\"", "xlink:href=\""] {
-        for (at, _) in lower.match_indices(attr) {
-            let value: String = lower[at + attr.len()..]
-                .chars()
-                .take_while(|c| *c != '"')
-                .collect();
-            assert!(
-                !value.contains(':') && !value.starts_with("//"),
-                "{attr}{value}\" points outside the page folder"
-            );
-        }
-    }
-    for (at, _) in lower.match_indices("://") {
-        let host = &lower[at + 3..];
-        assert!(
-            host.starts_with("127.0.0.1")
-                || host.starts_with("localhost")
-                || host.starts_with("[::1]"),
-            "external URL in page: {}",
-            &html[at.saturating_sub(10)..(at + 40).min(html.len())]
-        );
-    }
-    // The inline charts are well-formed too.
-    let mut inline = 0;
-    for (start, _) in html.match_indices("<svg") {
-        let end = html[start..]
-            .find("</svg>")
-            .expect("unterminated inline svg")
-            + start
-            + 6;
-        parse_svg(&html[start..end], "inline svg");
-        inline += 1;
-    }
-    inline
-}
-
-fn page(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("index.html")).unwrap()
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn folded_stacks_run_root_to_site() {
     let (first, last) = first_and_last();
     let folded = HeapDiff::between(&first, &last).folded();
     assert!(
-        folded.contains(&"app::routes::login (/app/src/routes.rs:7);app::cache::Cache::insert (/app/src/cache.rs:42) 9000000".to_string()),
+        folded.contains(&"app::routes::login (src/routes.rs:7);app::cache::Cache::insert (src/cache.rs:42) 9000000".to_string()),
         "{folded:#?}"
     );
     assert!(
@@ -126,7 +126,23 @@ fn folded_stacks_run_root_to_site() {
             .iter()
             .all(|l| !l.contains("jemalloc") && !l.contains("parse")),
         "{folded:#?}"
-    );
+    ); // No program frame above hyper: its stack is kept whole, site at the tip.
+    let hyper = "hyper::proto::h1::io::Buffered<T,B>::poll_read (h1/io.rs:200) 1000000";
+    assert!(folded.contains(&hyper.to_string()), "{folded:#?}");
+}
+
+#[test]
+fn real_folded_stacks_start_at_the_programs_outermost_frame() {
+    let run = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/heap-leaky");
+    let folded = heap::diff_run(&run).unwrap().unwrap().folded();
+    assert!(!folded.is_empty());
+    for line in &folded {
+        assert!(line.starts_with("clw_auth::"), "{line}");
+        assert!(
+            !line.contains("tokio::runtime") && !line.contains("_rjem_"),
+            "{line}"
+        );
+    }
 }
 
 #[test]

@@ -57,19 +57,27 @@ impl HeapDiff {
     }
 
     /// The growth as folded stacks for a flame graph, one line per stack
-    /// that grew: `root;...;site bytes`. Frames below the site (allocator
-    /// machinery) are cut, so the flame graph's tips are the sites of the
-    /// table; `;` inside a name (`[u8; 32]`) becomes `,`.
+    /// that grew: `outer;...;site bytes`. Frames below the site (allocator
+    /// machinery) are cut, so the tips are the sites of the table, and so
+    /// are the runtime frames above the program's outermost frame (thread
+    /// start, the async runtime) when the program is on the stack. Labels
+    /// are `function (file:line)` with the file's last two components; `;`
+    /// inside a name (`[u8; 32]`) becomes `,`.
     pub fn folded(&self) -> Vec<String> {
         let mut merged: BTreeMap<String, i64> = BTreeMap::new();
         for (stack, delta) in self.stacks.iter().filter(|(_, d)| **d > 0) {
             let at = site::site(stack).map_or(0, |s| {
                 stack.iter().position(|f| std::ptr::eq(f, s)).unwrap_or(0)
             });
-            let line = stack[at..]
+            let outer = stack
+                .iter()
+                .rposition(site::is_program)
+                .filter(|o| *o >= at)
+                .unwrap_or(stack.len().saturating_sub(1));
+            let line = stack[at..=outer.min(stack.len().saturating_sub(1)).max(at)]
                 .iter()
                 .rev()
-                .map(|f| f.label().replace(';', ","))
+                .map(|f| f.short_label().replace(';', ","))
                 .collect::<Vec<_>>()
                 .join(";");
             *merged.entry(line).or_insert(0) += delta;

@@ -16,12 +16,19 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// `function (file:line)`, or just the function when no file is known.
-    pub fn label(&self) -> String {
-        match (self.file.is_empty(), self.line > 0) {
+    /// `function (dir/file.rs:line)`: the file's last two components, or
+    /// just the function when no file is known.
+    pub fn short_label(&self) -> String {
+        let mut parts = self.file.rsplit('/');
+        let file = match (parts.next(), parts.next()) {
+            (Some(name), Some(dir)) if !dir.is_empty() => format!("{dir}/{name}"),
+            (Some(name), _) => name.to_string(),
+            (None, _) => String::new(),
+        };
+        match (file.is_empty(), self.line > 0) {
             (true, _) => self.function.clone(),
-            (false, true) => format!("{} ({}:{})", self.function, self.file, self.line),
-            (false, false) => format!("{} ({})", self.function, self.file),
+            (false, true) => format!("{} ({file}:{})", self.function, self.line),
+            (false, false) => format!("{} ({file})", self.function),
         }
     }
 }
