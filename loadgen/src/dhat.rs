@@ -316,6 +316,22 @@ mod tests {
         );
     }
 
+    /// `clw-cli dhat` on a missing or foreign file: bad input, exit 2.
+    #[tokio::test]
+    async fn the_command_exits_2_on_a_file_it_cannot_read() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let not_dhat = dir.path().join("summary.json");
+        std::fs::write(&not_dhat, "{\"memory\": {}}").unwrap();
+        for file in [dir.path().join("missing.json"), not_dhat] {
+            let opts =
+                crate::Opts::try_parse_from(["clw-cli", "dhat", file.to_str().unwrap()]).unwrap();
+            let err = crate::run(opts).await.unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{err}");
+            assert!(err.to_string().contains(file.to_str().unwrap()), "{err}");
+        }
+    }
+
     #[test]
     fn other_files_are_refused_with_the_reason() {
         let err = HeapSites::parse("{\"dhatFileVersion\":1}", 5).unwrap_err();
