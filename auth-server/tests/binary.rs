@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 #[path = "common/pprof.rs"]
 mod pprof;
+use pprof::ProfileExt;
 
 const BIN: &str = env!("CARGO_BIN_EXE_clw-auth");
 

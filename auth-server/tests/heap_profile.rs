@@ -5,7 +5,8 @@
 
 mod common;
 
-use common::{pprof, start, Client};
+use common::pprof::{self, ProfileExt};
+use common::{start, Client};
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

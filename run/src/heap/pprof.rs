@@ -96,7 +96,8 @@ impl Profile {
             .expect("gzip into memory cannot fail")
     }
 
-    pub(crate) fn string(&self, i: i64) -> &str {
+    /// Entry `i` of the string table; "" when out of range.
+    pub fn string(&self, i: i64) -> &str {
         usize::try_from(i)
             .ok()
             .and_then(|i| self.string_table.get(i))
