@@ -294,6 +294,14 @@ NOISE_DURATION ?= 60
 # NOISE_DURATION s, MEMORY_LIMIT): the spread of peak RSS, peak allocated,
 # p99 and throughput that the baseline tolerances must absorb, and how
 # often the fixed cache was called a leak (it must be never).
+NOISE_FIGURES = def stats(f): (map(f) | sort) as $$v \
+  | "min \($$v[0] | floor)  median \($$v[length/2|floor] | floor)  max \($$v[-1] | floor)  spread (max-min)/median \((($$v[-1] - $$v[0]) / $$v[length/2|floor] * 1000 | round) / 10)%"; \
+  "runs: \(length); false leaks (verdict leak or live leak): \(map(select(.memory.verdict == "leak" or .memory.leak_detected_at_s != null)) | length)", \
+  "peak_rss_bytes:       " + stats(.memory.peak_rss_bytes), \
+  "peak_allocated_bytes: " + stats(.memory.peak_allocated_bytes), \
+  "p99_ms (x1000):       " + stats(.latency_ms.p99 * 1000), \
+  "throughput_rps:       " + stats(.throughput_rps), \
+  "verdicts: \(map(.memory.verdict) | group_by(.) | map("\(.[0]) \(length)") | join(", "))"
 bench-gate-noise:
 	@$(NEED_JQ)
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
@@ -302,15 +310,7 @@ bench-gate-noise:
 	  --duration $(NOISE_DURATION) --memory-limit $(MEMORY_LIMIT) --target http://127.0.0.1:$(GATE_PORT) --quiet \
 	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/fixed.json --port $(GATE_PORT)" \
 	  --repeat $(NOISE_RUNS) --no-report --out reports/gate-noise > /dev/null || true
-	@$(JQ) -s -r 'def stats(f): (map(f) | sort) as $$v | \
-	    | "min \($$v[0] | floor)  median \($$v[length/2|floor] | floor)  max \($$v[-1] | floor)  spread (max-min)/median \((($$v[-1] - $$v[0]) / $$v[length/2|floor] * 1000 | round) / 10)%"; \
-	  "runs: \(length); false leaks (verdict leak or live leak): \(map(select(.memory.verdict == "leak" or .memory.leak_detected_at_s != null)) | length)", \
-	  "peak_rss_bytes:       " + stats(.memory.peak_rss_bytes), \
-	  "peak_allocated_bytes: " + stats(.memory.peak_allocated_bytes), \
-	  "p99_ms (x1000):       " + stats(.latency_ms.p99 * 1000), \
-	  "throughput_rps:       " + stats(.throughput_rps), \
-	  "verdicts: \(map(.memory.verdict) | group_by(.) | map("\(.[0]) \(length)") | join(", "))"' \
-	  reports/gate-noise/run-*/summary.json
+	@$(JQ) -s -r '$(NOISE_FIGURES)' reports/gate-noise/run-*/summary.json
 
 LEAK_KINDS ?= unbounded expired-retained payload-duplication arc-cycle handle-accumulation
 # Each leak kind under login-storm at GATE_USERS users and MEMORY_LIMIT with

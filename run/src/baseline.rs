@@ -66,12 +66,13 @@ impl GateMetric {
     /// plus an absolute slack, so that a figure near zero (retained bytes
     /// of a bounded cache, an error rate of 0) does not fail on noise.
     /// From the spread of 10 identical fixed-mode runs on a 2-core machine
-    /// (docs/gate.md): peak RSS and allocated vary by a few percent, p99
-    /// and throughput by far more on a shared machine.
+    /// (docs/gate.md, `make bench-gate-noise`): peak RSS varied by 2.3%,
+    /// peak allocated by 0.6%, p99 by 66% and throughput by 38% (max-min
+    /// over the median) on a shared machine.
     pub fn default_tolerance(self) -> (f64, f64) {
         match self {
             GateMetric::PeakRssBytes => (0.10, 1024.0 * 1024.0),
-            GateMetric::PeakAllocatedBytes => (0.10, 1024.0 * 1024.0),
+            GateMetric::PeakAllocatedBytes => (0.05, 1024.0 * 1024.0),
             GateMetric::RetainedBytesPerLogin => (0.25, 16.0),
             GateMetric::P99Ms => (0.50, 1.0),
             GateMetric::ThroughputRps => (0.30, 0.0),

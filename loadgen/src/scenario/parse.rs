@@ -458,6 +458,7 @@ impl Compiler<'_> {
         out: &mut Vec<Threshold>,
     ) -> Result<(), ScenarioError> {
         let rules: Vec<(String, bool)> = match value {
+            // The old form is shown as the rule it means (`p99_ms <= 50`).
             toml::Value::Integer(n) => vec![(format!("{name}={n}"), false)],
             toml::Value::Float(n) => vec![(format!("{name}={n}"), false)],
             toml::Value::String(rule) => vec![(format!("{name} {rule}"), exact)],
@@ -494,6 +495,11 @@ impl Compiler<'_> {
                 self.src
                     .error_at(pos, format!("threshold `{text}`: {}", e.message))
             })?;
+            let mut t = t;
+            if matches!(value, toml::Value::Integer(_) | toml::Value::Float(_)) {
+                // The old form is shown as the rule it means: `p99_ms <= 50`.
+                t.source = t.to_string();
+            }
             out.push(t);
         }
         Ok(())
