@@ -11,31 +11,29 @@
 //! # }
 //! ```
 
-mod collector;
-mod console;
-mod counters;
-mod dhat;
-mod engine;
-mod gate;
-mod http;
+// The stages of a run: `scenario` is read, `target` (and optionally
+// `server`) is set up, `load` runs while `memory` is sampled, then
+// `results` are written. `run` strings them together.
+mod load;
 mod memory;
-mod opts;
-mod output;
-mod progress;
-mod redact;
+mod results;
 mod run;
-mod sampler;
 mod scenario;
 mod server;
-mod signals;
-mod stats;
-mod summary;
 mod target;
-mod vu;
+
+// Top-level concerns the stages share, and the other commands.
+mod dhat;
+mod gate;
+mod opts;
+mod outcome;
+mod redact;
+mod signals;
 mod watched;
 
 pub use opts::{
     AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts,
 };
-pub use run::{run, Error, Outcome};
+pub use outcome::{Error, Outcome};
+pub use run::run;
 pub use scenario::{check_file, check_str, ScenarioError, ScenarioOutline};

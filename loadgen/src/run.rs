@@ -12,18 +12,20 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::collector::{Collector, Live};
-use crate::counters::LoadCounters;
-use crate::engine::{self, Model, Plan};
+use crate::load::counters::LoadCounters;
+use crate::load::engine;
+use crate::load::plan::Plan;
 use crate::opts::{AuthCommand, Command, DhatOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
+use crate::outcome::{setup, usage, Error, Outcome};
+use crate::results::collector::{Collector, Live};
 use clw_run::{HdrLog, Host, MemoryReport, RunSummary, ServerInfo};
 
-use crate::output::LatencyCsv;
-use crate::progress::{self, Progress};
+use crate::results::output::LatencyCsv;
+use crate::results::progress::{self, Progress};
+use crate::results::summary;
 use crate::scenario::{LoadModel, Scenario};
 use crate::server::{self, Spawned};
 use crate::signals::{Interrupt, Interrupts};
-use crate::summary;
 use crate::target::Target;
 use crate::watched::Watched;
 use clw_run::threshold::Threshold;
@@ -32,56 +34,6 @@ use clw_run::threshold::Threshold;
 /// stop`), so the failure shows in the figures without a long tail of
 /// connection errors.
 const STOP_AFTER_DEATH: Duration = Duration::from_secs(3);
-
-/// What a finished command produced.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// 0 pass, 1 the run failed (a threshold, or the run itself: the
-    /// server died, no request succeeded), 130 / 143 interrupted by SIGINT
-    /// / SIGTERM.
-    pub exit_code: i32,
-    /// The run folder (load tests) or report folder.
-    pub out_dir: Option<PathBuf>,
-    /// Whether the run passed: every threshold passed (true when there
-    /// were none) and nothing failed the run itself (summary.json
-    /// `failures`).
-    pub passed: bool,
-}
-
-/// Why a command could not do its job; [`Error::exit_code`] maps it.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Bad usage or input, found before any load was sent (exit 2).
-    #[error("{0}")]
-    Usage(String),
-    /// The target is unreachable or setup failed (exit 3).
-    #[error("{0}")]
-    Setup(String),
-    /// SIGINT or SIGTERM (named) came before the load started (exit 128 +
-    /// the signal: 130, 143).
-    #[error("interrupted by {0} before the load started")]
-    Interrupted(&'static str, i32),
-}
-
-impl Error {
-    /// 2 for bad usage or input, 3 for an unreachable target or setup
-    /// failure, 130 / 143 when interrupted by SIGINT / SIGTERM.
-    pub fn exit_code(&self) -> i32 {
-        match self {
-            Error::Usage(_) => 2,
-            Error::Setup(_) => 3,
-            Error::Interrupted(_, code) => *code,
-        }
-    }
-}
-
-fn usage(e: impl std::fmt::Display) -> Error {
-    Error::Usage(e.to_string())
-}
-
-fn setup(e: impl std::fmt::Display) -> Error {
-    Error::Setup(e.to_string())
-}
 
 /// Run the command `opts` describes.
 pub async fn run(opts: Opts) -> Result<Outcome, Error> {
@@ -138,7 +90,7 @@ struct Prepared {
     users: u32,
     duration: Duration,
     ramp_up: Duration,
-    model: Model,
+    model: LoadModel,
     thresholds: Vec<Threshold>,
     out: PathBuf,
     metrics_url: Option<String>,
@@ -168,8 +120,8 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         return Err(usage("--timeout and --sample-interval must be above 0"));
     }
     let model = match (opts.arrival_rate, defaults.model) {
-        (Some(rate), _) | (None, LoadModel::Open { arrival_rate: rate }) => Model::Open { rate },
-        (None, LoadModel::Closed) => Model::Closed,
+        (Some(arrival_rate), _) => LoadModel::Open { arrival_rate },
+        (None, model) => model,
     };
     let mut flags = opts.threshold.clone();
     if let Some(limit) = opts.max_peak_rss_percent {
@@ -297,13 +249,13 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         duration_s: p.duration.as_secs_f64(),
         ramp_up_s: p.ramp_up.as_secs_f64(),
         model: match p.model {
-            Model::Closed => "closed",
-            Model::Open { .. } => "open",
+            LoadModel::Closed => "closed",
+            LoadModel::Open { .. } => "open",
         }
         .into(),
         arrival_rate: match p.model {
-            Model::Open { rate } => Some(rate),
-            Model::Closed => None,
+            LoadModel::Open { arrival_rate } => Some(arrival_rate),
+            LoadModel::Closed => None,
         },
         started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         elapsed_s: None,
@@ -343,7 +295,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     summary.write_atomic(&summary_path).map_err(setup)?;
 
     // Outputs, counters, sampler.
-    let open = matches!(p.model, Model::Open { .. });
+    let open = matches!(p.model, LoadModel::Open { .. });
     let start_wall = SystemTime::now();
     let csv = LatencyCsv::create(&p.out.join("latency.csv"), open).map_err(setup)?;
     let hlog = HdrLog::create(&p.out.join("latency.hlog"), start_wall).map_err(setup)?;
@@ -523,7 +475,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             }
         }
     }
-    print!("{}", crate::console::render(&summary, &p.out));
+    print!("{}", crate::results::console::render(&summary, &p.out));
     let passed = summary.passed.unwrap_or(false);
     Ok(Outcome {
         exit_code: match interrupted {

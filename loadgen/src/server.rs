@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use clw_limit::{ExitInfo, Limited, SpawnSpec};
 
-use crate::http::{self, Conn, Response};
+use crate::load::http::{self, Conn, Response};
 use clw_run::ServerExit;
 
 /// How long the server gets to stop after SIGTERM before SIGKILL.

@@ -7,7 +7,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::markdown::figure;
 use super::GateResult;
-use crate::run::Error;
+use crate::outcome::Error;
 
 pub(super) fn render(r: &GateResult) -> Result<String, Error> {
     let mut suite = TestSuite::new("clw-gate");

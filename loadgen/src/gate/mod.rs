@@ -20,7 +20,7 @@ use clw_run::baseline::{Baseline, Comparison};
 use clw_run::{files, RunSummary, ThresholdResult};
 
 use crate::opts::GateOpts;
-use crate::run::{Error, Outcome};
+use crate::outcome::{Error, Outcome};
 
 /// One run folder read for the gate.
 pub(crate) struct GatedRun {

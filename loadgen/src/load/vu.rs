@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::engine::{Local, Model};
-use crate::http::{self, Conn, Response};
+use super::plan::Local;
+use crate::load::http::{self, Conn, Response};
+use crate::load::stats::{error_kind, RequestOutcome};
+use crate::scenario::LoadModel;
 use crate::scenario::{capture_into, RenderCtx, Rng, Step, VarStore};
-use crate::stats::{error_kind, RequestOutcome};
 
 /// What happened to one request, for the iteration's control flow.
 enum Sent {
@@ -78,12 +79,12 @@ impl VirtualUser {
             return;
         }
         match plan.model {
-            Model::Closed => {
+            LoadModel::Closed => {
                 while !self.local.over() {
                     self.iteration(Duration::ZERO).await;
                 }
             }
-            Model::Open { rate } => self.run_open(rate, users, start).await,
+            LoadModel::Open { arrival_rate } => self.run_open(arrival_rate, users, start).await,
         }
         self.local
             .connects
@@ -137,7 +138,7 @@ impl VirtualUser {
         let flow = &scenario.flows[flow_index];
         self.user_index = scenario.users.pick_index(self.vu, &self.rng);
         self.render_credentials();
-        let corrected = matches!(plan.model, Model::Open { .. }).then_some(late);
+        let corrected = matches!(plan.model, LoadModel::Open { .. }).then_some(late);
         'steps: for (s, step) in flow.steps.iter().enumerate() {
             for _ in 0..step.repeat.max(1) {
                 if self.local.over() {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::http::{write_request, Conn, Response};
+use crate::load::http::{write_request, Conn, Response};
 use crate::target::Target;
 
 /// The figures a sample takes from /metrics; None when not exported.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::*;
-use crate::http::{write_request, Conn, Response};
+use crate::load::http::{write_request, Conn, Response};
 use clw_run::analysis::Series;
 use clw_run::SAMPLES_HEADER as HEADER;
 

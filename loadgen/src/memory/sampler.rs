@@ -35,7 +35,7 @@ use clw_run::MemoryReport;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::counters::LoadCounters;
+use crate::load::counters::LoadCounters;
 use crate::target::Target;
 use clw_run::{MemorySources, RunFileError, SampleRow, SamplesWriter};
 use scrape::{MetricsFigures, Scraper};

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::engine::{WorkerMsg, INTERVAL};
+use crate::load::engine::{WorkerMsg, INTERVAL};
 use clw_run::{HdrLog, RunFileError};
 
-use crate::output::LatencyCsv;
-use crate::stats::{percentiles, IntervalStats};
+use crate::load::stats::{percentiles, IntervalStats};
+use crate::results::output::LatencyCsv;
 
 /// What the progress line shows; updated once per interval.
 #[derive(Debug, Clone, Default)]

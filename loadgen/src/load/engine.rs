@@ -10,81 +10,22 @@
 //! sampler reads.
 
 use std::cell::{Cell, RefCell};
-use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
-use crate::counters::LoadCounters;
-use crate::scenario::Scenario;
-use crate::stats::IntervalStats;
-use crate::vu::VirtualUser;
+use super::plan::{Local, Plan};
+use super::stats::IntervalStats;
+use super::vu::VirtualUser;
 
 /// Length of one statistics interval (a latency.csv row, an hlog entry).
 pub(crate) const INTERVAL: Duration = Duration::from_secs(1);
 const FLUSH_TICK: Duration = Duration::from_millis(50);
 const TICKS_PER_INTERVAL: u64 = 20;
-
-/// How iterations are started.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Model {
-    /// Each user starts its next iteration when the previous one ends.
-    Closed,
-    /// `rate` iterations per second in total, on a fixed schedule.
-    Open { rate: f64 },
-}
-
-/// Everything the workers share, read-only except the stop flag.
-pub(crate) struct Plan {
-    pub(crate) scenario: Scenario,
-    /// Statistics index of `flows[f].steps[s]`: `step_ids[f][s]`. Steps of
-    /// different flows with the same name share an index (and a histogram).
-    pub(crate) step_ids: Vec<Vec<usize>>,
-    pub(crate) step_names: Vec<String>,
-    pub(crate) addr: SocketAddr,
-    /// Host header value.
-    pub(crate) authority: String,
-    /// Prefix for every step's path.
-    pub(crate) base_path: String,
-    pub(crate) users: u32,
-    pub(crate) threads: usize,
-    pub(crate) duration: Duration,
-    pub(crate) ramp_up: Duration,
-    pub(crate) model: Model,
-    pub(crate) timeout: Duration,
-    pub(crate) seed: u64,
-    pub(crate) counters: Arc<LoadCounters>,
-    /// Set to end the load early (server died, Ctrl-C).
-    pub(crate) stop: AtomicBool,
-}
-
-impl Plan {
-    /// Map each flow's steps to statistics indexes, merging equal names.
-    pub(crate) fn index_steps(scenario: &Scenario) -> (Vec<Vec<usize>>, Vec<String>) {
-        let mut names: Vec<String> = Vec::new();
-        let ids = scenario
-            .flows
-            .iter()
-            .map(|flow| {
-                flow.steps
-                    .iter()
-                    .map(|step| match names.iter().position(|n| *n == step.name) {
-                        Some(i) => i,
-                        None => {
-                            names.push(step.name.clone());
-                            names.len() - 1
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        (ids, names)
-    }
-}
 
 /// One worker's report to the collector.
 #[derive(Debug)]
@@ -97,47 +38,6 @@ pub(crate) struct WorkerMsg {
     pub(crate) last: bool,
     /// Connections opened by this worker's users so far.
     pub(crate) connects: u64,
-}
-
-/// Per-worker state the users share on their thread.
-pub(crate) struct Local {
-    pub(crate) plan: Arc<Plan>,
-    pub(crate) stats: RefCell<IntervalStats>,
-    pub(crate) completed: Cell<u64>,
-    pub(crate) failed: Cell<u64>,
-    pub(crate) connects: Cell<u64>,
-    /// When no new request may start (load start + duration, or earlier
-    /// after a stop).
-    pub(crate) deadline: Cell<Instant>,
-    /// Wakes sleeping users when the load is stopped early.
-    pub(crate) stopped: Notify,
-    pub(crate) t0: Instant,
-}
-
-impl Local {
-    /// True once no new request may start.
-    pub(crate) fn over(&self) -> bool {
-        Instant::now() >= self.deadline.get()
-    }
-
-    /// Sleep until `at`, or until the deadline or a stop, whichever is
-    /// first. Returns false when the load is over.
-    pub(crate) async fn sleep_until(&self, at: Instant) -> bool {
-        let deadline = self.deadline.get();
-        tokio::select! {
-            _ = tokio::time::sleep_until(at.min(deadline)) => {}
-            _ = self.stopped.notified() => {}
-        }
-        !self.over()
-    }
-
-    fn flush_counters(&self) {
-        let c = &self.plan.counters;
-        c.completed
-            .fetch_add(self.completed.replace(0), Ordering::Relaxed);
-        c.failed
-            .fetch_add(self.failed.replace(0), Ordering::Relaxed);
-    }
 }
 
 /// Start the worker threads; load starts at `t0`. Each sends its interval

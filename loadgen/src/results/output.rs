@@ -9,7 +9,7 @@ use std::path::Path;
 
 use clw_run::{LatencyRow, LatencyWriter, RunFileError};
 
-use crate::stats::{percentiles, IntervalStats, StepStats};
+use crate::load::stats::{percentiles, IntervalStats, StepStats};
 
 /// latency.csv: one row per step per interval, plus an `all` row.
 pub(crate) struct LatencyCsv {
@@ -61,7 +61,7 @@ impl LatencyCsv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::RequestOutcome;
+    use crate::load::stats::RequestOutcome;
     use clw_run::LATENCY_HEADER;
 
     #[test]
@@ -86,7 +86,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("latency.hlog");
         let mut log = clw_run::HdrLog::create(&path, std::time::SystemTime::now()).unwrap();
-        let mut h = crate::stats::new_histogram();
+        let mut h = crate::load::stats::new_histogram();
         for v in [100, 200, 300, 40_000] {
             h.record(v).unwrap();
         }

@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use clw_run::analysis::{self, AnalysisInput, Series};
 use clw_run::{MemoryReport, ServerExit};
 
-use crate::counters::LoadCounters;
-use crate::sampler::{self, SamplerConfig, SamplerHandle, SamplerReport};
+pub(crate) mod sampler;
+
+use crate::load::counters::LoadCounters;
 use crate::server::Spawned;
+use sampler::{SamplerConfig, SamplerHandle, SamplerReport};
 
 pub(crate) struct MemoryConfig<'a> {
     pub(crate) interval: Duration,

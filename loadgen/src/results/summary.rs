@@ -4,7 +4,7 @@
 
 use clw_run::{Requests, RunSummary, ServerExit, StepSummary};
 
-use crate::stats::{percentiles, IntervalStats};
+use crate::load::stats::{percentiles, IntervalStats};
 use clw_run::threshold::Threshold;
 
 /// Fill the request and latency figures from the run's merged stats.

@@ -74,7 +74,7 @@ pub(crate) enum RequestOutcome<'a> {
     /// A response whose status the step does not expect; `kind` is the
     /// server's JSON `code` when it sent one, else `http-<status>`.
     BadStatus { status: u16, kind: &'a str },
-    /// No response; `kind` is a [`crate::http::TransportError`] name.
+    /// No response; `kind` is a [`crate::load::http::TransportError`] name.
     Transport { kind: &'static str },
 }
 

@@ -1,0 +1,16 @@
+//! The load stage: offering the scenario's requests to the target.
+//!
+//! [`plan`] is what every worker shares (the run's settings and each
+//! worker's per-thread state), [`engine`] starts the worker threads,
+//! [`vu`] is one virtual user running iterations over an [`http`]
+//! connection, [`stats`] records each request's outcome and latency, and
+//! [`counters`] are the running totals the memory sampler reads.
+//! Nothing here knows about memory or result files: the engine hands its
+//! per-second [`engine::WorkerMsg`]s to the results stage.
+
+pub(crate) mod counters;
+pub(crate) mod engine;
+pub(crate) mod http;
+pub(crate) mod plan;
+pub(crate) mod stats;
+pub(crate) mod vu;
