@@ -3,7 +3,7 @@
 //! the files of one stage, no module reaches back to a module that reaches
 //! it. A parent using its own children (and children their parent's
 //! re-exports) is not a cycle. Read from the source text: `crate::a::b`
-//! and `super::x` paths outside `#[cfg(test)]` code.
+//! and `super::x` paths outside comments and `#[cfg(test)]` code.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -49,7 +49,16 @@ fn references(
     text: &str,
     known: &BTreeSet<String>,
 ) -> BTreeSet<String> {
-    let code = text.split("#[cfg(test)]").next().unwrap();
+    // Comments (doc links such as [`crate::run`]) import nothing.
+    let code: String = text
+        .split("#[cfg(test)]")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let code = code.as_str();
     let parent: Vec<&str> = if is_mod_rs || this.is_empty() {
         this.split("::").filter(|s| !s.is_empty()).collect()
     } else {
