@@ -5,7 +5,7 @@
 //! string value, which is mapped back into the file through the value's
 //! span.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -301,79 +301,10 @@ impl Compiler<'_> {
             })
         };
 
-        let path_src = raw.path.get_ref();
-        if !path_src.starts_with('/') {
-            return Err(self.at(
-                &raw.path,
-                format!("`path` must start with `/`, found \"{path_src}\""),
-            ));
-        }
-        if let Some(bad) = path_src.find(|c: char| c.is_whitespace() || c.is_control()) {
-            let at = self.string_pos(raw.path.span(), path_src, bad);
-            return Err(self.src.error_at(
-                at,
-                "`path` cannot contain spaces or control characters: percent-encode them",
-            ));
-        }
-        let path = self.template(&raw.path, &mut resolve)?;
-
-        let mut headers = Vec::with_capacity(raw.headers.len());
-        for (name, value) in &raw.headers {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-            {
-                return Err(self.at(value, format!("`{name}` is not a valid header name")));
-            }
-            if RESERVED_HEADERS
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(name))
-            {
-                return Err(self.at(value, format!("header `{name}` is set by clw-cli itself")));
-            }
-            if let Some(bad) = value.get_ref().find(['\r', '\n']) {
-                let at = self.string_pos(value.span(), value.get_ref(), bad);
-                return Err(self
-                    .src
-                    .error_at(at, "header values cannot contain line breaks"));
-            }
-            headers.push((name.clone(), self.template(value, &mut resolve)?));
-        }
-
-        let body = match &raw.body {
-            None => None,
-            Some(b) => Some(body::compile(b.get_ref(), &mut resolve).map_err(|e| {
-                let at = match &e.value {
-                    Some(v) => self
-                        .find_in(b.span(), v)
-                        .map_or(b.span().start, |p| p + e.error.offset),
-                    None => b.span().start,
-                };
-                self.src.error_at(at, e.error.message)
-            })?),
-        };
-
-        let mut captures = Vec::with_capacity(raw.capture.len());
-        for (name, selector) in &raw.capture {
-            if !is_identifier(name) || is_builtin(name) {
-                return Err(self.at(
-                    selector,
-                    format!("cannot capture into `{name}`: expected a name of letters, digits and `_` that is not a built-in ({BUILTINS})"),
-                ));
-            }
-            let sel = selector.get_ref();
-            let pointer = match sel.as_str() {
-                "" => return Err(self.at(selector, "empty capture selector: expected a field name such as \"token\" or a JSON pointer such as \"/data/token\"")),
-                s if s.starts_with('/') => s.to_string(),
-                s => format!("/{}", s.replace('~', "~0").replace('/', "~1")),
-            };
-            captures.push(Capture {
-                slot: self.slot(name),
-                name: name.clone(),
-                pointer,
-            });
-        }
+        let path = self.step_path(&raw.path, &mut resolve)?;
+        let headers = self.step_headers(&raw.headers, &mut resolve)?;
+        let body = self.step_body(raw.body.as_ref(), &mut resolve)?;
+        let captures = self.step_captures(&raw.capture)?;
 
         let expect = raw.expect.as_ref().map_or_else(
             || {
@@ -398,7 +329,7 @@ impl Compiler<'_> {
                 ))
             }
             Some(n) => n.get_ref().clone(),
-            None => default_step_name(path_src, raw.method.get_ref().as_str()),
+            None => default_step_name(raw.path.get_ref(), raw.method.get_ref().as_str()),
         };
         uses.sort_unstable_by_key(|&(slot, _)| slot.0);
         uses.dedup_by_key(|&mut (slot, _)| slot);
@@ -419,6 +350,109 @@ impl Compiler<'_> {
             #[cfg(test)]
             uses: uses.into_iter().map(|(slot, _)| slot).collect(),
         })
+    }
+
+    /// A step's `path`: starts with `/`, no spaces or control characters,
+    /// compiled as a template.
+    fn step_path(
+        &self,
+        raw: &Spanned<String>,
+        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
+    ) -> Result<Template, ScenarioError> {
+        let src = raw.get_ref();
+        if !src.starts_with('/') {
+            return Err(self.at(raw, format!("`path` must start with `/`, found \"{src}\"")));
+        }
+        if let Some(bad) = src.find(|c: char| c.is_whitespace() || c.is_control()) {
+            let at = self.string_pos(raw.span(), src, bad);
+            return Err(self.src.error_at(
+                at,
+                "`path` cannot contain spaces or control characters: percent-encode them",
+            ));
+        }
+        self.template(raw, resolve)
+    }
+
+    /// A step's `headers`: valid names that clw-cli does not set itself,
+    /// values without line breaks, each compiled as a template.
+    fn step_headers(
+        &self,
+        raw: &BTreeMap<String, Spanned<String>>,
+        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
+    ) -> Result<Vec<(String, Template)>, ScenarioError> {
+        let mut headers = Vec::with_capacity(raw.len());
+        for (name, value) in raw {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            {
+                return Err(self.at(value, format!("`{name}` is not a valid header name")));
+            }
+            if RESERVED_HEADERS
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+            {
+                return Err(self.at(value, format!("header `{name}` is set by clw-cli itself")));
+            }
+            if let Some(bad) = value.get_ref().find(['\r', '\n']) {
+                let at = self.string_pos(value.span(), value.get_ref(), bad);
+                return Err(self
+                    .src
+                    .error_at(at, "header values cannot contain line breaks"));
+            }
+            headers.push((name.clone(), self.template(value, resolve)?));
+        }
+        Ok(headers)
+    }
+
+    /// A step's JSON `body`, compiled with its templates; errors point at
+    /// the offending string inside the body table when it can be found.
+    fn step_body(
+        &self,
+        raw: Option<&Spanned<toml::Value>>,
+        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
+    ) -> Result<Option<Template>, ScenarioError> {
+        let Some(b) = raw else {
+            return Ok(None);
+        };
+        body::compile(b.get_ref(), resolve).map(Some).map_err(|e| {
+            let at = match &e.value {
+                Some(v) => self
+                    .find_in(b.span(), v)
+                    .map_or(b.span().start, |p| p + e.error.offset),
+                None => b.span().start,
+            };
+            self.src.error_at(at, e.error.message)
+        })
+    }
+
+    /// A step's `capture` table: variable names that are not built-ins,
+    /// each with a field name or JSON pointer into the response.
+    fn step_captures(
+        &mut self,
+        raw: &BTreeMap<String, Spanned<String>>,
+    ) -> Result<Vec<Capture>, ScenarioError> {
+        let mut captures = Vec::with_capacity(raw.len());
+        for (name, selector) in raw {
+            if !is_identifier(name) || is_builtin(name) {
+                return Err(self.at(
+                    selector,
+                    format!("cannot capture into `{name}`: expected a name of letters, digits and `_` that is not a built-in ({BUILTINS})"),
+                ));
+            }
+            let pointer = match selector.get_ref().as_str() {
+                "" => return Err(self.at(selector, "empty capture selector: expected a field name such as \"token\" or a JSON pointer such as \"/data/token\"")),
+                s if s.starts_with('/') => s.to_string(),
+                s => format!("/{}", s.replace('~', "~0").replace('/', "~1")),
+            };
+            captures.push(Capture {
+                slot: self.slot(name),
+                name: name.clone(),
+                pointer,
+            });
+        }
+        Ok(captures)
     }
 
     /// Offset of the content of a string literal equal to `value` inside
