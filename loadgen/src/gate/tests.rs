@@ -67,6 +67,30 @@ fn gate(args: &[&str]) -> i32 {
     }
 }
 
+/// The gate on `run` with JUnit and Markdown outputs; its exit code and
+/// the JUnit it wrote, read back with quick-junit's own parser.
+fn gate_with_outputs(
+    run: &Path,
+    baseline: &Path,
+    junit: &Path,
+    md: &Path,
+) -> (i32, quick_junit::Report) {
+    let code = gate(&[
+        run.to_str().unwrap(),
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--summary-md",
+        md.to_str().unwrap(),
+    ]);
+    let xml = std::fs::read_to_string(junit).unwrap();
+    (
+        code,
+        quick_junit::Report::deserialize_from_str(&xml).expect("JUnit parses"),
+    )
+}
+
 #[test]
 fn a_run_passes_its_own_baseline_and_a_leaky_run_fails_it() {
     let tmp = tempfile::tempdir().unwrap();
@@ -92,21 +116,8 @@ fn a_run_passes_its_own_baseline_and_a_leaky_run_fails_it() {
 
     let junit = tmp.path().join("junit.xml");
     let md = tmp.path().join("gate.md");
-    assert_eq!(
-        gate(&[
-            good_s,
-            "--baseline",
-            baseline_s,
-            "--junit",
-            junit.to_str().unwrap(),
-            "--summary-md",
-            md.to_str().unwrap()
-        ]),
-        0
-    );
-    let report =
-        quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap())
-            .expect("JUnit parses");
+    let (code, report) = gate_with_outputs(&good, &baseline, &junit, &md);
+    assert_eq!(code, 0);
     let suite = &report.test_suites[0];
     assert_eq!(
         suite.test_cases.len(),
@@ -120,21 +131,8 @@ fn a_run_passes_its_own_baseline_and_a_leaky_run_fails_it() {
         "leaky",
         &summary(240 << 20, 200 << 20, Verdict::Leak),
     );
-    assert_eq!(
-        gate(&[
-            leaky.to_str().unwrap(),
-            "--baseline",
-            baseline_s,
-            "--junit",
-            junit.to_str().unwrap(),
-            "--summary-md",
-            md.to_str().unwrap()
-        ]),
-        1
-    );
-    let report =
-        quick_junit::Report::deserialize_from_str(&std::fs::read_to_string(&junit).unwrap())
-            .unwrap();
+    let (code, report) = gate_with_outputs(&leaky, &baseline, &junit, &md);
+    assert_eq!(code, 1);
     let failed: Vec<String> = report.test_suites[0]
         .test_cases
         .iter()
