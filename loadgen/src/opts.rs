@@ -116,6 +116,27 @@ pub struct LoadTestOpts {
     #[arg(long, conflicts_with = "metrics_url")]
     pub no_metrics: bool,
 
+    /// Capture heap profiles during the load (docs/loadgen.md, "Heap
+    /// profiles"). On by default when the target serves
+    /// /debug/pprof/heap; given explicitly, an endpoint that serves none is
+    /// a setup error (exit 3).
+    #[arg(long, conflicts_with = "no_heap_profile")]
+    pub heap_profile: bool,
+
+    /// Never ask for heap profiles.
+    #[arg(long, conflicts_with = "heap_profile_url")]
+    pub no_heap_profile: bool,
+
+    /// Where to fetch pprof heap profiles (default: the target's
+    /// /debug/pprof/heap).
+    #[arg(long, value_name = "URL")]
+    pub heap_profile_url: Option<String>,
+
+    /// How often to take a heap profile after the first (at the end of
+    /// ramp-up).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub heap_profile_every: Duration,
+
     /// Run folder (default reports/<UTC timestamp>-<scenario>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

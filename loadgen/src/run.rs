@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::load::counters::LoadCounters;
 use crate::load::engine;
 use crate::load::plan::Plan;
+use crate::memory::heap_profiles::HeapProfiles;
 use crate::opts::{AuthCommand, Command, DhatOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
 use crate::outcome::{setup, usage, Error, Outcome};
 use crate::results::collector::{Collector, Live};
@@ -235,6 +236,12 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         }
     };
     let server_pid = spawned.as_ref().map(|s| s.child.pid()).or(opts.server_pid);
+    // Before summary.json and the clock: the first dump loads the server's
+    // debug info, which must neither delay t_s = 0 nor count as growth.
+    let mut heap_notes = Vec::new();
+    let heap_target = crate::memory::heap_profiles::endpoint(&opts, &p.target, &mut heap_notes)
+        .await
+        .map_err(setup)?;
 
     // The step index, once: the summary names the steps, the plan maps
     // each flow's steps to them.
@@ -293,10 +300,11 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
             .map(|s| s.child.notes().to_vec())
             .unwrap_or_default(),
     };
+    summary.notes.extend(heap_notes);
     let summary_path = p.out.join("summary.json");
     summary.write_atomic(&summary_path).map_err(setup)?;
 
-    // Outputs, counters, sampler.
+    // Outputs, counters, sampler, heap profiles.
     let open = matches!(p.model, LoadModel::Open { .. });
     let start_wall = SystemTime::now();
     let csv = LatencyCsv::create(&p.out.join("latency.csv"), open).map_err(setup)?;
@@ -317,6 +325,8 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         ramp_up: p.ramp_up,
     })
     .await;
+    let heap = heap_target
+        .map(|t| HeapProfiles::during(t, &opts, &p.out, t0, p.ramp_up, memory.rss_reader()));
     // --abort-on-fail watches the live verdict and the peaks.
     let mut live_verdict = memory.live().filter(|_| opts.abort_on_fail);
     if let Some(note) = memory.note() {
@@ -442,6 +452,9 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         .await;
     summary.memory = Some(memory_block);
     summary.notes.extend(memory_notes);
+    if let Some(heap) = heap {
+        heap.finish(death.is_none(), &p.out, &mut summary).await;
+    }
     if let Some(s) = spawned.as_mut() {
         let exit = s.child.terminate(server::STOP_GRACE).await;
         if summary.server.exit.is_none() && death.is_none() {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use clw_run::analysis::{self, AnalysisInput, Series};
 use clw_run::{MemoryReport, ServerExit};
 
+pub(crate) mod heap_profiles;
 pub(crate) mod sampler;
 
 use crate::load::counters::LoadCounters;
@@ -82,7 +83,7 @@ impl Memory {
     }
 
     /// The server's latest RSS, for the progress line.
-    pub(crate) fn rss_reader(&self) -> impl Fn() -> Option<u64> + Send + 'static {
+    pub(crate) fn rss_reader(&self) -> impl Fn() -> Option<u64> + Send + Sync + 'static {
         let latest = self.handle.as_ref().map(|h| h.latest_cell());
         move || latest.as_ref().and_then(|cell| cell()?.rss_bytes)
     }

@@ -22,7 +22,7 @@
 //! the sampler. Every row is flushed as written: a run whose server (or whose
 //! clw-cli) is killed keeps every sample up to the kill.
 
-mod scrape;
+pub(crate) mod scrape;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;

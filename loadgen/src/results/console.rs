@@ -20,6 +20,36 @@ fn mib(v: Option<u64>) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The top 5 heap growth sites, under the verdict (docs/loadgen.md, "Heap
+/// profiles"); nothing when no profiles were diffed.
+fn growth_sites(o: &mut String, sites: Option<&[clw_run::GrowthSite]>) {
+    match sites {
+        None => {}
+        Some([]) => {
+            let _ = writeln!(
+                o,
+                "  heap      no allocation site grew between the first and last profile"
+            );
+        }
+        Some(sites) => {
+            let _ = writeln!(
+                o,
+                "  heap growth by allocation site (last profile vs first, heap/):"
+            );
+            for site in sites.iter().take(5) {
+                let _ = writeln!(
+                    o,
+                    "    {:>10} {:>5.1}%  {}  {}",
+                    mib(Some(site.bytes_grown)),
+                    site.share_percent,
+                    site.function,
+                    site.location()
+                );
+            }
+        }
+    }
+}
+
 /// The summary as a person reads it on a terminal.
 pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     let mut o = String::new();
@@ -81,6 +111,7 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     for e in &m.evidence {
         let _ = writeln!(o, "    - {e}");
     }
+    growth_sites(&mut o, m.growth_sites.as_deref());
     if s.server.limit_enforcement != "none" {
         let _ = writeln!(
             o,
@@ -138,4 +169,51 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     );
     let _ = writeln!(o, "  run folder {}", out.display());
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clw_run::{GrowthSite, MemoryReport};
+
+    fn site(i: u64) -> GrowthSite {
+        GrowthSite {
+            function: format!("app::site{i}"),
+            file: Some(format!("src/site{i}.rs")),
+            line: Some(i as i64),
+            bytes_grown: (8 - i) << 20,
+            share_percent: 10.0,
+        }
+    }
+
+    #[test]
+    fn the_top_five_growth_sites_follow_the_verdict() {
+        let mut s = RunSummary {
+            memory: Some(MemoryReport {
+                verdict: Some(Verdict::Leak),
+                growth_sites: Some((1..=7).map(site).collect()),
+                ..MemoryReport::default()
+            }),
+            ..RunSummary::default()
+        };
+        let text = render(&s, Path::new("run"));
+        let verdict = text.find("verdict leak").expect("verdict line");
+        let heading = text
+            .find("heap growth by allocation site")
+            .expect("heading");
+        assert!(verdict < heading, "{text}");
+        assert!(
+            text.contains("7.0 MiB  10.0%  app::site1  src/site1.rs:1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("app::site5") && !text.contains("app::site6"),
+            "{text}"
+        );
+
+        s.memory.as_mut().unwrap().growth_sites = Some(Vec::new());
+        assert!(render(&s, Path::new("run")).contains("no allocation site grew"));
+        s.memory.as_mut().unwrap().growth_sites = None;
+        assert!(!render(&s, Path::new("run")).contains("heap"));
+    }
 }

@@ -121,16 +121,23 @@ impl Scraper {
 
     /// GET the metrics and parse them, all within the timeout.
     pub(crate) async fn scrape(&mut self) -> Result<MetricsFigures, ScrapeError> {
+        let body = self.get().await?;
+        Ok(parse_metrics(&String::from_utf8_lossy(body)))
+    }
+
+    /// GET the URL, all within the timeout: the body of a 200 response.
+    /// Heap profiles (memory/heap_profiles.rs) come the same way.
+    pub(crate) async fn get(&mut self) -> Result<&[u8], ScrapeError> {
         let result = tokio::time::timeout(self.timeout, self.fetch()).await;
         let result = result.unwrap_or(Err(ScrapeError::Transport("clw-auth-timeout")));
         if result.is_err() {
             self.conn = None;
             self.addr = None;
         }
-        result
+        result.map(|()| &self.response.body[..])
     }
 
-    async fn fetch(&mut self) -> Result<MetricsFigures, ScrapeError> {
+    async fn fetch(&mut self) -> Result<(), ScrapeError> {
         let addr = match self.addr {
             Some(addr) => addr,
             None => {
@@ -158,7 +165,7 @@ impl Scraper {
         if self.response.status != 200 {
             return Err(ScrapeError::Status(self.response.status));
         }
-        Ok(parse_metrics(&String::from_utf8_lossy(&self.response.body)))
+        Ok(())
     }
 }
 

@@ -1,0 +1,262 @@
+//! Heap profiles of the target during a load test (docs/loadgen.md, "Heap
+//! profiles"): one after ramp-up, then every `--heap-profile-every`, one as
+//! soon as the sampler's RSS crosses 70% of the limit (so a run that ends
+//! in an OOM kill keeps a profile from just before it), and one at the end
+//! while the server is still up. Each is written whole to
+//! `heap/<t_s>.pb.gz` in the run folder; the diff of the last against the
+//! first (clw-run's `heap`) becomes `memory.growth_sites`.
+//!
+//! A failed capture is counted and reported in a note, never fatal: the
+//! load test is the point, the profiles are evidence about it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clw_run::{GrowthSite, RunSummary};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::sampler::scrape::{ScrapeError, Scraper};
+use crate::target::Target;
+
+/// RSS as a share of the limit past which one profile is taken at once.
+pub(crate) const PRESSURE_SHARE: f64 = 0.70;
+
+/// One dump symbolizes every address (the first one also loads the
+/// binary's debug info), which takes seconds on a big heap.
+const DUMP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sites kept in summary.json (the console prints 5, the report 10).
+const SITES: usize = 10;
+
+/// The heap endpoint to capture from, decided once before the load:
+/// `--no-heap-profile` never asks; otherwise one probe. A failed probe
+/// turns capture off with a note, or, when `--heap-profile` or
+/// `--heap-profile-url` asked for it, is an error (setup, exit 3).
+pub(crate) async fn endpoint(
+    opts: &crate::opts::LoadTestOpts,
+    target: &Target,
+    notes: &mut Vec<String>,
+) -> Result<Option<Target>, String> {
+    if opts.no_heap_profile {
+        return Ok(None);
+    }
+    let url = opts
+        .heap_profile_url
+        .clone()
+        .unwrap_or_else(|| target.join("/debug/pprof/heap"));
+    let asked = opts.heap_profile || opts.heap_profile_url.is_some();
+    let probed = match Target::parse(&url) {
+        Ok(heap) => probe(&heap, DUMP_TIMEOUT).await.map(|()| heap),
+        Err(e) => Err(format!("--heap-profile-url: {e}")),
+    };
+    match probed {
+        Ok(heap) => Ok(Some(heap)),
+        Err(e) if asked => Err(format!("heap profiles: {e}")),
+        Err(e) => {
+            notes.push(format!("heap profiles off: {e}"));
+            Ok(None)
+        }
+    }
+}
+
+/// What the capture needs; see [`HeapProfiles::start`].
+pub(crate) struct HeapProfileConfig {
+    /// The pprof heap endpoint (`--heap-profile-url`, else the target's
+    /// `/debug/pprof/heap`).
+    pub(crate) target: Target,
+    /// The run folder; profiles go to its `heap/`.
+    pub(crate) out: PathBuf,
+    /// t_s = 0 of the run.
+    pub(crate) start: Instant,
+    /// The first profile: the end of ramp-up (at least a second in).
+    pub(crate) first_after: Duration,
+    pub(crate) every: Duration,
+    pub(crate) limit_bytes: Option<u64>,
+    /// The sampler's latest RSS.
+    pub(crate) rss: Box<dyn Fn() -> Option<u64> + Send + Sync>,
+    /// How often RSS is checked against the limit.
+    pub(crate) check_every: Duration,
+    pub(crate) timeout: Duration,
+}
+
+/// One GET of the endpoint: `Ok` when it answers with a pprof profile.
+pub(crate) async fn probe(target: &Target, timeout: Duration) -> Result<(), String> {
+    let mut scraper = Scraper::new(target.clone(), timeout);
+    let body = scraper.get().await.map_err(|e| describe(target, &e))?;
+    clw_run::heap::HeapProfile::decode(body)
+        .map(|_| ())
+        .map_err(|e| format!("{} is not a heap profile: {e}", target.url))
+}
+
+fn describe(target: &Target, e: &ScrapeError) -> String {
+    match e {
+        ScrapeError::Status(404) => {
+            format!("{} answers 404: no heap profiles served there", target.url)
+        }
+        ScrapeError::Status(403) => format!(
+            "{} answers 403: heap profiles are served on loopback or with the admin token only",
+            target.url
+        ),
+        e => format!("{}: {e}", target.url),
+    }
+}
+
+/// The running capture.
+pub(crate) struct HeapProfiles {
+    stop: oneshot::Sender<bool>,
+    task: JoinHandle<Captured>,
+}
+
+/// What the capture did.
+#[derive(Debug, Default)]
+pub(crate) struct Captured {
+    pub(crate) written: Vec<PathBuf>,
+    pub(crate) failures: u32,
+    pub(crate) last_error: Option<String>,
+    /// When RSS crossed [`PRESSURE_SHARE`] of the limit, if it did.
+    pub(crate) pressure_at_s: Option<f64>,
+}
+
+impl Captured {
+    /// The notes for summary.json.
+    pub(crate) fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.failures > 0 {
+            notes.push(format!(
+                "heap profiles: {} capture(s) failed, the last: {}",
+                self.failures,
+                self.last_error.as_deref().unwrap_or("unknown")
+            ));
+        }
+        if let Some(at) = self.pressure_at_s {
+            notes.push(format!(
+                "heap profile taken at {at:.1} s: RSS crossed {:.0}% of the limit",
+                PRESSURE_SHARE * 100.0
+            ));
+        }
+        notes
+    }
+}
+
+impl HeapProfiles {
+    /// Capture from `target` during a run whose clock started at `start`.
+    pub(crate) fn during(
+        target: Target,
+        opts: &crate::opts::LoadTestOpts,
+        out: &Path,
+        start: Instant,
+        ramp_up: Duration,
+        rss: impl Fn() -> Option<u64> + Send + Sync + 'static,
+    ) -> HeapProfiles {
+        HeapProfiles::start(HeapProfileConfig {
+            target,
+            out: out.to_path_buf(),
+            start,
+            first_after: ramp_up,
+            every: opts.heap_profile_every,
+            limit_bytes: opts.memory_limit,
+            rss: Box::new(rss),
+            check_every: opts.sample_interval,
+            timeout: DUMP_TIMEOUT,
+        })
+    }
+
+    pub(crate) fn start(cfg: HeapProfileConfig) -> HeapProfiles {
+        let (stop, stop_rx) = oneshot::channel();
+        let task = tokio::spawn(capture(cfg, stop_rx));
+        HeapProfiles { stop, task }
+    }
+
+    /// Stops the capture, taking a last profile first when `last` (the
+    /// server is still up).
+    pub(crate) async fn stop(self, last: bool) -> Captured {
+        let _ = self.stop.send(last);
+        self.task.await.unwrap_or_default()
+    }
+
+    /// Stops the capture (see [`HeapProfiles::stop`]) and writes what it
+    /// found into `summary`: notes, and `memory.growth_sites` from the
+    /// run folder's profiles.
+    pub(crate) async fn finish(self, last: bool, out: &Path, summary: &mut RunSummary) {
+        let captured = self.stop(last).await;
+        summary.notes.extend(captured.notes());
+        let sites = growth_sites(out, &mut summary.notes);
+        if let Some(memory) = summary.memory.as_mut() {
+            memory.growth_sites = sites;
+        }
+    }
+}
+
+/// The top sites of the run folder's last profile against its first;
+/// `None` with fewer than two, or (with a note) when one is unreadable.
+pub(crate) fn growth_sites(out: &Path, notes: &mut Vec<String>) -> Option<Vec<GrowthSite>> {
+    match clw_run::heap::diff_run(out) {
+        Ok(diff) => diff.map(|d| d.growth_sites(SITES)),
+        Err(e) => {
+            notes.push(format!("heap growth not computed: {e}"));
+            None
+        }
+    }
+}
+
+async fn capture(cfg: HeapProfileConfig, mut stop: oneshot::Receiver<bool>) -> Captured {
+    let mut scraper = Scraper::new(cfg.target.clone(), cfg.timeout);
+    let mut done = Captured::default();
+    let mut next =
+        tokio::time::Instant::from_std(cfg.start + cfg.first_after.max(Duration::from_secs(1)));
+    let threshold = cfg.limit_bytes.map(|l| l as f64 * PRESSURE_SHARE);
+    let mut check = tokio::time::interval(cfg.check_every);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            biased;
+            last = &mut stop => {
+                if last.unwrap_or(false) {
+                    take(&cfg, &mut scraper, &mut done).await;
+                }
+                break;
+            }
+            _ = tokio::time::sleep_until(next) => {
+                take(&cfg, &mut scraper, &mut done).await;
+                next = tokio::time::Instant::now() + cfg.every;
+            }
+            _ = check.tick(), if threshold.is_some() && done.pressure_at_s.is_none() => {
+                let over = (cfg.rss)().zip(threshold).is_some_and(|(rss, t)| rss as f64 >= t);
+                if over {
+                    done.pressure_at_s = Some(cfg.start.elapsed().as_secs_f64());
+                    take(&cfg, &mut scraper, &mut done).await;
+                }
+            }
+        }
+    }
+    done
+}
+
+/// Fetches one profile and writes it whole to `heap/<t_s>.pb.gz`.
+async fn take(cfg: &HeapProfileConfig, scraper: &mut Scraper, done: &mut Captured) {
+    let t_s = cfg.start.elapsed().as_secs_f64();
+    let result = match scraper.get().await {
+        Ok(body) if body.starts_with(&[0x1f, 0x8b]) => {
+            let dir = cfg.out.join(clw_run::heap::HEAP_DIR);
+            let path = dir.join(clw_run::heap::profile_file_name(t_s));
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clw_run::write_atomic(&path, body))
+                .map(|()| path)
+                .map_err(|e| format!("cannot write {}: {e}", dir.display()))
+        }
+        Ok(_) => Err(format!(
+            "{} did not answer with a gzipped profile",
+            cfg.target.url
+        )),
+        Err(e) => Err(describe(&cfg.target, &e)),
+    };
+    match result {
+        Ok(path) => done.written.push(path),
+        Err(e) => {
+            done.failures += 1;
+            done.last_error = Some(e);
+        }
+    }
+}
