@@ -116,7 +116,7 @@ fn no_profiles_no_section_and_a_corrupt_one_is_a_notice() {
         rendered
             .notices
             .iter()
-            .any(|n| n.contains("heap profiles unreadable") && n.contains("40.0.pb.gz")),
+            .any(|n| n.contains("heap profiles unreadable") && n.contains("40.000.pb.gz")),
         "{:?}",
         rendered.notices
     );

@@ -260,3 +260,87 @@ async fn take(cfg: &HeapProfileConfig, scraper: &mut Scraper, done: &mut Capture
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A keep-alive server answering every request with one heap profile.
+    async fn pprof_server() -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let body = clw_run::heap::ProfileBuilder::new()
+            .sample(&[("app::f", "/app/src/f.rs", 1)], 4096)
+            .build()
+            .to_gzip();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0; 4096];
+                    while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
+                        let _ = conn.write_all(head.as_bytes()).await;
+                        let _ = conn.write_all(&body).await;
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/debug/pprof/heap")
+    }
+
+    fn files(out: &Path) -> usize {
+        std::fs::read_dir(out.join("heap")).map_or(0, |d| d.count())
+    }
+
+    #[tokio::test]
+    async fn one_profile_when_rss_crosses_70_percent_and_one_at_the_end() {
+        let url = pprof_server().await;
+        let target = Target::parse(&url).unwrap();
+        probe(&target, Duration::from_secs(5))
+            .await
+            .expect("serves a profile");
+        let dir = tempfile::tempdir().unwrap();
+        let rss = Arc::new(AtomicU64::new(600));
+        let reader = rss.clone();
+        let capture = HeapProfiles::start(HeapProfileConfig {
+            target,
+            out: dir.path().to_path_buf(),
+            start: Instant::now(),
+            // Neither the first nor a periodic profile comes in this test.
+            first_after: Duration::from_secs(3600),
+            every: Duration::from_secs(3600),
+            limit_bytes: Some(1000),
+            rss: Box::new(move || Some(reader.load(Ordering::Relaxed))),
+            check_every: Duration::from_millis(10),
+            timeout: Duration::from_secs(5),
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(files(dir.path()), 0, "60% of the limit takes none");
+        rss.store(700, Ordering::Relaxed);
+        let waited = Instant::now();
+        while files(dir.path()) == 0 {
+            assert!(
+                waited.elapsed() < Duration::from_secs(30),
+                "no profile at 70%"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        rss.store(900, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let captured = capture.stop(true).await;
+        assert_eq!(captured.written.len(), 2, "once at 70%, once at the end");
+        assert!(captured.pressure_at_s.is_some());
+        assert_eq!(files(dir.path()), 2);
+        assert!(captured.notes().iter().any(|n| n.contains("crossed 70%")));
+        for path in &captured.written {
+            clw_run::heap::HeapProfile::read(path).expect("a readable profile");
+        }
+    }
+}

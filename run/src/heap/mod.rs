@@ -98,7 +98,7 @@ pub fn profile_files(run_dir: &Path) -> Result<Vec<(f64, PathBuf)>, HeapError> {
 
 /// The file name of a profile taken `t_s` seconds after load start.
 pub fn profile_file_name(t_s: f64) -> String {
-    format!("{t_s:.1}.pb.gz")
+    format!("{t_s:.3}.pb.gz")
 }
 
 /// Diffs the run folder's last profile against its first: `None` with
