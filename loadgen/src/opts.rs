@@ -116,14 +116,15 @@ pub struct LoadTestOpts {
     #[arg(long, conflicts_with = "metrics_url")]
     pub no_metrics: bool,
 
-    /// Capture heap profiles during the load (docs/loadgen.md, "Heap
-    /// profiles"). On by default when the target serves
-    /// /debug/pprof/heap; given explicitly, an endpoint that serves none is
-    /// a setup error (exit 3).
+    /// Capture heap profiles during the load from the target's
+    /// /debug/pprof/heap (docs/loadgen.md, "Heap profiles"). Off by
+    /// default: each dump is symbolized inside the server and grows its
+    /// RSS by about 110 MiB, which would distort the memory the run
+    /// measures. An endpoint that serves none is a setup error (exit 3).
     #[arg(long, conflicts_with = "no_heap_profile")]
     pub heap_profile: bool,
 
-    /// Never ask for heap profiles.
+    /// Never ask for heap profiles (the default; kept so scripts can say so).
     #[arg(long, conflicts_with = "heap_profile_url")]
     pub no_heap_profile: bool,
 
