@@ -166,9 +166,8 @@ impl Memory {
                     oom_killed: exit.is_some_and(|e| e.oom_killed),
                     server_died: exit.is_some(),
                 };
-                let mut report = analysis::analyze(&series, &input);
-                report.leak_detected_at_s = leak_detected_at_s;
-                (report, notes)
+                let report = analysis::analyze(&series, &input);
+                (analysis::settle(report, leak_detected_at_s), notes)
             }
             Err(e) => {
                 notes.push(format!("memory analysis failed: {e}"));

@@ -59,3 +59,20 @@ impl LiveVerdict {
         self.leak_at
     }
 }
+
+/// The final report, given when the live verdict first said `leak`: a leak
+/// once called stays called when the final samples are merely
+/// `inconclusive` (the load stopped at the call, so the last block is flat;
+/// a table that grows in steps sat between two). A final `bounded` (memory
+/// levelled off after all) or `leak` stands as it is.
+pub fn settle(mut report: MemoryReport, leak_detected_at_s: Option<f64>) -> MemoryReport {
+    report.leak_detected_at_s = leak_detected_at_s;
+    if let (Some(at), Some(Verdict::Inconclusive)) = (leak_detected_at_s, report.verdict) {
+        report.verdict = Some(Verdict::Leak);
+        report.plateau = Some(false);
+        report.evidence.push(format!(
+            "the live verdict called leak at {at:.1} s (rising at 99.9% confidence); the samples after it do not overturn it"
+        ));
+    }
+    report
+}

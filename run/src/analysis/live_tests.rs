@@ -279,3 +279,36 @@ fn a_cache_filled_to_near_the_limit_and_flat_is_not_a_leak() {
         explain(live.report())
     );
 }
+
+#[test]
+fn a_leak_called_live_stays_called_when_the_final_samples_are_inconclusive() {
+    let inconclusive = MemoryReport {
+        verdict: Some(Verdict::Inconclusive),
+        plateau: Some(false),
+        ..MemoryReport::default()
+    };
+    let settled = settle(inconclusive.clone(), Some(14.5));
+    assert_eq!(settled.verdict, Some(Verdict::Leak));
+    assert_eq!(settled.leak_detected_at_s, Some(14.5));
+    assert!(settled
+        .evidence
+        .last()
+        .unwrap()
+        .contains("called leak at 14.5 s"));
+    assert_agrees(&settled);
+    assert_eq!(
+        settle(inconclusive, None).verdict,
+        Some(Verdict::Inconclusive)
+    );
+    let bounded = MemoryReport {
+        verdict: Some(Verdict::Bounded),
+        plateau: Some(true),
+        evidence: vec!["memory levelled off: ...".into()],
+        ..MemoryReport::default()
+    };
+    assert_eq!(
+        settle(bounded, Some(3.0)).verdict,
+        Some(Verdict::Bounded),
+        "a levelled-off end stands"
+    );
+}

@@ -43,7 +43,7 @@ mod steps;
 mod tests;
 pub mod trend;
 
-pub use live::LiveVerdict;
+pub use live::{settle, LiveVerdict};
 pub use series::Series;
 
 use crate::memory::{MemoryReport, MemorySources, Verdict};
