@@ -29,6 +29,7 @@ mod tasks;
 #[cfg(test)]
 mod test_log;
 mod throttle;
+mod tls;
 pub mod token;
 pub mod users;
 

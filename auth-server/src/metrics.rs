@@ -75,6 +75,8 @@ pub struct Metrics {
     pub(crate) connections_open: IntGauge,
     /// Idle connections closed to admit new ones at `max_connections`.
     pub(crate) connections_evicted: IntCounter,
+    /// TLS handshakes by `outcome` (ok, failed, timeout); none without TLS.
+    tls_handshakes: IntCounterVec,
     cache_size: IntGauge,
     cache_max_size: IntGauge,
     session_bytes: IntGauge,
@@ -179,6 +181,13 @@ impl Metrics {
             "clw_connections_open",
             "Client connections open now.",
         );
+        let tls_handshakes = labelled_counter(
+            &registry,
+            "clw_tls_handshakes_total",
+            "TLS handshakes on accepted connections, by outcome (timeout: not complete within service.header_read_timeout).",
+            "outcome",
+            crate::tls::Handshake::ALL.map(crate::tls::Handshake::as_str),
+        );
         let evictions = labelled_counter(
             &registry,
             "clw_session_cache_evictions_total",
@@ -253,6 +262,7 @@ impl Metrics {
             login_throttled,
             connections_open,
             connections_evicted,
+            tls_handshakes,
             evictions,
             jemalloc,
             scrape: Mutex::new(()),
@@ -274,6 +284,19 @@ impl Metrics {
     /// Idle connections closed so far to admit new ones.
     pub fn connections_evicted_total(&self) -> u64 {
         self.connections_evicted.get()
+    }
+
+    /// Counts one TLS handshake.
+    pub(crate) fn handshake(&self, outcome: crate::tls::Handshake) {
+        self.tls_handshakes
+            .with_label_values(&[outcome.as_str()])
+            .inc();
+    }
+
+    /// TLS handshakes completed so far (for tests and embedders: a load
+    /// generator's count of new TLS connections should equal it).
+    pub fn tls_handshakes_total(&self) -> u64 {
+        self.tls_handshakes.with_label_values(&["ok"]).get()
     }
 
     /// Counts one request. Every label comes from a fixed set (see

@@ -18,15 +18,17 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use thiserror::Error;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, Invalid};
 use crate::connections::{Admitted, Connections};
 use crate::error::{error_response, ErrorCode};
 use crate::memory::detect_limit;
 use crate::state::{Phase, State};
+use crate::tls::Handshake;
 use crate::units::format_size;
 use crate::users::{UserStore, UsersError};
 
@@ -53,6 +55,8 @@ pub enum ServerError {
 pub struct Server {
     listener: TcpListener,
     state: Arc<State>,
+    /// Set when `service.tls` names a certificate and key.
+    tls: Option<TlsAcceptor>,
 }
 
 impl Server {
@@ -96,11 +100,20 @@ impl Server {
         if !cache.enabled {
             tracing::warn!("session cache disabled: sessions cannot be stored, every login answers clw-auth-503");
         }
+        // Validated above; built again here to keep it (cheap: two files).
+        let tls = crate::tls::acceptor(&config.service.tls)?;
+        if let Some(cert) = &config.service.tls.cert {
+            tracing::info!("TLS on: serving HTTPS only, certificate {}", cert.display());
+        }
         let heap_profiling = crate::profiling::configure(&config.memory.heap_profile);
         let mut state = State::new(config, users, limit);
         state.heap_profiling = heap_profiling;
         let state = Arc::new(state);
-        Ok(Server { listener, state })
+        Ok(Server {
+            listener,
+            state,
+            tls,
+        })
     }
 
     /// The bound address (useful with port 0).
@@ -117,7 +130,11 @@ impl Server {
 
     /// Serves until `shutdown` completes, then drains.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
-        let Server { listener, state } = self;
+        let Server {
+            listener,
+            state,
+            tls,
+        } = self;
         let svc_cfg = state.config.service.clone();
         tracing::info!("listening on {}", listener.local_addr().expect("bound"));
         let connections = Connections::new(
@@ -149,7 +166,16 @@ impl Server {
                 admitted = connections.admit() => admitted,
             };
             let _ = stream.set_nodelay(true);
-            tokio::spawn(serve_connection(stream, peer, admitted, state.clone()));
+            match &tls {
+                None => tokio::spawn(serve_connection(stream, peer, admitted, state.clone())),
+                Some(acceptor) => tokio::spawn(serve_tls(
+                    acceptor.clone(),
+                    stream,
+                    peer,
+                    admitted,
+                    state.clone(),
+                )),
+            };
         }
         state.set_phase(Phase::Draining);
         drop(listener);
@@ -236,6 +262,35 @@ where
     }
     // The state goes before the slot: once the registry sees no connection,
     // no connection task holds the state either.
+    drop(state);
+    drop(admitted);
+}
+
+/// The TLS handshake, then [`serve_connection`] over the encrypted stream.
+/// The connection holds its slot (idle, so evictable) from accept on; the
+/// handshake must finish within `header_read_timeout`, and a close request
+/// (eviction, shutdown) ends it too.
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+    state: Arc<State>,
+) {
+    let timeout = state.config.service.header_read_timeout;
+    let outcome = tokio::select! {
+        outcome = crate::tls::handshake(&acceptor, stream, timeout) => Some(outcome),
+        _ = admitted.close_requested() => None,
+    };
+    match outcome {
+        Some(Ok(tls)) => {
+            state.metrics.handshake(Handshake::Ok);
+            return serve_connection(tls, peer, admitted, state).await;
+        }
+        Some(Err(failed)) => state.metrics.handshake(failed),
+        None => {}
+    }
+    // As in serve_connection: the state goes before the slot.
     drop(state);
     drop(admitted);
 }

@@ -155,3 +155,47 @@ fn numbers_in_a_file_that_overflow_a_duration_are_refused() {
         "authentication.session.max_age",
     );
 }
+
+#[test]
+fn a_bad_tls_certificate_or_key_is_refused_naming_the_key_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let b = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let other_key = dir.path().join("other-key.pem");
+    std::fs::write(&cert, a.cert.pem()).unwrap();
+    std::fs::write(&other_key, b.key_pair.serialize_pem()).unwrap();
+    let missing = dir.path().join("missing-cert.pem");
+    let file = dir.path().join("empty.json");
+    std::fs::write(&file, r#"{"authentication":{}}"#).unwrap();
+    let cases = [
+        (
+            missing.as_path(),
+            other_key.as_path(),
+            "authentication.service.tls.cert",
+            "missing-cert.pem: cannot read it",
+        ),
+        (
+            cert.as_path(),
+            other_key.as_path(),
+            "authentication.service.tls.key",
+            "other-key.pem does not go with the certificate",
+        ),
+    ];
+    for (cert, key, config_key, why) in cases {
+        for check in [true, false] {
+            let mut cmd = base_command();
+            cmd.env("CLAW_AUTH_TLS_CERT", cert)
+                .env("CLAW_AUTH_TLS_KEY", key);
+            if check {
+                cmd.arg("--check-config").arg(&file);
+            } else {
+                cmd.args(["--port", "0"]).env("CLAW_AUTH_HOST", "127.0.0.1");
+            }
+            let out = run(cmd);
+            assert_refused(&out, why, config_key);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(why), "{err}");
+        }
+    }
+}

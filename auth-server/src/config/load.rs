@@ -45,6 +45,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("CLAW_AUTH_BODY_LIMIT", "service.body_limit"),
     ("CLAW_AUTH_SHUTDOWN_GRACE", "service.shutdown_grace"),
     ("CLAW_AUTH_ADMIN_TOKEN", "service.admin_token"),
+    ("CLAW_AUTH_TLS_CERT", "service.tls.cert"),
+    ("CLAW_AUTH_TLS_KEY", "service.tls.key"),
     ("CLAW_SESSION_MAX_CLAIMS_SIZE", "session.max_claims_size"),
     ("CLAW_SESSION_CACHE_MODE", "session.cache.mode"),
     ("CLAW_SESSION_CACHE_LEAK", "session.cache.leak"),

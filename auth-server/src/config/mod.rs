@@ -69,6 +69,27 @@ pub struct ServiceConfig {
     /// `Authorization: Bearer <token>`; unset, only loopback may. Never
     /// printed: `--check-config` and logs show `<redacted>`.
     pub admin_token: Secret,
+    /// Serve HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: TlsConfig,
+}
+
+/// `authentication.service.tls`: both set, the listener speaks TLS only
+/// (as the field guide's port 8443 suggests); neither, plain HTTP. Read
+/// and checked at start-up and by `--check-config` (see [`crate::tls`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain, leaf first.
+    pub cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching the leaf.
+    pub key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Whether the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        self.cert.is_some() || self.key.is_some()
+    }
 }
 
 /// `authentication.session`.
@@ -348,6 +369,7 @@ impl Default for ServiceConfig {
             body_limit: 64 << 10,
             shutdown_grace: Duration::from_secs(10),
             admin_token: Secret::default(),
+            tls: TlsConfig::default(),
         }
     }
 }

@@ -131,6 +131,9 @@ impl Config {
         if let Some(why) = self.service.admin_token.weakness() {
             return fail("authentication.service.admin_token", why);
         }
+        // Reads and pairs the files now, so a bad certificate or key stops
+        // start-up (and `--check-config`) rather than the first handshake.
+        crate::tls::acceptor(&self.service.tls)?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod pprof;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -46,9 +47,23 @@ pub struct Client {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let stream = TcpStream::connect(addr).await.expect("connect");
-        let (sender, conn) = http1::handshake(TokioIo::new(stream))
-            .await
-            .expect("handshake");
+        Client::over(stream).await
+    }
+
+    /// HTTP/1.1 over TLS, trusting `ca` only (see [`tls`]).
+    pub async fn connect_tls(
+        addr: SocketAddr,
+        ca: &rustls::pki_types::CertificateDer<'static>,
+    ) -> Client {
+        let stream = tls::connect(addr, ca).await.expect("TLS connect");
+        Client::over(stream).await
+    }
+
+    async fn over<I>(io: I) -> Client
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = http1::handshake(TokioIo::new(io)).await.expect("handshake");
         tokio::spawn(conn);
         Client { sender }
     }
