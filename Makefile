@@ -102,6 +102,10 @@ LEAK ?=
 JQ ?= jq
 NEED_JQ = command -v $(JQ) >/dev/null || (apt-get update -qq && apt-get install -y -qq jq >/dev/null)
 
+# The heap profiles' verdict on where memory grew: the top 3 growth sites
+# (memory.growth_sites, docs/loadgen.md "Heap profiles").
+TOP_SITES = if (.memory.growth_sites // []) == [] then "growth sites: none (\([.notes[] | select(startswith("heap"))] | join("; ")))" else "top growth sites:", (.memory.growth_sites[:3][] | "  \(.bytes_grown / 1048576 * 10 | round / 10) MiB  \(.share_percent | round)%  \(.function)  \(.file // "?"):\(.line // "?")") end
+
 # The production failure on a laptop: the leaky server under a 256 MiB
 # cgroup limit, login-storm at 100 users, until the kernel OOM-kills it
 # (exit 137). Succeeds (exit 0) when the leak is reproduced: an OOM kill or
@@ -119,6 +123,7 @@ leak-repro:
 	  reports/leak-repro/summary.json >/dev/null \
 	  && $(JQ) -r '"leak reproduced: verdict \(.memory.verdict), limit by \(.server.limit_enforcement), " + (if .server.exit.oom_killed then "OOM-killed at \(.server.exit.at_s * 10 | round / 10) s (exit \(if .server.exit.signal then 128 + .server.exit.signal else .server.exit.code end)\(if .server.exit.emulated then ", emulated by the watchdog" else "" end))" else "not killed within $(LEAK_DURATION) s" end)' reports/leak-repro/summary.json \
 	  || { echo "leak NOT reproduced: see reports/leak-repro/summary.json"; exit 1; }
+	@$(JQ) -r '$(TOP_SITES)' reports/leak-repro/summary.json
 
 # The fix under the same load: the fixed server must stay under 80% of the
 # limit for DURATION seconds, never be killed, and read as `bounded`.
@@ -135,7 +140,17 @@ fix-verify:
 	  reports/fix-verify/summary.json >/dev/null \
 	  && $(JQ) -r '"fix verified: peak RSS \(.memory.peak_rss_percent)% of the limit, verdict bounded, not killed"' reports/fix-verify/summary.json \
 	  || { $(JQ) -r '"fix NOT verified: peak RSS \(.memory.peak_rss_percent)% (need < 80), verdict \(.memory.verdict) (need bounded), server exit \(.server.exit)"' reports/fix-verify/summary.json; exit 1; }
+	@$(JQ) -r '$(TOP_SITES)' reports/fix-verify/summary.json
 
+
+# Issue 11's acceptance: make leak-repro for each leak kind must name the
+# leaking cache (or the request path) as its top growth site, and make
+# fix-verify must grow no site past the bounded cache's fill. A table on
+# stdout; every run kept in reports/leak-sites/. About 15 minutes.
+.PHONY: leak-sites
+leak-sites:
+	@$(NEED_JQ)
+	MAKE="$(MAKE)" JQ=$(JQ) loadgen/scripts/leak-sites.sh
 
 # --- reports ---
 .PHONY: report-check compare

@@ -8,7 +8,15 @@
 //! here the config turns sampling on (`prof.active`) at its rate
 //! (`prof.reset` takes `lg_prof_sample`), or leaves it off, where it costs
 //! nothing. jemalloc_pprof turns jemalloc's dump into a gzipped pprof
-//! protobuf, symbolized from the binary's own debug info.
+//! protobuf of addresses, with a mapping that names this executable and
+//! its GNU build ID.
+//!
+//! The profile is not symbolized here: resolving addresses in-process
+//! loads the binary's DWARF into this heap (measured: RSS +110 MiB on the
+//! first dump), which would distort the memory a load test measures. The
+//! reader symbolizes from the same binary, as `pprof -symbolize=local`
+//! does; clw-cli does it for every profile it captures (clw-run's
+//! `heap::Symbolizer`), checking the build ID.
 
 use libc::size_t;
 use tikv_jemalloc_ctl::raw;
@@ -123,9 +131,9 @@ pub(crate) enum DumpError {
     Failed(anyhow::Error),
 }
 
-/// The live heap as pprof (gzipped protobuf, `inuse_space` in bytes).
-/// Parsing the dump and symbolizing it take CPU seconds on a big heap, so
-/// the work runs on the blocking pool, and one dump at a time: a second
+/// The live heap as pprof (gzipped protobuf, `inuse_space` in bytes,
+/// unsymbolized). jemalloc writes the dump to a file and it is parsed back,
+/// so the work runs on the blocking pool, and one dump at a time: a second
 /// caller gets [`DumpError::Busy`] instead of queueing.
 pub(crate) async fn dump_pprof() -> Result<Vec<u8>, DumpError> {
     let ctl = jemalloc_pprof::PROF_CTL.as_ref().ok_or_else(|| {

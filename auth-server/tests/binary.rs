@@ -308,12 +308,14 @@ fn admin_token_is_redacted_and_never_logged() {
             &format!("GET /debug/pprof/heap HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {auth}\r\nconnection: close\r\n\r\n"),
         );
         // Loopback is allowed whatever the header says, and main.rs's
-        // jemalloc set-up yields a symbolized profile of the binary.
+        // jemalloc set-up yields a profile of the binary, unsymbolized,
+        // that its debug info names.
         let head_end = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
         let head = String::from_utf8_lossy(&reply[..head_end]);
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         let profile = pprof::decode(&reply[head_end + 4..]);
         assert!(!profile.sample.is_empty());
+        assert!(profile.is_unsymbolized_for(std::path::Path::new(BIN)));
         assert!(profile.names_clw_auth(), "{:?}", profile.frames());
     }
     // SAFETY: signalling the child we started, by its PID.

@@ -40,6 +40,13 @@ async fn heap_profile_is_served_to_loopback_and_refused_when_off() {
         .map(|t| profile.string(t.r#type))
         .collect();
     assert_eq!(types, ["inuse_space"], "live heap bytes");
+    let exe = std::env::current_exe().unwrap();
+    assert!(
+        profile.is_unsymbolized_for(&exe),
+        "served with names (the server would hold its debug info) or without the binary's build ID: {} functions, mappings {:?}",
+        profile.function.len(),
+        profile.mapping.first().map(|m| profile.string(m.filename))
+    );
     assert!(
         profile.names_clw_auth(),
         "no clw_auth function with file:line in the profile: {:?}",

@@ -117,14 +117,13 @@ pub struct LoadTestOpts {
     pub no_metrics: bool,
 
     /// Capture heap profiles during the load from the target's
-    /// /debug/pprof/heap (docs/loadgen.md, "Heap profiles"). Off by
-    /// default: each dump is symbolized inside the server and grows its
-    /// RSS by about 110 MiB, which would distort the memory the run
-    /// measures. An endpoint that serves none is a setup error (exit 3).
+    /// /debug/pprof/heap (docs/loadgen.md, "Heap profiles"). On by default
+    /// when the target serves them; given, an endpoint that serves none is
+    /// a setup error (exit 3).
     #[arg(long, conflicts_with = "no_heap_profile")]
     pub heap_profile: bool,
 
-    /// Never ask for heap profiles (the default; kept so scripts can say so).
+    /// Never ask for heap profiles.
     #[arg(long, conflicts_with = "heap_profile_url")]
     pub no_heap_profile: bool,
 
@@ -132,6 +131,24 @@ pub struct LoadTestOpts {
     /// /debug/pprof/heap).
     #[arg(long, value_name = "URL")]
     pub heap_profile_url: Option<String>,
+
+    /// The binary that serves the profiles, to name their addresses
+    /// (default: the executable the profile names, which is there when the
+    /// server runs on this machine). Must be the same build: its GNU build
+    /// ID is checked.
+    #[arg(long, value_name = "FILE")]
+    pub heap_profile_symbols: Option<PathBuf>,
+
+    /// Bearer token for a heap endpoint that is not on loopback (clw-auth's
+    /// `service.admin_token`). Read from the environment so it stays out of
+    /// `ps` and shell history; never written to any output.
+    #[arg(
+        long,
+        env = "CLW_HEAP_PROFILE_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub heap_profile_token: Option<String>,
 
     /// How often to take a heap profile after the first (at the end of
     /// ramp-up).

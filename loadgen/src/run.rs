@@ -325,8 +325,10 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         ramp_up: p.ramp_up,
     })
     .await;
-    let heap = heap_target
-        .map(|t| HeapProfiles::during(t, &opts, &p.out, t0, p.ramp_up, memory.rss_reader()));
+    let heap = heap_target.map(|t| {
+        let (rss, limit) = (memory.rss_reader(), memory.limit_reader());
+        HeapProfiles::during(t, &opts, &p.out, t0, p.ramp_up, rss, limit)
+    });
     // --abort-on-fail watches the live verdict and the peaks.
     let mut live_verdict = memory.live().filter(|_| opts.abort_on_fail);
     if let Some(note) = memory.note() {
@@ -453,7 +455,9 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     summary.memory = Some(memory_block);
     summary.notes.extend(memory_notes);
     if let Some(heap) = heap {
-        heap.finish(death.is_none(), &p.out, &mut summary).await;
+        let binary = opts.heap_profile_symbols.as_deref();
+        heap.finish(death.is_none(), &p.out, binary, &mut summary)
+            .await;
     }
     if let Some(s) = spawned.as_mut() {
         let exit = s.child.terminate(server::STOP_GRACE).await;

@@ -3,8 +3,13 @@
 //! soon as the sampler's RSS crosses 70% of the limit (so a run that ends
 //! in an OOM kill keeps a profile from just before it), and one at the end
 //! while the server is still up. Each is written whole to
-//! `heap/<t_s>.pb.gz` in the run folder; the diff of the last against the
-//! first (clw-run's `heap`) becomes `memory.growth_sites`.
+//! `heap/<t_s>.pb.gz` in the run folder as served (clw-auth serves
+//! addresses, not names). After the load, once, every profile is
+//! symbolized in place from the server's binary (clw-run's
+//! `heap::Symbolizer`): that CPU and the debug info's memory are spent
+//! here, after the measurement, never in the server or during the load.
+//! The diff of the last against the first (clw-run's `heap`) becomes
+//! `memory.growth_sites`.
 //!
 //! A failed capture is counted and reported in a note, never fatal: the
 //! load test is the point, the profiles are evidence about it.
@@ -23,35 +28,36 @@ use crate::target::Target;
 /// RSS as a share of the limit past which one profile is taken at once.
 pub(crate) const PRESSURE_SHARE: f64 = 0.70;
 
-/// One dump symbolizes every address (the first one also loads the
-/// binary's debug info), which takes seconds on a big heap.
+/// A dump walks the whole sampled heap; on a big heap that takes seconds.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sites kept in summary.json (the console prints 5, the report 10).
 const SITES: usize = 10;
 
 /// The heap endpoint to capture from, decided once before the load.
-/// Capture is opt-in (`--heap-profile` or `--heap-profile-url`): a pprof
-/// dump is symbolized inside the server, and that symbolizer's cache adds
-/// about 110 MiB to the server's RSS (measured: the fixed profile's peak
-/// went from 15.6 to 125.8 MiB), which would distort the very memory the
-/// run measures and judges. Asked for, the endpoint is probed once and one
-/// that serves no profile is an error (setup, exit 3).
+/// Capture is on by default: the target's `/debug/pprof/heap` is probed
+/// once, and one that serves no profile turns capture off with a note.
+/// Asked for (`--heap-profile`, `--heap-profile-url`), an endpoint that
+/// serves none is an error (setup, exit 3). Profiles are served
+/// unsymbolized, so capture costs the server a dump's CPU and no debug
+/// info (measured in the closing note of issue 11: peak RSS of make
+/// gate's fixed run with and without).
 pub(crate) async fn endpoint(
     opts: &crate::opts::LoadTestOpts,
     target: &Target,
     notes: &mut Vec<String>,
 ) -> Result<Option<Target>, String> {
-    let asked = opts.heap_profile || opts.heap_profile_url.is_some();
-    if opts.no_heap_profile || !asked {
+    if opts.no_heap_profile {
         return Ok(None);
     }
+    let asked = opts.heap_profile || opts.heap_profile_url.is_some();
     let url = opts
         .heap_profile_url
         .clone()
         .unwrap_or_else(|| target.join("/debug/pprof/heap"));
+    let token = opts.heap_profile_token.clone();
     let probed = match Target::parse(&url) {
-        Ok(heap) => probe(&heap, DUMP_TIMEOUT).await.map(|()| heap),
+        Ok(heap) => probe(&heap, token, DUMP_TIMEOUT).await.map(|()| heap),
         Err(e) => Err(format!("--heap-profile-url: {e}")),
     };
     match probed {
@@ -76,17 +82,25 @@ pub(crate) struct HeapProfileConfig {
     /// The first profile: the end of ramp-up (at least a second in).
     pub(crate) first_after: Duration,
     pub(crate) every: Duration,
-    pub(crate) limit_bytes: Option<u64>,
+    /// The memory limit as known now: `--memory-limit`, else the one the
+    /// service advertises (the sampler learns it from /metrics).
+    pub(crate) limit: Box<dyn Fn() -> Option<u64> + Send + Sync>,
     /// The sampler's latest RSS.
     pub(crate) rss: Box<dyn Fn() -> Option<u64> + Send + Sync>,
+    /// `Authorization: Bearer` for the endpoint.
+    pub(crate) token: Option<String>,
     /// How often RSS is checked against the limit.
     pub(crate) check_every: Duration,
     pub(crate) timeout: Duration,
 }
 
 /// One GET of the endpoint: `Ok` when it answers with a pprof profile.
-pub(crate) async fn probe(target: &Target, timeout: Duration) -> Result<(), String> {
-    let mut scraper = Scraper::new(target.clone(), timeout);
+pub(crate) async fn probe(
+    target: &Target,
+    token: Option<String>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let mut scraper = Scraper::new(target.clone(), timeout).with_bearer(token);
     let body = scraper.get().await.map_err(|e| describe(target, &e))?;
     clw_run::heap::HeapProfile::decode(body)
         .map(|_| ())
@@ -99,7 +113,7 @@ fn describe(target: &Target, e: &ScrapeError) -> String {
             format!("{} answers 404: no heap profiles served there", target.url)
         }
         ScrapeError::Status(403) => format!(
-            "{} answers 403: heap profiles are served on loopback or with the admin token only",
+            "{} answers 403: heap profiles are served on loopback or with the admin token only (CLW_HEAP_PROFILE_TOKEN)",
             target.url
         ),
         e => format!("{}: {e}", target.url),
@@ -144,7 +158,8 @@ impl Captured {
 }
 
 impl HeapProfiles {
-    /// Capture from `target` during a run whose clock started at `start`.
+    /// Capture from `target` during a run whose clock started at `start`;
+    /// `limit` is the limit the service advertises, read as it is learnt.
     pub(crate) fn during(
         target: Target,
         opts: &crate::opts::LoadTestOpts,
@@ -152,15 +167,18 @@ impl HeapProfiles {
         start: Instant,
         ramp_up: Duration,
         rss: impl Fn() -> Option<u64> + Send + Sync + 'static,
+        advertised_limit: impl Fn() -> Option<u64> + Send + Sync + 'static,
     ) -> HeapProfiles {
+        let given = opts.memory_limit;
         HeapProfiles::start(HeapProfileConfig {
             target,
             out: out.to_path_buf(),
             start,
             first_after: ramp_up,
             every: opts.heap_profile_every,
-            limit_bytes: opts.memory_limit,
+            limit: Box::new(move || given.or_else(&advertised_limit)),
             rss: Box::new(rss),
+            token: opts.heap_profile_token.clone(),
             check_every: opts.sample_interval,
             timeout: DUMP_TIMEOUT,
         })
@@ -179,12 +197,33 @@ impl HeapProfiles {
         self.task.await.unwrap_or_default()
     }
 
-    /// Stops the capture (see [`HeapProfiles::stop`]) and writes what it
-    /// found into `summary`: notes, and `memory.growth_sites` from the
-    /// run folder's profiles.
-    pub(crate) async fn finish(self, last: bool, out: &Path, summary: &mut RunSummary) {
+    /// Stops the capture (see [`HeapProfiles::stop`]), symbolizes the
+    /// profiles from `binary` (else the executable they name) and writes
+    /// what it found into `summary`: notes, and `memory.growth_sites` from
+    /// the run folder's profiles.
+    pub(crate) async fn finish(
+        self,
+        last: bool,
+        out: &Path,
+        binary: Option<&Path>,
+        summary: &mut RunSummary,
+    ) {
         let captured = self.stop(last).await;
         summary.notes.extend(captured.notes());
+        let (dir, binary) = (out.to_path_buf(), binary.map(Path::to_path_buf));
+        let named = tokio::task::spawn_blocking(move || {
+            clw_run::heap::symbolize_run(&dir, binary.as_deref())
+        })
+        .await;
+        match named {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => summary.notes.push(format!(
+                "heap profiles not symbolized: {e}; pass --heap-profile-symbols with the server's binary (the profiles in heap/ stay readable by pprof given it)"
+            )),
+            Err(e) => summary
+                .notes
+                .push(format!("heap profiles not symbolized: {e}")),
+        }
         let sites = growth_sites(out, &mut summary.notes);
         if let Some(memory) = summary.memory.as_mut() {
             memory.growth_sites = sites;
@@ -205,11 +244,10 @@ pub(crate) fn growth_sites(out: &Path, notes: &mut Vec<String>) -> Option<Vec<Gr
 }
 
 async fn capture(cfg: HeapProfileConfig, mut stop: oneshot::Receiver<bool>) -> Captured {
-    let mut scraper = Scraper::new(cfg.target.clone(), cfg.timeout);
+    let mut scraper = Scraper::new(cfg.target.clone(), cfg.timeout).with_bearer(cfg.token.clone());
     let mut done = Captured::default();
     let mut next =
         tokio::time::Instant::from_std(cfg.start + cfg.first_after.max(Duration::from_secs(1)));
-    let threshold = cfg.limit_bytes.map(|l| l as f64 * PRESSURE_SHARE);
     let mut check = tokio::time::interval(cfg.check_every);
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -225,7 +263,8 @@ async fn capture(cfg: HeapProfileConfig, mut stop: oneshot::Receiver<bool>) -> C
                 take(&cfg, &mut scraper, &mut done).await;
                 next = tokio::time::Instant::now() + cfg.every;
             }
-            _ = check.tick(), if threshold.is_some() && done.pressure_at_s.is_none() => {
+            _ = check.tick(), if done.pressure_at_s.is_none() => {
+                let threshold = (cfg.limit)().map(|l| l as f64 * PRESSURE_SHARE);
                 let over = (cfg.rss)().zip(threshold).is_some_and(|(rss, t)| rss as f64 >= t);
                 if over {
                     done.pressure_at_s = Some(cfg.start.elapsed().as_secs_f64());
@@ -273,8 +312,9 @@ mod tests {
 
     use super::*;
 
-    /// A keep-alive server answering every request with one heap profile.
-    async fn pprof_server() -> String {
+    /// A keep-alive server answering every request with one heap profile,
+    /// or 403 without `Authorization: Bearer s3cret` when `token`.
+    async fn pprof_server_with(token: bool) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let body = clw_run::heap::ProfileBuilder::new()
@@ -286,7 +326,14 @@ mod tests {
                 let body = body.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0; 4096];
-                    while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {
+                    while let Ok(n @ 1..) = conn.read(&mut buf).await {
+                        let request = String::from_utf8_lossy(&buf[..n]);
+                        if token && !request.contains("\r\nAuthorization: Bearer s3cret\r\n") {
+                            let _ = conn
+                                .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+                                .await;
+                            continue;
+                        }
                         let head =
                             format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", body.len());
                         let _ = conn.write_all(head.as_bytes()).await;
@@ -298,6 +345,24 @@ mod tests {
         format!("http://{addr}/debug/pprof/heap")
     }
 
+    async fn pprof_server() -> String {
+        pprof_server_with(false).await
+    }
+
+    #[tokio::test]
+    async fn the_token_is_sent_as_a_bearer() {
+        let target = Target::parse(&pprof_server_with(true).await).unwrap();
+        let timeout = Duration::from_secs(5);
+        let refused = probe(&target, None, timeout).await.unwrap_err();
+        assert!(refused.contains("403"), "{refused}");
+        assert!(refused.contains("CLW_HEAP_PROFILE_TOKEN"), "{refused}");
+        let wrong = probe(&target, Some("nope".into()), timeout).await;
+        assert!(wrong.is_err());
+        probe(&target, Some("s3cret".into()), timeout)
+            .await
+            .expect("the token opens it");
+    }
+
     fn files(out: &Path) -> usize {
         std::fs::read_dir(out.join("heap")).map_or(0, |d| d.count())
     }
@@ -306,12 +371,15 @@ mod tests {
     async fn one_profile_when_rss_crosses_70_percent_and_one_at_the_end() {
         let url = pprof_server().await;
         let target = Target::parse(&url).unwrap();
-        probe(&target, Duration::from_secs(5))
+        probe(&target, None, Duration::from_secs(5))
             .await
             .expect("serves a profile");
         let dir = tempfile::tempdir().unwrap();
-        let rss = Arc::new(AtomicU64::new(600));
+        let rss = Arc::new(AtomicU64::new(800));
         let reader = rss.clone();
+        // The limit is unknown at first, then advertised by the service.
+        let limit = Arc::new(AtomicU64::new(0));
+        let advertised = limit.clone();
         let capture = HeapProfiles::start(HeapProfileConfig {
             target,
             out: dir.path().to_path_buf(),
@@ -319,11 +387,16 @@ mod tests {
             // Neither the first nor a periodic profile comes in this test.
             first_after: Duration::from_secs(3600),
             every: Duration::from_secs(3600),
-            limit_bytes: Some(1000),
+            limit: Box::new(move || Some(advertised.load(Ordering::Relaxed)).filter(|l| *l > 0)),
             rss: Box::new(move || Some(reader.load(Ordering::Relaxed))),
+            token: None,
             check_every: Duration::from_millis(10),
             timeout: Duration::from_secs(5),
         });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(files(dir.path()), 0, "no limit known yet: none");
+        rss.store(600, Ordering::Relaxed);
+        limit.store(1000, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(files(dir.path()), 0, "60% of the limit takes none");
         rss.store(700, Ordering::Relaxed);

@@ -88,6 +88,16 @@ impl Memory {
         move || latest.as_ref().and_then(|cell| cell()?.rss_bytes)
     }
 
+    /// The memory limit the live verdict works with: the one given, else
+    /// the one the service advertises once a sample has seen it.
+    pub(crate) fn limit_reader(&self) -> impl Fn() -> Option<u64> + Send + Sync + 'static {
+        let live = self.live();
+        move || {
+            live.as_ref()
+                .and_then(|rx| rx.borrow().as_ref().and_then(|m| m.limit_bytes))
+        }
+    }
+
     /// The live verdict, re-decided after every sample; None when memory
     /// is not sampled.
     pub(crate) fn live(&self) -> Option<tokio::sync::watch::Receiver<Option<MemoryReport>>> {

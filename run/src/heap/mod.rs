@@ -8,6 +8,7 @@ mod diff;
 mod pprof;
 mod profile;
 mod site;
+mod symbolize;
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,9 @@ use serde::{Deserialize, Serialize};
 pub use diff::HeapDiff;
 pub use pprof::{Profile, ProfileBuilder};
 pub use profile::{Frame, HeapProfile};
+pub use symbolize::{
+    needs_symbols, profile_binary, symbolize, SymbolizeError, Symbolized, Symbolizer,
+};
 
 /// The run folder's subfolder of heap profiles.
 pub const HEAP_DIR: &str = "heap";
@@ -58,6 +62,13 @@ pub enum HeapError {
     /// Bytes that are not a pprof profile (no file involved yet).
     #[error("{0}")]
     Format(String),
+    #[error(transparent)]
+    Symbolize(#[from] SymbolizeError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 impl HeapError {
@@ -112,4 +123,56 @@ pub fn diff_run(run_dir: &Path) -> Result<Option<HeapDiff>, HeapError> {
         ))),
         _ => Ok(None),
     }
+}
+
+/// What [`symbolize_run`] did.
+#[derive(Debug, Default)]
+pub struct RunSymbols {
+    /// Profiles rewritten with names.
+    pub files: usize,
+    /// The binary the names came from, when one was needed.
+    pub binary: Option<PathBuf>,
+    pub named: usize,
+    pub unknown: usize,
+}
+
+/// Symbolizes, in place, every profile of the run folder that has unnamed
+/// addresses (clw-auth serves them so; see [`Symbolizer`]), from `binary`
+/// or else the executable the first such profile names. Each file is
+/// rewritten whole (temp file and rename), so a reader never sees half a
+/// profile and a failure leaves the unsymbolized one, which pprof tools
+/// can still read given the binary.
+pub fn symbolize_run(run_dir: &Path, binary: Option<&Path>) -> Result<RunSymbols, HeapError> {
+    let mut done = RunSymbols::default();
+    let mut sym: Option<Symbolizer> = None;
+    for (_, path) in profile_files(run_dir)? {
+        let body = std::fs::read(&path).map_err(|source| HeapError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut profile = Profile::decode_bytes(&body).map_err(|e| e.at(&path))?;
+        if !needs_symbols(&profile) {
+            continue;
+        }
+        let sym = match &mut sym {
+            Some(sym) => sym,
+            None => {
+                let wanted = match binary {
+                    Some(b) => b.to_path_buf(),
+                    None => profile_binary(&profile)?.0,
+                };
+                sym.insert(Symbolizer::open(&wanted)?)
+            }
+        };
+        let named = symbolize(&mut profile, sym)?;
+        done.named += named.named;
+        done.unknown += named.unknown;
+        done.binary = Some(sym.path().to_path_buf());
+        if named.named > 0 {
+            crate::atomic::write_atomic(&path, &profile.to_gzip())
+                .map_err(|source| HeapError::Write { path, source })?;
+            done.files += 1;
+        }
+    }
+    Ok(done)
 }

@@ -13,12 +13,53 @@ pub struct Profile {
     pub sample_type: Vec<ValueType>,
     #[prost(message, repeated, tag = "2")]
     pub sample: Vec<Sample>,
+    #[prost(message, repeated, tag = "3")]
+    pub mapping: Vec<Mapping>,
     #[prost(message, repeated, tag = "4")]
     pub location: Vec<Location>,
     #[prost(message, repeated, tag = "5")]
     pub function: Vec<Function>,
     #[prost(string, repeated, tag = "6")]
     pub string_table: Vec<String>,
+    /// When the profile was taken (ns since the Unix epoch); kept so a
+    /// profile symbolized and written again still says when.
+    #[prost(int64, tag = "9")]
+    pub time_nanos: i64,
+    #[prost(message, optional, tag = "11")]
+    pub period_type: Option<ValueType>,
+    #[prost(int64, tag = "12")]
+    pub period: i64,
+    /// Free-form notes (string table indices), e.g. who symbolized it.
+    #[prost(int64, repeated, tag = "13")]
+    pub comment: Vec<i64>,
+}
+
+/// A binary or shared object the profiled process had loaded. A profile
+/// served unsymbolized (clw-auth's) names the file and its GNU build ID
+/// here, so the binary can be found and checked; its locations' addresses
+/// are then the ELF's own (stated) virtual addresses.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Mapping {
+    #[prost(uint64, tag = "1")]
+    pub id: u64,
+    #[prost(uint64, tag = "2")]
+    pub memory_start: u64,
+    #[prost(uint64, tag = "3")]
+    pub memory_limit: u64,
+    #[prost(uint64, tag = "4")]
+    pub file_offset: u64,
+    #[prost(int64, tag = "5")]
+    pub filename: i64,
+    #[prost(int64, tag = "6")]
+    pub build_id: i64,
+    #[prost(bool, tag = "7")]
+    pub has_functions: bool,
+    #[prost(bool, tag = "8")]
+    pub has_filenames: bool,
+    #[prost(bool, tag = "9")]
+    pub has_line_numbers: bool,
+    #[prost(bool, tag = "10")]
+    pub has_inline_frames: bool,
 }
 
 /// A sample column: `type` and `unit` index the string table
@@ -45,6 +86,9 @@ pub struct Sample {
 pub struct Location {
     #[prost(uint64, tag = "1")]
     pub id: u64,
+    /// The [`Mapping`] the address lies in; 0 when unknown.
+    #[prost(uint64, tag = "2")]
+    pub mapping_id: u64,
     #[prost(uint64, tag = "3")]
     pub address: u64,
     #[prost(message, repeated, tag = "4")]
@@ -66,6 +110,9 @@ pub struct Function {
     pub id: u64,
     #[prost(int64, tag = "2")]
     pub name: i64,
+    /// The mangled name, as the symbol table has it.
+    #[prost(int64, tag = "3")]
+    pub system_name: i64,
     #[prost(int64, tag = "4")]
     pub filename: i64,
 }
@@ -94,6 +141,18 @@ impl Profile {
         gz.write_all(&prost::Message::encode_to_vec(self))
             .and_then(|()| gz.finish())
             .expect("gzip into memory cannot fail")
+    }
+
+    /// The index of `s` in the string table, added when absent.
+    pub fn intern(&mut self, s: &str) -> i64 {
+        if self.string_table.is_empty() {
+            self.string_table.push(String::new());
+        }
+        let at = self.string_table.iter().position(|t| t == s);
+        at.unwrap_or_else(|| {
+            self.string_table.push(s.to_string());
+            self.string_table.len() - 1
+        }) as i64
     }
 
     /// Entry `i` of the string table; "" when out of range.
@@ -135,13 +194,7 @@ impl ProfileBuilder {
             string_table: vec![String::new()],
             ..Profile::default()
         };
-        let intern = |p: &mut Profile, s: &str| -> i64 {
-            let at = p.string_table.iter().position(|t| t == s);
-            at.unwrap_or_else(|| {
-                p.string_table.push(s.to_string());
-                p.string_table.len() - 1
-            }) as i64
-        };
+        let intern = |p: &mut Profile, s: &str| p.intern(s);
         let (t, u) = (intern(&mut p, "inuse_space"), intern(&mut p, "bytes"));
         p.sample_type.push(ValueType { r#type: t, unit: u });
         for (stack, bytes) in self.samples {
@@ -156,13 +209,19 @@ impl ProfileBuilder {
                     Some(f) => f.id,
                     None => {
                         let id = p.function.len() as u64 + 1;
-                        p.function.push(Function { id, name, filename });
+                        p.function.push(Function {
+                            id,
+                            name,
+                            system_name: name,
+                            filename,
+                        });
                         id
                     }
                 };
                 let id = p.location.len() as u64 + 1;
                 p.location.push(Location {
                     id,
+                    mapping_id: 0,
                     address: 0x1000 * id,
                     line: vec![Line {
                         function_id: fid,

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::load::http::{write_request, Conn, Response};
+use crate::load::http::{begin_request, end_request_line, finish_request, Conn, Response};
 use crate::target::Target;
 
 /// The figures a sample takes from /metrics; None when not exported.
@@ -99,6 +99,9 @@ pub(crate) struct Scraper {
     request: Vec<u8>,
     response: Response,
     timeout: Duration,
+    /// `Authorization: Bearer` for an endpoint that wants it (a heap
+    /// profile off loopback); never logged.
+    bearer: Option<String>,
 }
 
 impl Scraper {
@@ -116,7 +119,14 @@ impl Scraper {
             request: Vec::new(),
             response: Response::default(),
             timeout,
+            bearer: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer <token>` with every request.
+    pub(crate) fn with_bearer(mut self, token: Option<String>) -> Scraper {
+        self.bearer = token;
+        self
     }
 
     /// GET the metrics and parse them, all within the timeout.
@@ -152,13 +162,15 @@ impl Scraper {
         };
         let conn = self.conn.get_or_insert_with(|| Conn::new(addr));
         self.request.clear();
-        write_request(
-            &mut self.request,
-            "GET",
-            &self.target.authority,
-            self.path.as_bytes(),
-            None,
-        );
+        begin_request(&mut self.request, "GET");
+        self.request.extend_from_slice(self.path.as_bytes());
+        end_request_line(&mut self.request, &self.target.authority);
+        if let Some(token) = &self.bearer {
+            self.request.extend_from_slice(b"Authorization: Bearer ");
+            self.request.extend_from_slice(token.as_bytes());
+            self.request.extend_from_slice(b"\r\n");
+        }
+        finish_request(&mut self.request, "GET", None);
         conn.send(&self.request, &mut self.response, self.timeout)
             .await
             .map_err(|e| ScrapeError::Transport(e.as_str()))?;
