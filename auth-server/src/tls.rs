@@ -80,7 +80,7 @@ fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Invalid> {
     std::fs::File::open(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let chain = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| bad(format!("not a PEM certificate chain: {e}")))?;
+        .map_err(|e| bad(format!("not a PEM certificate chain: {}", pem_reason(&e))))?;
     if chain.is_empty() {
         return Err(bad("no `BEGIN CERTIFICATE` block in it".into()));
     }
@@ -94,7 +94,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Invalid> {
         rustls_pki_types::pem::Error::NoItemsFound => {
             bad("no PEM private key (PKCS#8, PKCS#1 or SEC1) in it".into())
         }
-        e => bad(format!("not a PEM private key: {e}")),
+        e => bad(format!("not a PEM private key: {}", pem_reason(&e))),
     })
 }
 
@@ -137,6 +137,22 @@ pub(crate) async fn handshake(
             Err(Handshake::Failed)
         }
         Err(_) => Err(Handshake::Timeout),
+    }
+}
+
+/// A PEM parse error in words (the crate's own text prints byte arrays).
+fn pem_reason(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { end_marker } => format!(
+            "a PEM section never ends (no `-----END {}-----` line)",
+            String::from_utf8_lossy(end_marker)
+        ),
+        E::IllegalSectionStart { line } => {
+            format!("bad PEM line `{}`", String::from_utf8_lossy(line))
+        }
+        E::Base64Decode(why) => format!("bad base64 in a PEM section: {why}"),
+        other => other.to_string(),
     }
 }
 

@@ -21,6 +21,7 @@ mod run;
 mod scenario;
 mod server;
 mod target;
+mod tls;
 
 // Top-level concerns the stages share, and the other commands.
 mod dhat;

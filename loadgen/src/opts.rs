@@ -62,9 +62,20 @@ pub enum OnServerExit {
 /// `clw-cli auth load-test`: the field guide's verification step.
 #[derive(Debug, Clone, Args)]
 pub struct LoadTestOpts {
-    /// Base URL of the service, e.g. http://localhost:8443 (plain HTTP/1.1).
+    /// Base URL of the service, e.g. http://localhost:8443 or
+    /// https://auth.internal:8443 (HTTP/1.1, over TLS for https).
     #[arg(long, value_name = "URL")]
     pub target: String,
+
+    /// For https URLs: also trust the CA certificate(s) in this PEM file,
+    /// besides the system's roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+
+    /// For https URLs: do not verify the server's certificate (every output
+    /// of the run then carries a warning).
+    #[arg(long)]
+    pub insecure: bool,
 
     /// Virtual users: one keep-alive connection each. In the open model, the
     /// pool of users that serve the arrivals.

@@ -88,6 +88,8 @@ async fn load_tests(opts: LoadTestOpts) -> Result<Outcome, Error> {
 struct Prepared {
     scenario: Scenario,
     target: Target,
+    /// The TLS client settings, when any URL of the run is https.
+    tls: Option<crate::tls::ClientTls>,
     users: u32,
     duration: Duration,
     ramp_up: Duration,
@@ -100,7 +102,10 @@ struct Prepared {
 }
 
 fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
-    let target = Target::parse(&opts.target).map_err(usage)?;
+    let tls = crate::tls::for_urls(opts).map_err(usage)?;
+    let target = Target::parse(&opts.target)
+        .and_then(|t| t.with_tls(tls.as_ref()))
+        .map_err(usage)?;
     let scenario = Scenario::load(&opts.scenario).map_err(usage)?;
     let defaults = &scenario.defaults;
     let users = opts.concurrent_users.unwrap_or(defaults.users);
@@ -159,6 +164,7 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
     Ok(Prepared {
         scenario,
         target,
+        tls,
         users,
         duration,
         ramp_up,
@@ -188,6 +194,9 @@ async fn start_target(
     let addr = p.target.resolve().await.map_err(setup)?;
     let (Some(cmd), Some(limit)) = (&opts.spawn_server, opts.memory_limit) else {
         check_reachable(addr, &p.target).await?;
+        if let Some(dial) = p.target.dial() {
+            dial.check(addr, &p.target.url).await.map_err(setup)?;
+        }
         return Ok((addr, None));
     };
     if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -204,6 +213,7 @@ async fn start_target(
             addr,
             &p.target.authority,
             &p.target.base_path,
+            p.target.dial(),
             opts.ready_timeout,
             &log,
         )
@@ -272,6 +282,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         requests: Default::default(),
         dropped_iterations: 0,
         connections_opened: 0,
+        tls: p.target.dial().map(|d| d.tls.summary()),
         throughput_rps: None,
         latency_ms: None,
         latency_corrected_ms: None,
@@ -317,6 +328,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         interval: opts.sample_interval,
         pid: server_pid,
         metrics_url: p.metrics_url.clone(),
+        tls: p.tls.clone(),
         spawned: spawned.as_ref(),
         csv_path: p.out.join("samples.csv"),
         counters: counters.clone(),
@@ -348,6 +360,7 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
         addr,
         authority: p.target.authority.clone(),
         base_path: p.target.base_path.clone(),
+        tls: p.target.dial(),
         users: p.users,
         threads,
         duration: p.duration,
@@ -472,6 +485,10 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     summary.interrupted = interrupted.is_some();
     summary.interrupted_by = interrupted.map(|i| i.name().to_string());
     summary::evaluate(&mut summary, &p.thresholds);
+    if let (Some(tls), Some(dial)) = (summary.tls.as_mut(), p.target.dial()) {
+        // Every connection is closed by now: the final count.
+        tls.handshakes = dial.tls.handshakes();
+    }
     summary.complete = true;
     summary.write_atomic(&summary_path).map_err(setup)?;
     if !opts.no_report {

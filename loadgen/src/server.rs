@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clw_limit::{ExitInfo, Limited, SpawnSpec};
 
 use crate::load::http::{self, Conn, Response};
+use crate::tls::TlsDial;
 use clw_run::ServerExit;
 
 /// How long the server gets to stop after SIGTERM before SIGKILL.
@@ -67,6 +68,7 @@ impl Spawned {
         addr: SocketAddr,
         authority: &str,
         base_path: &str,
+        tls: Option<TlsDial>,
         timeout: Duration,
         log: &Path,
     ) -> Result<(), ServerError> {
@@ -87,7 +89,7 @@ impl Spawned {
                     log: log.display().to_string(),
                 });
             }
-            let mut conn = Conn::new(addr);
+            let mut conn = Conn::new(addr).with_tls(tls.clone());
             if let Ok(()) = conn.send(&request, &mut resp, Duration::from_secs(1)).await {
                 if resp.status == 200 {
                     return Ok(());

@@ -1,8 +1,12 @@
-//! `--target` and `--metrics-url`: plain `http://host[:port][/base]` URLs,
-//! resolved once before the load starts so name lookups never sit on the
-//! request path.
+//! `--target` and `--metrics-url`: `http://` or `https://host[:port][/base]`
+//! URLs, resolved once before the load starts so name lookups never sit on
+//! the request path.
 
 use std::net::SocketAddr;
+
+use rustls_pki_types::ServerName;
+
+use crate::tls::{ClientTls, TlsDial};
 
 /// A URL that is not usable as a target.
 #[derive(Debug, thiserror::Error)]
@@ -17,11 +21,15 @@ pub(crate) enum TargetError {
     },
 }
 
-/// A parsed, resolved `http://` URL.
+/// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     /// As the user wrote it, without a trailing slash.
     pub(crate) url: String,
+    /// `https://`: connections to it speak TLS (see [`crate::tls`]).
+    pub(crate) https: bool,
+    /// How to dial it when `https`; set by [`Target::with_tls`].
+    tls: Option<TlsDial>,
     /// Host header value: `host[:port]` as written.
     pub(crate) authority: String,
     pub(crate) host: String,
@@ -32,20 +40,19 @@ pub(crate) struct Target {
 }
 
 impl Target {
-    /// Parse `http://host[:port][/path]`. https is refused with a clear
-    /// reason: the lean client speaks plain HTTP/1.1 only.
+    /// Parse `http[s]://host[:port][/path]` (port 80 or 443 by default).
     pub(crate) fn parse(url: &str) -> Result<Target, TargetError> {
         let bad = |reason: &str| TargetError::Bad {
             url: url.to_string(),
             reason: reason.to_string(),
         };
         let trimmed = url.trim();
-        let rest = if let Some(rest) = trimmed.strip_prefix("http://") {
-            rest
-        } else if trimmed.starts_with("https://") {
-            return Err(bad("https is not supported; clw-cli speaks plain HTTP/1.1 (put a TLS-terminating proxy in front, or target the service's plain port)"));
+        let (https, rest) = if let Some(rest) = trimmed.strip_prefix("http://") {
+            (false, rest)
+        } else if let Some(rest) = trimmed.strip_prefix("https://") {
+            (true, rest)
         } else {
-            return Err(bad("expected http://host[:port][/path]"));
+            return Err(bad("expected http://host[:port][/path] or https://..."));
         };
         let (authority, path) = match rest.find(['/', '?', '#']) {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -60,12 +67,17 @@ impl Target {
         if authority.contains('@') {
             return Err(bad("user info in the URL is not supported"));
         }
-        let (host, port) = split_host_port(authority).ok_or_else(|| bad("bad port"))?;
+        let default_port = if https { 443 } else { 80 };
+        let (host, port) =
+            split_host_port(authority, default_port).ok_or_else(|| bad("bad port"))?;
         if host.is_empty() {
             return Err(bad("no host"));
         }
+        let scheme = if https { "https" } else { "http" };
         Ok(Target {
-            url: format!("http://{authority}{}", path.trim_end_matches('/')),
+            url: format!("{scheme}://{authority}{}", path.trim_end_matches('/')),
+            https,
+            tls: None,
             authority: authority.to_string(),
             host: host.to_string(),
             port,
@@ -76,6 +88,40 @@ impl Target {
     /// The URL of `path` (starting with `/`) on this target.
     pub(crate) fn join(&self, path: &str) -> String {
         format!("{}{path}", self.url)
+    }
+
+    /// Attach the run's TLS settings (for an `https://` URL; nothing to do
+    /// for `http://`). Without settings an https URL trusts the system's
+    /// roots only.
+    pub(crate) fn with_tls(mut self, tls: Option<&ClientTls>) -> Result<Target, TargetError> {
+        if !self.https {
+            return Ok(self);
+        }
+        let tls = match tls {
+            Some(tls) => tls.clone(),
+            None => ClientTls::new(None, false).map_err(|e| TargetError::Bad {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?,
+        };
+        let name = self.server_name()?;
+        self.tls = Some(TlsDial { tls, name });
+        Ok(self)
+    }
+
+    /// How connections to this URL speak TLS: `None` for `http://`.
+    pub(crate) fn dial(&self) -> Option<TlsDial> {
+        self.tls.clone()
+    }
+
+    /// The name the server's certificate must carry: the host as written
+    /// (an IP address is checked against the certificate's IP entries).
+    pub(crate) fn server_name(&self) -> Result<ServerName<'static>, TargetError> {
+        let host = self.host.trim_start_matches('[').trim_end_matches(']');
+        ServerName::try_from(host.to_string()).map_err(|e| TargetError::Bad {
+            url: self.url.clone(),
+            reason: format!("`{host}` is not a valid TLS server name: {e}"),
+        })
     }
 
     /// Resolve the host; IPv4 first, as `localhost` often resolves to ::1
@@ -100,18 +146,18 @@ impl Target {
     }
 }
 
-fn split_host_port(authority: &str) -> Option<(&str, u16)> {
+fn split_host_port(authority: &str, default_port: u16) -> Option<(&str, u16)> {
     if let Some(end) = authority.strip_prefix('[').and_then(|r| r.find(']')) {
         // [v6]:port
         let host = &authority[..end + 2];
         return match &authority[end + 2..] {
-            "" => Some((host, 80)),
+            "" => Some((host, default_port)),
             p => Some((host, p.strip_prefix(':')?.parse().ok()?)),
         };
     }
     match authority.rsplit_once(':') {
         Some((host, port)) => Some((host, port.parse().ok()?)),
-        None => Some((authority, 80)),
+        None => Some((authority, default_port)),
     }
 }
 
@@ -134,12 +180,28 @@ mod tests {
         );
         let t = Target::parse("http://[::1]:9000").unwrap();
         assert_eq!((t.host.as_str(), t.port), ("[::1]", 9000));
+        assert!(!t.https);
+    }
+
+    #[test]
+    fn https_urls_default_to_443_and_name_the_server() {
+        let t = Target::parse("https://auth.internal/api/").unwrap();
+        assert!(t.https);
+        assert_eq!((t.port, t.url.as_str()), (443, "https://auth.internal/api"));
+        assert_eq!(t.join("/metrics"), "https://auth.internal/api/metrics");
+        assert_eq!(
+            t.server_name().unwrap(),
+            ServerName::try_from("auth.internal").unwrap()
+        );
+        let t = Target::parse("https://[::1]:8443").unwrap();
+        assert_eq!(t.port, 8443);
+        assert!(matches!(t.server_name().unwrap(), ServerName::IpAddress(_)));
     }
 
     #[test]
     fn refuses_what_it_cannot_speak() {
         for (url, why) in [
-            ("https://x", "https is not supported"),
+            ("ftp://x", "expected http://"),
             ("localhost:8443", "expected http://"),
             ("http://:80", "no host"),
             ("http://x:99999", "bad port"),

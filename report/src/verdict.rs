@@ -82,6 +82,10 @@ impl Banner {
             details.push("memory reached a plateau".into());
         }
         if let Some(s) = run.summary.as_ref() {
+            // `--insecure`: the certificate was never checked.
+            if let Some(warning) = s.tls.as_ref().and_then(|t| t.warning.as_ref()) {
+                details.push(warning.clone());
+            }
             if s.interrupted {
                 details.push("INTERRUPTED before the full duration".into());
             }

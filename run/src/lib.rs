@@ -39,7 +39,7 @@ pub use memory::{MemoryReport, MemorySources, TrendReport, Verdict};
 pub use samples::{read_samples, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER};
 pub use summary::{
     Host, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, StepSummary, ThresholdResult,
-    SCHEMA_VERSION,
+    TlsSummary, SCHEMA_VERSION,
 };
 
 /// The file names inside a run folder.

@@ -56,6 +56,10 @@ pub struct RunSummary {
     pub requests: Requests,
     pub dropped_iterations: u64,
     pub connections_opened: u64,
+    /// `https://` targets only: the TLS side of the run; absent for plain
+    /// HTTP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSummary>,
     pub throughput_rps: Option<f64>,
     pub latency_ms: Option<Percentiles>,
     /// Open model only: measured from each iteration's scheduled start.
@@ -113,6 +117,7 @@ impl Default for RunSummary {
             requests: Requests::default(),
             dropped_iterations: 0,
             connections_opened: 0,
+            tls: None,
             throughput_rps: None,
             latency_ms: None,
             latency_corrected_ms: None,
@@ -168,6 +173,24 @@ pub struct Requests {
     /// Error kind (`connect`, `clw-session-evicted`, `http-503`...) -> count.
     #[serde(deserialize_with = "null_default")]
     pub by_error: BTreeMap<String, u64>,
+}
+
+/// `tls`: how clw-cli spoke TLS to the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsSummary {
+    /// TLS handshakes clw-cli completed during the run, each a new
+    /// connection: the load's (`connections_opened`), plus the setup check,
+    /// a spawned server's readiness polls and the metrics and heap-profile
+    /// connections over https. Against one server that scrapes itself,
+    /// the server counts exactly these.
+    pub handshakes: u64,
+    /// The server's certificate was verified (false with `--insecure`).
+    pub verified: bool,
+    /// The `--cacert` file trusted besides the system's roots.
+    pub cacert: Option<String>,
+    /// Set when verification was off: the warning every output repeats.
+    pub warning: Option<String>,
 }
 
 /// Latency percentiles in milliseconds.

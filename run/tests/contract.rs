@@ -116,6 +116,12 @@ fn fully_populated() -> RunSummary {
         },
         dropped_iterations: 0,
         connections_opened: 1,
+        tls: Some(TlsSummary {
+            handshakes: 2,
+            verified: false,
+            cacert: Some("ca.pem".into()),
+            warning: Some("WARNING: ...".into()),
+        }),
         throughput_rps: Some(1.0),
         latency_ms: p(1.0),
         latency_corrected_ms: p(1.0),

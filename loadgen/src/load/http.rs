@@ -12,8 +12,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use super::stream::{OpenError, Stream};
+use crate::tls::TlsDial;
 
 /// Largest response (head + body) accepted; a bigger one is a protocol error,
 /// so a misbehaving server cannot make the generator's memory grow.
@@ -34,6 +34,10 @@ pub(crate) enum TransportError {
     /// The connection was reset or closed before the response was complete.
     #[error("reset")]
     Reset,
+    /// The TLS handshake failed (certificate not trusted, name mismatch,
+    /// not a TLS server).
+    #[error("tls")]
+    Tls,
     /// The bytes received were not a valid HTTP/1.1 response.
     #[error("protocol")]
     Protocol,
@@ -46,6 +50,7 @@ impl TransportError {
             TransportError::Connect => "connect",
             TransportError::Timeout => "clw-auth-timeout",
             TransportError::Reset => "reset",
+            TransportError::Tls => "tls",
             TransportError::Protocol => "protocol",
         }
     }
@@ -84,15 +89,18 @@ enum Framing {
 }
 
 /// One keep-alive connection to `addr`, opened on first use and reopened
-/// after the server closes it or after an error.
+/// after the server closes it or after an error; over TLS when built
+/// [`with_tls`](Conn::with_tls).
 pub(crate) struct Conn {
     addr: SocketAddr,
-    stream: Option<TcpStream>,
+    tls: Option<TlsDial>,
+    stream: Option<Stream>,
     buf: Vec<u8>,
     /// Unconsumed bytes are `buf[pos..len]`.
     pos: usize,
     len: usize,
-    /// Connections opened so far (the first one included).
+    /// Connections opened so far (the first one included); over TLS, each
+    /// is a completed handshake.
     pub(crate) connects: u64,
 }
 
@@ -100,12 +108,19 @@ impl Conn {
     pub(crate) fn new(addr: SocketAddr) -> Conn {
         Conn {
             addr,
+            tls: None,
             stream: None,
             buf: vec![0; 8 * 1024],
             pos: 0,
             len: 0,
             connects: 0,
         }
+    }
+
+    /// Speak TLS (`https://` targets) when `tls` is set.
+    pub(crate) fn with_tls(mut self, tls: Option<TlsDial>) -> Conn {
+        self.tls = tls;
+        self
     }
 
     /// Drop the connection; the next request opens a new one.
@@ -156,11 +171,14 @@ impl Conn {
     }
 
     async fn connect(&mut self) -> Result<(), Attempt> {
-        let stream = TcpStream::connect(self.addr)
+        let stream = Stream::open(self.addr, self.tls.as_ref())
             .await
-            .map_err(|_| Attempt::Failed(TransportError::Connect))?;
-        // Requests are written whole; Nagle would only add delay.
-        let _ = stream.set_nodelay(true);
+            .map_err(|e| {
+                Attempt::Failed(match e {
+                    OpenError::Connect => TransportError::Connect,
+                    OpenError::Tls => TransportError::Tls,
+                })
+            })?;
         self.stream = Some(stream);
         self.pos = 0;
         self.len = 0;
@@ -461,6 +479,7 @@ pub(crate) fn write_request(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
 
     /// A one-connection server that answers each request with the next canned

@@ -3,7 +3,7 @@
 //! [`plan`] is what every worker shares (the run's settings and each
 //! worker's per-thread state), [`engine`] starts the worker threads,
 //! [`vu`] is one virtual user running iterations over an [`http`]
-//! connection, [`stats`] records each request's outcome and latency, and
+//! connection (over a [`stream`], TCP or TLS), [`stats`] records each request's outcome and latency, and
 //! [`counters`] are the running totals the memory sampler reads.
 //! Nothing here knows about memory or result files: the engine hands its
 //! per-second [`engine::WorkerMsg`]s to the results stage.
@@ -13,4 +13,5 @@ pub(crate) mod engine;
 pub(crate) mod http;
 pub(crate) mod plan;
 pub(crate) mod stats;
+pub(crate) mod stream;
 pub(crate) mod vu;

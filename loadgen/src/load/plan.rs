@@ -29,6 +29,8 @@ pub(crate) struct Plan {
     pub(crate) authority: String,
     /// Prefix for every step's path.
     pub(crate) base_path: String,
+    /// `https://` targets: how each user's connection speaks TLS.
+    pub(crate) tls: Option<crate::tls::TlsDial>,
     pub(crate) users: u32,
     pub(crate) threads: usize,
     pub(crate) duration: Duration,

@@ -55,7 +55,7 @@ impl VirtualUser {
         let plan = &local.plan;
         VirtualUser {
             vu,
-            conn: Conn::new(plan.addr),
+            conn: Conn::new(plan.addr).with_tls(plan.tls.clone()),
             resp: Response::default(),
             rng: Rng::for_vu(plan.seed, vu),
             vars: VarStore::new(plan.scenario.vars.len()),

@@ -56,7 +56,8 @@ pub(crate) async fn endpoint(
         .clone()
         .unwrap_or_else(|| target.join("/debug/pprof/heap"));
     let token = opts.heap_profile_token.clone();
-    let probed = match Target::parse(&url) {
+    let tls = target.dial().map(|d| d.tls);
+    let probed = match Target::parse(&url).and_then(|t| t.with_tls(tls.as_ref())) {
         Ok(heap) => probe(&heap, token, DUMP_TIMEOUT).await.map(|()| heap),
         Err(e) => Err(format!("--heap-profile-url: {e}")),
     };

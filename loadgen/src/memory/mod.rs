@@ -22,6 +22,8 @@ pub(crate) struct MemoryConfig<'a> {
     pub(crate) interval: Duration,
     pub(crate) pid: Option<u32>,
     pub(crate) metrics_url: Option<String>,
+    /// The run's TLS settings, for an https metrics URL.
+    pub(crate) tls: Option<crate::tls::ClientTls>,
     pub(crate) spawned: Option<&'a Spawned>,
     pub(crate) csv_path: PathBuf,
     pub(crate) counters: Arc<LoadCounters>,
@@ -54,6 +56,7 @@ impl Memory {
             interval: cfg.interval,
             pid: cfg.pid,
             metrics_url: cfg.metrics_url,
+            tls: cfg.tls,
             cgroup: cfg.spawned.and_then(|s| s.child.usage_probe()),
             csv_path: cfg.csv_path,
             counters: cfg.counters,

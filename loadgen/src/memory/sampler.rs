@@ -44,8 +44,10 @@ pub(crate) struct SamplerConfig {
     pub interval: Duration,
     /// The server's PID: RSS/HWM from /proc. None: RSS from /metrics.
     pub pid: Option<u32>,
-    /// `http://host:port/path` of a Prometheus text endpoint.
+    /// `http://host:port/path` of a Prometheus text endpoint (or https).
     pub metrics_url: Option<String>,
+    /// The run's TLS settings, for an https `metrics_url`.
+    pub tls: Option<crate::tls::ClientTls>,
     /// The spawned server's cgroup usage.
     pub cgroup: Option<UsageProbe>,
     pub csv_path: PathBuf,
@@ -132,7 +134,10 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         None => None,
     };
     let scraper = match &cfg.metrics_url {
-        Some(url) => Some(Scraper::new(Target::parse(url)?, cfg.scrape_timeout)),
+        Some(url) => Some(Scraper::new(
+            Target::parse(url)?.with_tls(cfg.tls.as_ref())?,
+            cfg.scrape_timeout,
+        )),
         None => None,
     };
     let csv = SamplesWriter::create(&cfg.csv_path)?;

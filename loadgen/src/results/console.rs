@@ -84,6 +84,17 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
             s.dropped_iterations
         );
     }
+    if let Some(tls) = &s.tls {
+        let trust = match (&tls.cacert, tls.verified) {
+            (_, false) => "certificate NOT verified".to_string(),
+            (Some(ca), true) => format!("verified (system roots + {ca})"),
+            (None, true) => "verified (system roots)".to_string(),
+        };
+        let _ = writeln!(o, "  tls       {} handshakes, {trust}", tls.handshakes);
+        if let Some(warning) = &tls.warning {
+            let _ = writeln!(o, "  {warning}");
+        }
+    }
     let _ = writeln!(o, "  latency   {}", pct(&s.latency_ms));
     if s.latency_corrected_ms.is_some() {
         let _ = writeln!(o, "  corrected {}", pct(&s.latency_corrected_ms));
@@ -215,5 +226,31 @@ mod tests {
         assert!(render(&s, Path::new("run")).contains("no allocation site grew"));
         s.memory.as_mut().unwrap().growth_sites = None;
         assert!(!render(&s, Path::new("run")).contains("heap"));
+    }
+
+    #[test]
+    fn tls_runs_show_handshakes_and_an_insecure_warning() {
+        let mut s = RunSummary {
+            tls: Some(clw_run::TlsSummary {
+                handshakes: 5,
+                verified: true,
+                cacert: Some("ca.pem".into()),
+                warning: None,
+            }),
+            ..RunSummary::default()
+        };
+        let text = render(&s, Path::new("run"));
+        assert!(
+            text.contains("tls       5 handshakes, verified (system roots + ca.pem)"),
+            "{text}"
+        );
+        assert!(!text.contains("WARNING"), "{text}");
+        let insecure = crate::tls::ClientTls::new(None, true).unwrap();
+        s.tls = Some(insecure.summary());
+        let text = render(&s, Path::new("run"));
+        assert!(text.contains("certificate NOT verified"), "{text}");
+        assert!(text.contains(crate::tls::INSECURE_WARNING), "{text}");
+        s.tls = None;
+        assert!(!render(&s, Path::new("run")).contains("tls "));
     }
 }

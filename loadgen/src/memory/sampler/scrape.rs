@@ -160,7 +160,9 @@ impl Scraper {
                 addr
             }
         };
-        let conn = self.conn.get_or_insert_with(|| Conn::new(addr));
+        let conn = self
+            .conn
+            .get_or_insert_with(|| Conn::new(addr).with_tls(self.target.dial()));
         self.request.clear();
         begin_request(&mut self.request, "GET");
         self.request.extend_from_slice(self.path.as_bytes());

@@ -1,0 +1,315 @@
+//! The client side of `https://` targets: one rustls configuration per run
+//! (ring as the crypto provider, TLS 1.3 and 1.2, ALPN `http/1.1`), built
+//! from `--cacert` and `--insecure` and shared by every connection clw-cli
+//! opens to an https URL (the virtual users, the setup check, the metrics
+//! scrape, heap profiles).
+//!
+//! Trust: the operating system's roots, read with `rustls-native-certs`
+//! (the same files curl and OpenSSL read: a company CA installed in the
+//! system, or in a container's ca-certificates, is trusted as curl would
+//! trust it; a compiled-in Mozilla list such as `webpki-roots` would not
+//! know it, and would go stale with the binary), plus the PEM certificates
+//! of `--cacert`. `--insecure` turns verification off, and every output
+//! of the run says so ([`INSECURE_WARNING`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::net::SocketAddr;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Said on the console, in summary.json (`tls.warning`) and in the
+/// report's banner when `--insecure` is on.
+pub(crate) const INSECURE_WARNING: &str =
+    "WARNING: TLS certificate verification is off (--insecure): the target's identity was not checked";
+
+/// Why the TLS client could not be set up (a usage error: exit 2).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsError {
+    #[error("--cacert {}: {reason}", path.display())]
+    CaCert { path: PathBuf, reason: String },
+    #[error("no trusted CA certificates: the system store has none ({reason}); pass --cacert FILE with the CA that signed the target's certificate, or --insecure")]
+    NoRoots { reason: String },
+}
+
+/// The TLS client settings of a run; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct ClientTls {
+    connector: TlsConnector,
+    /// Verification off (`--insecure`).
+    pub(crate) insecure: bool,
+    /// The `--cacert` file, if any.
+    pub(crate) cacert: Option<PathBuf>,
+    /// Handshakes completed through this configuration, by every clone.
+    handshakes: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("insecure", &self.insecure)
+            .field("cacert", &self.cacert)
+            .finish()
+    }
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl ClientTls {
+    /// System roots plus `cacert`, or no verification with `insecure`.
+    pub(crate) fn new(cacert: Option<&Path>, insecure: bool) -> Result<ClientTls, TlsError> {
+        let builder = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions");
+        let mut config = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
+                .with_no_client_auth()
+        } else {
+            builder
+                .with_root_certificates(roots(cacert)?)
+                .with_no_client_auth()
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(ClientTls {
+            connector: TlsConnector::from(Arc::new(config)),
+            insecure,
+            cacert: cacert.map(Path::to_path_buf),
+            handshakes: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// Runs the client handshake on `tcp` for `name`, counting it once
+    /// complete.
+    pub(crate) async fn connect(
+        &self,
+        name: ServerName<'static>,
+        tcp: TcpStream,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        let stream = self.connector.connect(name, tcp).await?;
+        self.handshakes.fetch_add(1, Ordering::Relaxed);
+        Ok(stream)
+    }
+
+    /// Handshakes completed so far (summary.json `tls.handshakes`).
+    pub(crate) fn handshakes(&self) -> u64 {
+        self.handshakes.load(Ordering::Relaxed)
+    }
+
+    /// summary.json's `tls` object, with the handshakes so far.
+    pub(crate) fn summary(&self) -> clw_run::TlsSummary {
+        clw_run::TlsSummary {
+            handshakes: self.handshakes(),
+            verified: !self.insecure,
+            cacert: self.cacert.as_ref().map(|p| p.display().to_string()),
+            warning: self.insecure.then(|| INSECURE_WARNING.to_string()),
+        }
+    }
+}
+
+/// The run's TLS settings when any URL it talks to is https (the target,
+/// `--metrics-url`, `--heap-profile-url`); `None` for an all-plain run,
+/// which then never reads the system's roots. A `--cacert` that cannot be
+/// used is an error either way.
+pub(crate) fn for_urls(opts: &crate::opts::LoadTestOpts) -> Result<Option<ClientTls>, TlsError> {
+    let https = |url: &str| url.trim_start().starts_with("https://");
+    let any = https(&opts.target)
+        || opts.metrics_url.as_deref().is_some_and(https)
+        || opts.heap_profile_url.as_deref().is_some_and(https);
+    if !any {
+        if let Some(path) = &opts.cacert {
+            roots(Some(path))?;
+        }
+        return Ok(None);
+    }
+    let tls = ClientTls::new(opts.cacert.as_deref(), opts.insecure)?;
+    if tls.insecure {
+        eprintln!("{INSECURE_WARNING}");
+    }
+    Ok(Some(tls))
+}
+
+/// What a connection needs to dial one https URL: the run's settings and
+/// the name the certificate must carry.
+#[derive(Debug, Clone)]
+pub(crate) struct TlsDial {
+    pub(crate) tls: ClientTls,
+    pub(crate) name: ServerName<'static>,
+}
+
+impl TlsDial {
+    /// The client handshake on `tcp`.
+    pub(crate) async fn connect(&self, tcp: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        self.tls.connect(self.name.clone(), tcp).await
+    }
+
+    /// The setup check before the load: one handshake with `addr`, so an
+    /// untrusted certificate or a plain-HTTP port is one clear error (exit
+    /// 3) rather than every request failing with `tls`.
+    pub(crate) async fn check(&self, addr: SocketAddr, url: &str) -> Result<(), String> {
+        let fail = |why: String| format!("TLS handshake with {url} ({addr}) failed: {why}");
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| fail(format!("cannot connect: {e}")))?;
+        match tokio::time::timeout(std::time::Duration::from_secs(5), self.connect(tcp)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => {
+                let hint = if e.to_string().contains("certificate") {
+                    "; pass --cacert FILE with the CA that signed the server's certificate, or --insecure to skip verification"
+                } else {
+                    "; is it an https port?"
+                };
+                Err(fail(format!("{e}{hint}")))
+            }
+            Err(_) => Err(fail("no answer within 5s; is it an https port?".into())),
+        }
+    }
+}
+
+/// The system's roots, then `cacert`'s certificates. A `--cacert` file
+/// that cannot be used is an error of its own, whatever the system has.
+fn roots(cacert: Option<&Path>) -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    let (added, _ignored) = store.add_parsable_certificates(native.certs);
+    if let Some(path) = cacert {
+        let bad = |reason: String| TlsError::CaCert {
+            path: path.to_path_buf(),
+            reason,
+        };
+        std::fs::File::open(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
+        let certs = CertificateDer::pem_file_iter(path)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| bad(format!("not a PEM certificate file: {}", pem_reason(&e))))?;
+        if certs.is_empty() {
+            return Err(bad(
+                "no `-----BEGIN CERTIFICATE-----` block in it (a PEM CA certificate is expected)"
+                    .into(),
+            ));
+        }
+        for cert in certs {
+            store
+                .add(cert)
+                .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+        }
+    } else if added == 0 {
+        let reason = match native.errors.first() {
+            Some(e) => e.to_string(),
+            None => "no certificate found".into(),
+        };
+        return Err(TlsError::NoRoots { reason });
+    }
+    Ok(store)
+}
+
+/// `--insecure`: any certificate is accepted; signatures are still checked
+/// (so the handshake is a real one, as curl -k does).
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A PEM parse error in words (the crate's own text prints byte arrays).
+fn pem_reason(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { end_marker } => format!(
+            "a PEM section never ends (no `-----END {}-----` line)",
+            String::from_utf8_lossy(end_marker)
+        ),
+        E::IllegalSectionStart { line } => {
+            format!("bad PEM line `{}`", String::from_utf8_lossy(line))
+        }
+        E::Base64Decode(why) => format!("bad base64 in a PEM section: {why}"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_cacert_names_the_file_and_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        for (path, why) in [
+            (&junk, "no `-----BEGIN CERTIFICATE-----` block"),
+            (&missing, "cannot read it"),
+        ] {
+            let err = ClientTls::new(Some(path), false).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("--cacert {}: ", path.display())) && err.contains(why),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_generated_ca_is_accepted_and_insecure_needs_no_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, ca.cert.pem()).unwrap();
+        let tls = ClientTls::new(Some(&path), false).unwrap();
+        assert!(!tls.insecure);
+        assert_eq!(tls.cacert.as_deref(), Some(path.as_path()));
+        assert!(ClientTls::new(None, true).unwrap().insecure);
+    }
+}

@@ -1,0 +1,228 @@
+//! `https://` targets, end to end in-process: clw-cli against the real
+//! clw-auth serving TLS with a certificate rcgen makes for the test (no
+//! private key is committed). Every load is 1-2 s and a handful of users.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use common::{summary, LoadTest};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SESSIONS: &str = r#"
+name = "sessions"
+[users]
+count = 16
+[[steps]]
+name = "login"
+method = "POST"
+path = "/auth/login"
+body = { username = "{user}", password = "{password}" }
+capture = { token = "token" }
+[[steps]]
+name = "validate"
+method = "GET"
+path = "/auth/validate"
+headers = { Authorization = "Bearer {token}" }
+repeat = 3
+"#;
+
+/// A self-signed certificate for localhost and 127.0.0.1, its PEM files
+/// in a directory that lives as long as it does.
+struct Cert {
+    der: CertificateDer<'static>,
+    dir: tempfile::TempDir,
+}
+
+impl Cert {
+    fn new() -> Cert {
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("cert.pem"), c.cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), c.key_pair.serialize_pem()).unwrap();
+        Cert {
+            der: c.cert.der().clone(),
+            dir,
+        }
+    }
+
+    fn pem(&self) -> PathBuf {
+        self.dir.path().join("cert.pem")
+    }
+}
+
+/// clw-auth serving HTTPS with `cert` on 127.0.0.1:0.
+async fn start_tls_auth(cert: &Cert) -> clw_auth::ServerHandle {
+    let mut cfg = clw_auth::Config::for_tests();
+    cfg.service.tls.cert = Some(cert.pem());
+    cfg.service.tls.key = Some(cert.dir.path().join("key.pem"));
+    clw_auth::Server::bind(cfg).await.unwrap().spawn()
+}
+
+/// GET `path` over TLS trusting `cert` (one connection, then closed).
+async fn https_get(addr: SocketAddr, cert: &Cert, path: &str) -> String {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut text = Vec::new();
+    // rustls reports the peer's close without close_notify as an error
+    // after the bytes; the response is complete by then.
+    let _ = tls.read_to_end(&mut text).await;
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Sum of `clw_http_requests_total` samples whose labels contain `filter`.
+fn server_count(metrics: &str, filter: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("clw_http_requests_total{") && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_over_tls_counts_what_the_server_counts() {
+    let cert = Cert::new();
+    let server = start_tls_auth(&cert).await;
+    let addr = server.addr();
+    let test = LoadTest::with_scenario_text(format!("https://localhost:{}", addr.port()), SESSIONS);
+    let flags = format!(
+        "--concurrent-users 4 --duration 2s --sample-interval 200ms --cacert {}",
+        cert.pem().display()
+    );
+    let outcome = clw_cli::run(test.opts(&flags)).await.expect("run succeeds");
+    assert_eq!(outcome.exit_code, 0);
+    let s = summary(&test.out);
+    assert_eq!(s["target"], format!("https://localhost:{}", addr.port()));
+    assert_eq!(s["requests"]["failed"], 0, "{s}");
+    let tls = &s["tls"];
+    assert_eq!(tls["verified"], true, "{s}");
+    assert_eq!(tls["cacert"], cert.pem().display().to_string());
+    assert!(tls["warning"].is_null(), "{s}");
+    assert_eq!(
+        s["connections_opened"], 4,
+        "one keep-alive connection per user"
+    );
+    // Every handshake clw-cli made (setup check, 4 users, the metrics
+    // scraper) is one the server completed, and no other.
+    let server_handshakes = server.state().metrics.tls_handshakes_total();
+    assert_eq!(
+        tls["handshakes"].as_u64().unwrap(),
+        server_handshakes,
+        "{s}"
+    );
+    assert!(server_handshakes >= 6, "setup + 4 users + scraper: {s}");
+    // The memory sampler read the target's /metrics over https.
+    assert!(s["memory"]["samples"].as_u64().unwrap() >= 3, "{s}");
+    assert_eq!(s["memory"]["sources"]["rss"], "metrics", "{s}");
+
+    let metrics = https_get(addr, &cert, "/metrics").await;
+    let login = server_count(&metrics, "route=\"/auth/login\"");
+    let validate = server_count(&metrics, "route=\"/auth/validate\"");
+    assert!(login > 0, "{metrics}");
+    assert_eq!(s["steps"]["login"]["requests"].as_u64().unwrap(), login);
+    assert_eq!(
+        s["steps"]["validate"]["requests"].as_u64().unwrap(),
+        validate
+    );
+    assert_eq!(s["requests"]["total"].as_u64().unwrap(), login + validate);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_skips_verification_and_says_so_in_every_output() {
+    let cert = Cert::new();
+    let server = start_tls_auth(&cert).await;
+    let addr = server.addr();
+    let test = LoadTest::with_scenario_text(format!("https://127.0.0.1:{}", addr.port()), SESSIONS);
+    let outcome =
+        clw_cli::run(test.opts("--concurrent-users 2 --duration 1s --no-metrics --insecure"))
+            .await
+            .expect("run succeeds without any CA");
+    assert_eq!(outcome.exit_code, 0);
+    let s = summary(&test.out);
+    assert_eq!(s["requests"]["failed"], 0, "{s}");
+    assert_eq!(s["tls"]["verified"], false);
+    let warning = s["tls"]["warning"]
+        .as_str()
+        .expect("a warning in summary.json");
+    assert!(warning.contains("--insecure"), "{warning}");
+    // The report's banner repeats it.
+    let rendered = clw_report::render_run(&test.out).unwrap();
+    let html = std::fs::read_to_string(&rendered.page).unwrap();
+    let banner = &html[html.find("id=\"verdict\"").unwrap()..];
+    let banner = &banner[..banner.find("</section>").unwrap()];
+    assert!(banner.contains("--insecure"), "{banner}");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_from_another_ca_stops_the_run_before_the_load() {
+    let cert = Cert::new();
+    let other = Cert::new();
+    let server = start_tls_auth(&cert).await;
+    let test = LoadTest::with_scenario_text(
+        format!("https://localhost:{}", server.addr().port()),
+        SESSIONS,
+    );
+    let flags = format!("--duration 1s --cacert {}", other.pem().display());
+    let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("TLS handshake with https://localhost:"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("certificate") && msg.contains("--cacert"),
+        "{msg}"
+    );
+    assert_eq!(server.state().metrics.tls_handshakes_total(), 0);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unusable_cacert_is_a_usage_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("ca.pem");
+    std::fs::write(&junk, "hello\n").unwrap();
+    let cut = dir.path().join("cut.pem");
+    std::fs::write(&cut, "-----BEGIN CERTIFICATE-----\nMIIB\n").unwrap();
+    let missing = dir.path().join("missing.pem");
+    for (file, why) in [
+        (&junk, "no `-----BEGIN CERTIFICATE-----` block"),
+        (&cut, "no `-----END CERTIFICATE-----` line"),
+        (&missing, "cannot read it"),
+    ] {
+        let test = LoadTest::with_scenario_text("https://127.0.0.1:1".into(), SESSIONS);
+        let flags = format!("--duration 1s --cacert {}", file.display());
+        let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
+        assert_eq!(err.exit_code(), 2, "{err}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("--cacert {}", file.display())),
+            "{msg}"
+        );
+        assert!(msg.contains(why), "{msg}");
+    }
+}
