@@ -25,6 +25,7 @@ mod tls;
 
 // Top-level concerns the stages share, and the other commands.
 mod dhat;
+mod exporter;
 mod gate;
 mod opts;
 mod outcome;

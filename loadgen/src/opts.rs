@@ -166,6 +166,19 @@ pub struct LoadTestOpts {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub heap_profile_every: Duration,
 
+    /// Serve clw-cli's own Prometheus metrics at http://ADDR/metrics while
+    /// it runs (requests, errors and latency by step, virtual users, the
+    /// server memory sampled, the live verdict), e.g. 127.0.0.1:9464; port
+    /// 0 picks a free one (printed). Binds exactly ADDR.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
+
+    /// After the run, keep serving --metrics-listen until one scrape has
+    /// read the final figures, at most this long (set it to the scrape
+    /// interval to be sure the last second of the run is stored).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = parse_duration, requires = "metrics_listen")]
+    pub metrics_linger: Duration,
+
     /// Run folder (default reports/<UTC timestamp>-<scenario>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

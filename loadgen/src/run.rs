@@ -12,9 +12,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::exporter::{MetricsEndpoint, RunSources};
 use crate::load::counters::LoadCounters;
 use crate::load::engine;
 use crate::load::plan::Plan;
+use crate::load::stats::IntervalStats;
 use crate::memory::heap_profiles::HeapProfiles;
 use crate::opts::{AuthCommand, Command, DhatOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
 use crate::outcome::{setup, usage, Error, Outcome};
@@ -41,10 +43,24 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
     match opts.command {
         Command::Auth {
             command: AuthCommand::LoadTest(lt),
-        } if lt.repeat > 1 => load_tests(*lt).await,
-        Command::Auth {
-            command: AuthCommand::LoadTest(lt),
-        } => load_test(*lt).await,
+        } => {
+            let metrics = crate::exporter::listen(lt.metrics_listen).await?;
+            let linger = lt.metrics_linger;
+            let outcome = if lt.repeat > 1 {
+                load_tests(*lt, metrics.as_ref()).await
+            } else {
+                load_test(*lt, metrics.as_ref()).await
+            };
+            if let Some(m) = metrics {
+                m.finish(if outcome.is_ok() {
+                    linger
+                } else {
+                    Duration::ZERO
+                })
+                .await;
+            }
+            outcome
+        }
         Command::Report(r) => report(r),
         Command::Gate(g) => crate::gate::gate(g),
         Command::Dhat(d) => dhat(&d),
@@ -54,7 +70,10 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
 /// `--repeat N`: the same load N times into OUT/run-1 ... OUT/run-N, so a
 /// gate can take the median and one noisy run neither sets nor breaks a
 /// baseline. Stops at an interruption; otherwise the worst exit code wins.
-async fn load_tests(opts: LoadTestOpts) -> Result<Outcome, Error> {
+async fn load_tests(
+    opts: LoadTestOpts,
+    metrics: Option<&MetricsEndpoint>,
+) -> Result<Outcome, Error> {
     let root = opts
         .out
         .clone()
@@ -73,7 +92,7 @@ async fn load_tests(opts: LoadTestOpts) -> Result<Outcome, Error> {
             opts.repeat,
             root.join(format!("run-{i}")).display()
         );
-        let outcome = load_test(one).await?;
+        let outcome = load_test(one, metrics).await?;
         all.passed &= outcome.passed;
         all.exit_code = all.exit_code.max(outcome.exit_code);
         if outcome.exit_code > 3 {
@@ -222,7 +241,10 @@ async fn start_target(
     Ok((addr, Some(spawned)))
 }
 
-async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
+async fn load_test(
+    opts: LoadTestOpts,
+    metrics: Option<&MetricsEndpoint>,
+) -> Result<Outcome, Error> {
     let p = prepare(&opts)?;
     let mut interrupts =
         Interrupts::install().map_err(|e| setup(format!("cannot catch signals: {e}")))?;
@@ -375,7 +397,18 @@ async fn load_test(opts: LoadTestOpts) -> Result<Outcome, Error> {
     let (tx, rx) = mpsc::unbounded_channel();
     let workers = engine::start(plan.clone(), t0, tx)
         .map_err(|e| setup(format!("cannot start worker threads: {e}")))?;
-    let collector = Collector::new(step_names.clone(), csv, hlog, open, live.clone());
+    let mut collector = Collector::new(step_names.clone(), csv, hlog, open, live.clone());
+    if let Some(metrics) = metrics {
+        let totals = Arc::new(Mutex::new(IntervalStats::new(step_names.len())));
+        collector = collector.share_totals(totals.clone());
+        metrics.attach(RunSources {
+            step_names: step_names.clone(),
+            totals,
+            counters: plan.counters.clone(),
+            users: p.users,
+            memory: Box::new(memory.now_reader()),
+        });
+    }
     let (stop_progress, progress_stop_rx) = oneshot::channel();
     let rss = memory.rss_reader();
     let ticker = progress::spawn_ticker(

@@ -42,6 +42,12 @@ pub(crate) struct StepStats {
     pub(crate) corrected: Histogram<u64>,
     pub(crate) requests: u64,
     pub(crate) errors: u64,
+    /// Requests by response status; 0 counts those that got no response
+    /// (a transport error). For the live metrics' `code` label.
+    pub(crate) by_status: BTreeMap<u16, u64>,
+    /// Errors by [`ErrorKind`], a fixed set, for the live metrics' `kind`
+    /// label (the run-wide `by_error` keeps the server's own words).
+    pub(crate) by_kind: BTreeMap<ErrorKind, u64>,
 }
 
 impl StepStats {
@@ -51,6 +57,8 @@ impl StepStats {
             corrected: new_histogram(),
             requests: 0,
             errors: 0,
+            by_status: BTreeMap::new(),
+            by_kind: BTreeMap::new(),
         }
     }
 
@@ -63,6 +71,64 @@ impl StepStats {
             .expect("auto-resizing histograms always merge");
         self.requests += other.requests;
         self.errors += other.errors;
+        for (status, n) in &other.by_status {
+            *self.by_status.entry(*status).or_default() += n;
+        }
+        for (kind, n) in &other.by_kind {
+            *self.by_kind.entry(*kind).or_default() += n;
+        }
+    }
+}
+
+/// What went wrong with a request, folded into a fixed set so a server
+/// inventing error codes cannot grow the live metrics' label values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum ErrorKind {
+    /// A transport error's name, `capture-failed`, or one of clw-auth's
+    /// codes ([`SERVER_CODES`]).
+    Named(&'static str),
+    /// An unexpected status whose body carried no known code: `http-<status>`.
+    Http(u16),
+    /// A code clw-cli does not know.
+    Other,
+}
+
+/// The error codes clw-auth answers with (auth-server/src/error.rs, checked
+/// by a test), the ones a load test of it can meet.
+pub(crate) const SERVER_CODES: [&str; 17] = [
+    "clw-auth-invalid-credentials",
+    "clw-session-expired",
+    "clw-session-evicted",
+    "clw-session-unknown",
+    "clw-session-overflow",
+    "clw-session-too-large",
+    "clw-memory-pressure",
+    "clw-auth-503",
+    "clw-auth-timeout",
+    "clw-auth-throttled",
+    "clw-bad-request",
+    "clw-payload-too-large",
+    "clw-not-found",
+    "clw-method-not-allowed",
+    "clw-forbidden",
+    "clw-heap-profile-off",
+    "clw-heap-profile-failed",
+];
+
+impl ErrorKind {
+    /// Fold the `kind` of a response with an unexpected status (see
+    /// [`error_kind`]).
+    fn of_response(status: u16, kind: &str) -> ErrorKind {
+        if kind == "capture-failed" {
+            return ErrorKind::Named("capture-failed");
+        }
+        if let Some(known) = SERVER_CODES.iter().find(|c| **c == kind) {
+            return ErrorKind::Named(known);
+        }
+        match kind.strip_prefix("http-") {
+            Some(n) if n.parse() == Ok(status) => ErrorKind::Http(status),
+            _ => ErrorKind::Other,
+        }
     }
 }
 
@@ -111,18 +177,26 @@ impl IntervalStats {
         if let Some(c) = corrected_us {
             record(&mut s.corrected, c.max(latency_us));
         }
-        match outcome {
-            RequestOutcome::Ok { status } => *self.by_status.entry(status).or_default() += 1,
+        let status = match outcome {
+            RequestOutcome::Ok { status } => status,
             RequestOutcome::BadStatus { status, kind } => {
-                *self.by_status.entry(status).or_default() += 1;
-                self.steps[step].errors += 1;
+                s.errors += 1;
+                *s.by_kind
+                    .entry(ErrorKind::of_response(status, kind))
+                    .or_default() += 1;
                 self.count_error(kind);
+                status
             }
             RequestOutcome::Transport { kind } => {
-                self.steps[step].errors += 1;
+                s.errors += 1;
+                *s.by_kind.entry(ErrorKind::Named(kind)).or_default() += 1;
+                *s.by_status.entry(0).or_default() += 1;
                 self.count_error(kind);
+                return;
             }
-        }
+        };
+        *self.steps[step].by_status.entry(status).or_default() += 1;
+        *self.by_status.entry(status).or_default() += 1;
     }
 
     fn count_error(&mut self, kind: &str) {
@@ -255,6 +329,58 @@ mod tests {
         assert_eq!(total.all_steps().latency.len(), 6);
         let p = percentiles(&total.steps[0].latency).unwrap();
         assert!((p.p50 - 1.5).abs() < 0.01, "{p:?}");
+    }
+
+    #[test]
+    fn steps_count_statuses_and_folded_error_kinds() {
+        let mut s = IntervalStats::new(2);
+        s.record(0, 10, None, RequestOutcome::Ok { status: 200 });
+        s.record(0, 10, None, RequestOutcome::Ok { status: 200 });
+        let bad = |status, kind| RequestOutcome::BadStatus { status, kind };
+        s.record(1, 10, None, bad(401, "clw-session-evicted"));
+        s.record(1, 10, None, bad(502, "http-502"));
+        s.record(1, 10, None, bad(500, "made-up-by-the-server"));
+        s.record(1, 10, None, bad(200, "capture-failed"));
+        s.record(1, 10, None, RequestOutcome::Transport { kind: "reset" });
+        assert_eq!(s.steps[0].by_status, BTreeMap::from([(200, 2)]));
+        assert!(s.steps[0].by_kind.is_empty());
+        assert_eq!(
+            s.steps[1].by_status,
+            BTreeMap::from([(0, 1), (200, 1), (401, 1), (500, 1), (502, 1)]),
+            "0 counts the request that got no response"
+        );
+        assert_eq!(
+            s.steps[1].by_kind,
+            BTreeMap::from([
+                (ErrorKind::Named("clw-session-evicted"), 1),
+                (ErrorKind::Named("capture-failed"), 1),
+                (ErrorKind::Named("reset"), 1),
+                (ErrorKind::Http(502), 1),
+                (ErrorKind::Other, 1),
+            ])
+        );
+        // The run-wide figures are as before: no status for no response.
+        assert_eq!(s.by_status.values().sum::<u64>(), 6);
+        assert_eq!(s.by_error["made-up-by-the-server"], 1);
+        let mut all = IntervalStats::new(2);
+        all.add(&s);
+        all.add(&s);
+        assert_eq!(all.steps[1].by_kind[&ErrorKind::Other], 2);
+        assert_eq!(all.steps[1].by_status[&0], 2);
+    }
+
+    #[test]
+    fn server_codes_are_clw_auths() {
+        let source = include_str!("../../../auth-server/src/error.rs");
+        let mut theirs: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ErrorCode::"))
+            .filter_map(|l| l.split_once("=> \"")?.1.strip_suffix("\","))
+            .collect();
+        theirs.sort_unstable();
+        let mut ours = SERVER_CODES.to_vec();
+        ours.sort_unstable();
+        assert_eq!(ours, theirs);
     }
 
     #[test]

@@ -78,6 +78,7 @@ impl VirtualUser {
         if !self.local.sleep_until(start).await {
             return;
         }
+        let _running = plan.counters.user_running();
         match plan.model {
             LoadModel::Closed => {
                 while !self.local.over() {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clw_run::analysis::{self, AnalysisInput, Series};
-use clw_run::{MemoryReport, ServerExit};
+use clw_run::{MemoryReport, ServerExit, Verdict};
 
 pub(crate) mod heap_profiles;
 pub(crate) mod sampler;
@@ -41,6 +41,27 @@ pub(crate) struct Memory {
     /// The sampler's report once stopped early (the server died).
     halted: Option<SamplerReport>,
     note: Option<String>,
+    /// Where RSS and cgroup usage come from, for [`MemoryNow`].
+    rss_source: &'static str,
+    cgroup_source: Option<&'static str>,
+    /// `--memory-limit` was given (else the limit is the one advertised).
+    limit_given: bool,
+}
+
+/// The server's memory as last sampled, and the live verdict: what the
+/// live metrics export. Each figure with where it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct MemoryNow {
+    /// RSS and its source (`proc`, `metrics`).
+    pub(crate) rss: Option<(u64, &'static str)>,
+    /// cgroup usage and how the cgroup is kept (`cgroup-v2`, ...).
+    pub(crate) cgroup: Option<(u64, &'static str)>,
+    /// The allocator's allocated bytes (always from `metrics`).
+    pub(crate) allocated: Option<u64>,
+    /// The limit the run is judged against: `--memory-limit` or `metrics`.
+    pub(crate) limit: Option<(u64, &'static str)>,
+    /// None until the first sample.
+    pub(crate) verdict: Option<Verdict>,
 }
 
 impl Memory {
@@ -50,14 +71,21 @@ impl Memory {
                 handle: None,
                 halted: None,
                 note: Some("memory not sampled: no server PID and no metrics URL".into()),
+                rss_source: "",
+                cgroup_source: None,
+                limit_given: false,
             };
         }
+        let rss_source = if cfg.pid.is_some() { "proc" } else { "metrics" };
+        let cgroup = cfg.spawned.and_then(|s| s.child.usage_probe());
+        let cgroup_source = cgroup.as_ref().map(|c| c.source().as_str());
+        let limit_given = cfg.limit_bytes.is_some();
         let started = sampler::start(SamplerConfig {
             interval: cfg.interval,
             pid: cfg.pid,
             metrics_url: cfg.metrics_url,
             tls: cfg.tls,
-            cgroup: cfg.spawned.and_then(|s| s.child.usage_probe()),
+            cgroup,
             csv_path: cfg.csv_path,
             counters: cfg.counters,
             scrape_timeout: cfg.scrape_timeout,
@@ -71,11 +99,17 @@ impl Memory {
                 handle: Some(handle),
                 halted: None,
                 note: None,
+                rss_source,
+                cgroup_source,
+                limit_given,
             },
             Err(e) => Memory {
                 handle: None,
                 halted: None,
                 note: Some(format!("memory not sampled: {e}")),
+                rss_source,
+                cgroup_source,
+                limit_given,
             },
         }
     }
@@ -98,6 +132,34 @@ impl Memory {
         move || {
             live.as_ref()
                 .and_then(|rx| rx.borrow().as_ref().and_then(|m| m.limit_bytes))
+        }
+    }
+
+    /// A reader of the latest sample and live verdict as [`MemoryNow`], for
+    /// the live metrics (another task, which must not hold the handle). It
+    /// keeps the last values after the sampler stops.
+    pub(crate) fn now_reader(&self) -> impl Fn() -> MemoryNow + Send + Sync + 'static {
+        let latest = self.handle.as_ref().map(|h| h.latest_cell());
+        let live = self.live();
+        let (rss_source, cgroup_source) = (self.rss_source, self.cgroup_source);
+        let limit_source = if self.limit_given {
+            "--memory-limit"
+        } else {
+            "metrics"
+        };
+        move || {
+            let sample = latest.as_ref().and_then(|cell| cell()).unwrap_or_default();
+            let report = live.as_ref().and_then(|rx| rx.borrow().clone());
+            MemoryNow {
+                rss: sample.rss_bytes.map(|b| (b, rss_source)),
+                cgroup: sample.cgroup_bytes.zip(cgroup_source),
+                allocated: sample.allocated_bytes,
+                limit: report
+                    .as_ref()
+                    .and_then(|r| r.limit_bytes)
+                    .map(|b| (b, limit_source)),
+                verdict: report.and_then(|r| r.verdict),
+            }
         }
     }
 

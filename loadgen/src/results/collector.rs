@@ -40,6 +40,9 @@ pub(crate) struct Collector {
     hlog: HdrLog,
     open_model: bool,
     live: Arc<Mutex<Live>>,
+    /// The run's totals so far, for readers outside the collector (the live
+    /// metrics endpoint); added to once per interval.
+    totals_out: Option<Arc<Mutex<IntervalStats>>>,
 }
 
 struct WorkerState {
@@ -62,7 +65,16 @@ impl Collector {
             hlog,
             open_model,
             live,
+            totals_out: None,
         }
+    }
+
+    /// Also keep `shared` equal to the run's totals so far (complete
+    /// intervals only): a reader locks it once per read, the collector once
+    /// per interval, and the workers never.
+    pub(crate) fn share_totals(mut self, shared: Arc<Mutex<IntervalStats>>) -> Collector {
+        self.totals_out = Some(shared);
+        self
     }
 
     /// Receive until every one of `workers` has sent its last report.
@@ -111,6 +123,9 @@ impl Collector {
                     error = self.write_interval(start, end, &stats).err();
                 }
                 totals.add(&stats);
+                if let Some(shared) = &self.totals_out {
+                    shared.lock().expect("totals lock").add(&stats);
+                }
                 self.publish(&totals, &stats, end - start);
             }
             if all_done {
