@@ -5,7 +5,15 @@ CARGO ?= cargo
 build:
 	$(CARGO) build --workspace --release
 
+# Prometheus and promtool (Debian's `prometheus`) for the tests that scrape
+# clw-cli's --metrics-listen; installed when missing (those tests say they
+# skip where it cannot be).
+NEED_PROMETHEUS = command -v prometheus >/dev/null && command -v promtool >/dev/null \
+  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+  || echo "prometheus could not be installed: the tests that need it skip"
+
 test:
+	@$(NEED_PROMETHEUS)
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 

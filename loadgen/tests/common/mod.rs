@@ -5,6 +5,8 @@
 // uses only a subset of it.
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 

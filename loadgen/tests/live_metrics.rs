@@ -1,0 +1,294 @@
+//! `--metrics-listen`: clw-cli's own /metrics during real load tests of an
+//! in-process clw-auth: Prometheus's linter passes it, a real Prometheus
+//! scraping it stores the request count summary.json reports, a taken
+//! address is bad usage before any load, and port 0 is printed.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::prometheus::{get, Prometheus};
+use common::{free_port, summary, LoadTest};
+
+const SESSIONS: &str = r#"
+name = "sessions"
+[users]
+count = 16
+[[steps]]
+name = "login"
+method = "POST"
+path = "/auth/login"
+body = { username = "{user}", password = "{password}" }
+capture = { token = "token" }
+[[steps]]
+name = "validate"
+method = "GET"
+path = "/auth/validate"
+headers = { Authorization = "Bearer {token}" }
+repeat = 3
+"#;
+
+async fn start_auth() -> clw_auth::ServerHandle {
+    clw_auth::Server::bind(clw_auth::Config::for_tests())
+        .await
+        .unwrap()
+        .spawn()
+}
+
+/// A free 127.0.0.1 address for --metrics-listen.
+fn metrics_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", free_port()).parse().unwrap()
+}
+
+/// The sum of the samples of `name` (exact name, any labels) in `text`.
+fn total(text: &str, name: &str) -> Option<f64> {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+/// /metrics, polled off the runtime's threads until `done` holds.
+async fn scrape_until(addr: SocketAddr, what: &'static str, done: fn(&str) -> bool) -> String {
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        loop {
+            if let Some((200, text)) = get(addr, "/metrics") {
+                if done(&text) {
+                    return text;
+                }
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{what} within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_during_a_load_test_pass_promtool() {
+    let Ok(version) = Command::new("promtool").arg("--version").output() else {
+        assert!(
+            std::env::var_os("CLW_REQUIRE_PROMTOOL").is_none(),
+            "promtool is required (CLW_REQUIRE_PROMTOOL set) but not installed"
+        );
+        println!("SKIP metrics_during_a_load_test_pass_promtool: promtool not installed (Debian package `prometheus`; `make test` installs it)");
+        return;
+    };
+    assert!(version.status.success());
+    let auth = start_auth().await;
+    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), SESSIONS);
+    let addr = metrics_addr();
+    let run = tokio::spawn(clw_cli::run(test.opts(&format!(
+        "--concurrent-users 4 --duration 4s --metrics-listen {addr}"
+    ))));
+    // Mid-run: requests counted and the server's memory sampled.
+    let text = scrape_until(addr, "requests and server memory in /metrics", |t| {
+        total(t, "clw_loadtest_requests_total").is_some_and(|n| n > 0.0)
+            && t.contains("clw_loadtest_server_rss_bytes{source=\"metrics\"}")
+    })
+    .await;
+    assert!(!run.is_finished(), "the scrape was taken during the load");
+    for needle in [
+        "clw_loadtest_requests_total{code=\"200\",step=\"login\"}",
+        "clw_loadtest_requests_total{code=\"200\",step=\"validate\"}",
+        "clw_loadtest_request_duration_seconds_bucket{step=\"validate\",le=\"0.005\"}",
+        "clw_loadtest_virtual_users 4",
+        "clw_loadtest_virtual_users_max 4",
+        "clw_loadtest_verdict{verdict=\"leak\"}",
+    ] {
+        assert!(text.contains(needle), "no {needle} in\n{text}");
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && findings.trim().is_empty(),
+        "promtool check metrics:\n{findings}\n---\n{text}"
+    );
+    let outcome = run.await.unwrap().expect("run succeeds");
+    assert_eq!(outcome.exit_code, 0);
+    // The endpoint stops with the run.
+    assert_eq!(
+        get(addr, "/metrics"),
+        None,
+        "{addr} still answers after the run"
+    );
+}
+
+/// The sum of the last stored samples of `selector`: once the endpoint
+/// stops, Prometheus marks its series stale and a plain instant query
+/// returns nothing.
+fn last(selector: &str) -> String {
+    format!("sum(last_over_time({selector}[1m]))")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_stores_the_request_count_summary_json_reports() {
+    let addr = metrics_addr();
+    let Some(prometheus) = Prometheus::start(
+        "prometheus_stores_the_request_count_summary_json_reports",
+        &[addr],
+    ) else {
+        return;
+    };
+    let auth = start_auth().await;
+    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), SESSIONS);
+    // --metrics-linger: the endpoint waits (at most 10 s) for one scrape of
+    // the final figures, so what Prometheus stored last is the run's total.
+    let outcome = clw_cli::run(test.opts(&format!(
+        "--concurrent-users 4 --duration 5s --metrics-listen {addr} --metrics-linger 10s"
+    )))
+    .await
+    .expect("run succeeds");
+    assert_eq!(outcome.exit_code, 0);
+    let s = summary(&test.out);
+    let reported = s["requests"]["total"].as_f64().unwrap();
+    assert!(reported > 20.0, "{s}");
+    let by_step = |step: &str| s["steps"][step]["requests"].as_f64().unwrap();
+    // The last scrape is ingested a moment after it was served.
+    let stored = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        loop {
+            let stored = prometheus.value(&last("clw_loadtest_requests_total"));
+            if stored == Some(reported) || started.elapsed() > Duration::from_secs(10) {
+                return (stored, prometheus);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await
+    .unwrap();
+    let (stored, prometheus) = stored;
+    assert_eq!(
+        stored,
+        Some(reported),
+        "Prometheus's last stored clw_loadtest_requests_total vs summary.json requests.total; its log:\n{}",
+        prometheus.log()
+    );
+    for step in ["login", "validate"] {
+        let q = last(&format!("clw_loadtest_requests_total{{step=\"{step}\"}}"));
+        assert_eq!(prometheus.value(&q), Some(by_step(step)), "{q}");
+        let q = last(&format!(
+            "clw_loadtest_request_duration_seconds_count{{step=\"{step}\"}}"
+        ));
+        assert_eq!(prometheus.value(&q), Some(by_step(step)), "{q}");
+    }
+    // It scraped during the load too: a counter that rose over several
+    // scrapes, not one sample at the end.
+    let samples = prometheus.query("count_over_time(clw_loadtest_virtual_users_max[1m])");
+    let n: f64 = samples[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(n >= 3.0, "{n} scrapes of a 5 s run at 1 s");
+    assert_eq!(
+        prometheus.value("max_over_time(clw_loadtest_virtual_users[1m])"),
+        Some(4.0)
+    );
+}
+
+#[tokio::test]
+async fn a_taken_address_is_bad_usage_before_any_load() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    // The target counts connections: there must be none.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let test =
+        LoadTest::with_scenario_text(format!("http://{}", target.local_addr().unwrap()), SESSIONS);
+    let err = clw_cli::run(test.opts(&format!(
+        "--concurrent-users 2 --duration 2s --metrics-listen {addr}"
+    )))
+    .await
+    .expect_err("the address is taken");
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("--metrics-listen") && message.contains(&addr.to_string()),
+        "{message}"
+    );
+    assert!(
+        !test.out.exists(),
+        "no run folder for a run that never started"
+    );
+    let accepted = tokio::time::timeout(Duration::from_millis(300), target.accept()).await;
+    assert!(accepted.is_err(), "the target was contacted");
+    drop(taken);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_zero_is_bound_and_printed() {
+    let auth = start_auth().await;
+    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), SESSIONS);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clw-cli"))
+        .args([
+            "auth",
+            "load-test",
+            "--quiet",
+            "--no-report",
+            "--no-metrics",
+        ])
+        .args(["--target", &format!("http://{}", auth.addr())])
+        .args(["--scenario", test.scenario.to_str().unwrap()])
+        .args(["--out", test.out.to_str().unwrap()])
+        .args(["--concurrent-users", "2", "--duration", "3s"])
+        .args(["--metrics-listen", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (addr, child) = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let line = lines.next().expect("a line on stderr").unwrap();
+        let addr: SocketAddr = line
+            .strip_prefix("metrics: serving http://")
+            .and_then(|rest| rest.strip_suffix("/metrics"))
+            .unwrap_or_else(|| panic!("first stderr line: {line}"))
+            .parse()
+            .unwrap();
+        (addr, child)
+    })
+    .await
+    .unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0);
+    let text = scrape_until(addr, "the run's requests at the printed address", |t| {
+        t.contains("clw_loadtest_virtual_users_max 2")
+            && total(t, "clw_loadtest_requests_total").is_some_and(|n| n > 0.0)
+    })
+    .await;
+    assert!(
+        text.contains("# TYPE clw_loadtest_requests_total counter"),
+        "{text}"
+    );
+    let status = tokio::task::spawn_blocking(move || {
+        let mut child = child;
+        child.wait().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{status}");
+}
