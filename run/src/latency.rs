@@ -9,9 +9,9 @@ use crate::summary::Percentiles;
 use crate::table::{complete_rows, Table};
 
 /// latency.csv's header, in the documented order.
-pub const LATENCY_HEADER: [&str; 11] = [
+pub const LATENCY_HEADER: [&str; 12] = [
     "t_s", "step", "count", "p50_ms", "p90_ms", "p99_ms", "max_ms", "cp50_ms", "cp90_ms",
-    "cp99_ms", "cmax_ms",
+    "cp99_ms", "cmax_ms", "users",
 ];
 
 /// One row of latency.csv. The `c*` figures are corrected for coordinated
@@ -31,6 +31,9 @@ pub struct LatencyRow {
     pub cp90_ms: Option<f64>,
     pub cp99_ms: Option<f64>,
     pub cmax_ms: Option<f64>,
+    /// Virtual users running at the interval's end (the same on every row
+    /// of an interval); `None` in files written before the column existed.
+    pub users: Option<u64>,
 }
 
 impl LatencyRow {
@@ -54,6 +57,7 @@ impl LatencyRow {
             cp90_ms: corrected.map(|p| p.p90),
             cp99_ms: corrected.map(|p| p.p99),
             cmax_ms: corrected.map(|p| p.max),
+            users: None,
         }
     }
 }
@@ -92,6 +96,7 @@ impl LatencyWriter {
             ms(r.cp90_ms),
             ms(r.cp99_ms),
             ms(r.cmax_ms),
+            r.users.map(|u| u.to_string()).unwrap_or_default(),
         ];
         self.out
             .write_record(&record)
@@ -130,6 +135,7 @@ pub fn read_latency(path: &Path) -> Result<(Vec<LatencyRow>, bool), RunFileError
             cp90_ms: ms("cp90_ms")?,
             cp99_ms: ms("cp99_ms")?,
             cmax_ms: ms("cmax_ms")?,
+            users: table.uint(&record, "users")?,
         });
     }
     Ok((rows, truncated_tail))
@@ -158,7 +164,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "{}\n1.000,login,1,2.000,2.000,2.000,2.000,,,,\n",
+                "{}\n1.000,login,1,2.000,2.000,2.000,2.000,,,,,\n",
                 LATENCY_HEADER.join(",")
             )
         );

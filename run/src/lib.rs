@@ -26,6 +26,7 @@ mod hlog;
 mod latency;
 mod memory;
 mod samples;
+mod stages;
 mod summary;
 mod table;
 pub mod threshold;
@@ -37,6 +38,7 @@ pub use hlog::{read_hlog, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
 pub use memory::{MemoryReport, MemorySources, TrendReport, Verdict};
 pub use samples::{read_samples, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER};
+pub use stages::{fill_figures as fill_stage_figures, StageSummary};
 pub use summary::{
     Host, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, StepSummary, ThresholdResult,
     TlsSummary, SCHEMA_VERSION,

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::de::null_default;
 use crate::error::RunFileError;
 use crate::memory::MemoryReport;
+use crate::stages::StageSummary;
 
 /// The summary.json layout version, bumped when a field changes meaning or
 /// goes away (adding an optional field does not bump it). Files written
@@ -68,6 +69,11 @@ pub struct RunSummary {
     pub latency_note: String,
     #[serde(deserialize_with = "null_default")]
     pub steps: BTreeMap<String, StepSummary>,
+    /// A load that changes over time (`[[load.stages]]`): each stage's
+    /// times and target, written when the load starts, and its figures,
+    /// filled at the end. Absent for a constant load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<StageSummary>>,
     /// Absent from a file written by hand or by a tool that has no samples;
     /// clw-cli always writes one (a placeholder until the run ends).
     pub memory: Option<MemoryReport>,
@@ -123,6 +129,7 @@ impl Default for RunSummary {
             latency_corrected_ms: None,
             latency_note: String::new(),
             steps: BTreeMap::new(),
+            stages: None,
             memory: None,
             server: ServerInfo::default(),
             thresholds: Vec::new(),

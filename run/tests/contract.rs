@@ -135,6 +135,17 @@ fn fully_populated() -> RunSummary {
                 latency_corrected_ms: p(1.0),
             },
         )]),
+        stages: Some(vec![StageSummary {
+            start_s: 0.0,
+            end_s: 1.0,
+            from: 0.0,
+            target: 1.0,
+            requests: Some(1),
+            throughput_rps: Some(1.0),
+            p99_ms: Some(1.0),
+            peak_rss_bytes: Some(1),
+            peak_allocated_bytes: Some(1),
+        }]),
         memory: Some(MemoryReport {
             samples: 1,
             limit_bytes: Some(1),
