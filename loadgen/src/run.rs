@@ -16,6 +16,8 @@ use crate::exporter::{MetricsEndpoint, RunSources};
 use crate::load::counters::LoadCounters;
 use crate::load::engine;
 use crate::load::plan::Plan;
+use crate::load::shape::{self, LoadFlags};
+use crate::load::stages::Stages;
 use crate::load::stats::IntervalStats;
 use crate::memory::heap_profiles::HeapProfiles;
 use crate::opts::{AuthCommand, Command, DhatOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts};
@@ -113,6 +115,13 @@ struct Prepared {
     duration: Duration,
     ramp_up: Duration,
     model: LoadModel,
+    /// A load that changes over time (replaces `ramp_up`).
+    stages: Option<Stages>,
+    /// Until when memory is not judged: the ramp-up, or the time the
+    /// stages first reach their peak.
+    warm_up: Duration,
+    /// How flags and the scenario's `[load]` combined, when worth saying.
+    load_notes: Vec<String>,
     thresholds: Vec<Threshold>,
     out: PathBuf,
     metrics_url: Option<String>,
@@ -126,28 +135,16 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         .and_then(|t| t.with_tls(tls.as_ref()))
         .map_err(usage)?;
     let scenario = Scenario::load(&opts.scenario).map_err(usage)?;
-    let defaults = &scenario.defaults;
-    let users = opts.concurrent_users.unwrap_or(defaults.users);
-    if users == 0 {
-        return Err(usage("--concurrent-users must be at least 1"));
-    }
-    let duration = opts.duration.unwrap_or(defaults.duration);
-    if duration.is_zero() {
-        return Err(usage("--duration must be above 0"));
-    }
-    let ramp_up = opts.ramp_up.unwrap_or(defaults.ramp_up);
-    if ramp_up > duration {
-        return Err(usage(format!(
-            "--ramp-up ({ramp_up:?}) is longer than --duration ({duration:?})"
-        )));
-    }
+    let flags = LoadFlags {
+        users: opts.concurrent_users,
+        duration: opts.duration,
+        ramp_up: opts.ramp_up,
+        arrival_rate: opts.arrival_rate,
+    };
+    let shape = shape::resolve(&opts.scenario, &scenario.defaults, &flags).map_err(usage)?;
     if opts.timeout.is_zero() || opts.sample_interval.is_zero() {
         return Err(usage("--timeout and --sample-interval must be above 0"));
     }
-    let model = match (opts.arrival_rate, defaults.model) {
-        (Some(arrival_rate), _) => LoadModel::Open { arrival_rate },
-        (None, model) => model,
-    };
     let mut flags = opts.threshold.clone();
     if let Some(limit) = opts.max_peak_rss_percent {
         flags.push(
@@ -184,10 +181,13 @@ fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         scenario,
         target,
         tls,
-        users,
-        duration,
-        ramp_up,
-        model,
+        users: shape.users,
+        duration: shape.duration,
+        ramp_up: shape.ramp_up,
+        model: shape.model,
+        warm_up: shape.warm_up(),
+        stages: shape.stages,
+        load_notes: shape.notes,
         thresholds,
         out,
         metrics_url,
@@ -288,7 +288,7 @@ async fn load_test(
         metrics_url: p.metrics_url.clone(),
         concurrent_users: p.users,
         duration_s: p.duration.as_secs_f64(),
-        ramp_up_s: p.ramp_up.as_secs_f64(),
+        ramp_up_s: p.warm_up.as_secs_f64(),
         model: match p.model {
             LoadModel::Closed => "closed",
             LoadModel::Open { .. } => "open",
@@ -310,6 +310,7 @@ async fn load_test(
         latency_corrected_ms: None,
         latency_note: LATENCY_NOTE.into(),
         steps: Default::default(),
+        stages: p.stages.as_ref().map(summary::planned_stages),
         memory: Some(MemoryReport::placeholder(opts.memory_limit)),
         server: ServerInfo {
             pid: server_pid,
@@ -334,6 +335,10 @@ async fn load_test(
             .unwrap_or_default(),
     };
     summary.notes.extend(heap_notes);
+    for note in &p.load_notes {
+        eprintln!("note: {note}");
+    }
+    summary.notes.extend(p.load_notes.iter().cloned());
     let summary_path = p.out.join("summary.json");
     summary.write_atomic(&summary_path).map_err(setup)?;
 
@@ -356,12 +361,12 @@ async fn load_test(
         counters: counters.clone(),
         scrape_timeout: opts.timeout.min(opts.sample_interval * 4),
         limit_bytes: opts.memory_limit,
-        ramp_up: p.ramp_up,
+        ramp_up: p.warm_up,
     })
     .await;
     let heap = heap_target.map(|t| {
         let (rss, limit) = (memory.rss_reader(), memory.limit_reader());
-        HeapProfiles::during(t, &opts, &p.out, t0, p.ramp_up, rss, limit)
+        HeapProfiles::during(t, &opts, &p.out, t0, p.warm_up, rss, limit)
     });
     // --abort-on-fail watches the live verdict and the peaks.
     let mut live_verdict = memory.live().filter(|_| opts.abort_on_fail);
@@ -388,6 +393,7 @@ async fn load_test(
         duration: p.duration,
         ramp_up: p.ramp_up,
         model: p.model,
+        stages: p.stages.clone(),
         timeout: opts.timeout,
         seed: opts.seed.unwrap_or(0x5eed),
         counters,
@@ -416,6 +422,7 @@ async fn load_test(
         t0,
         live,
         rss,
+        p.stages.clone().map(|s| (s, open)),
         progress_stop_rx,
     );
     let collect = collector.run(workers.len(), t0, rx);
@@ -494,12 +501,13 @@ async fn load_test(
         .finish(
             &p.out,
             opts.memory_limit,
-            p.ramp_up,
+            p.warm_up,
             summary.server.exit.as_ref(),
         )
         .await;
     summary.memory = Some(memory_block);
     summary.notes.extend(memory_notes);
+    summary::set_stage_figures(&mut summary, &p.out);
     if let Some(heap) = heap {
         let binary = opts.heap_profile_symbols.as_deref();
         heap.finish(death.is_none(), &p.out, binary, &mut summary)

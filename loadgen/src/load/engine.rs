@@ -38,6 +38,8 @@ pub(crate) struct WorkerMsg {
     pub(crate) last: bool,
     /// Connections opened by this worker's users so far.
     pub(crate) connects: u64,
+    /// This worker's running virtual users at the report's time.
+    pub(crate) users: u64,
 }
 
 /// Start the worker threads; load starts at `t0`. Each sends its interval
@@ -80,6 +82,7 @@ fn run_worker(
             completed: Cell::new(0),
             failed: Cell::new(0),
             connects: Cell::new(0),
+            active: Cell::new(0),
             deadline: Cell::new(t0 + plan.duration),
             stopped: Notify::new(),
             t0,
@@ -116,6 +119,7 @@ fn run_worker(
                             stats,
                             last: false,
                             connects: local.connects.get(),
+                            users: local.active.get(),
                         };
                         if tx.send(msg).is_err() {
                             return;
@@ -138,6 +142,7 @@ fn run_worker(
             stats,
             last: true,
             connects: local.connects.get(),
+            users: local.active.get(),
         });
     });
 }

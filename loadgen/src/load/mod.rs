@@ -5,6 +5,9 @@
 //! [`vu`] is one virtual user running iterations over an [`http`]
 //! connection (over a [`stream`], TCP or TLS), [`stats`] records each request's outcome and latency, and
 //! [`counters`] are the running totals the memory sampler reads.
+//! [`shape`] resolves the load's shape from the scenario and the flags,
+//! and [`stages`] answers, for a load that changes over time, how many
+//! users run and when each iteration is due at any moment.
 //! Nothing here knows about memory or result files: the engine hands its
 //! per-second [`engine::WorkerMsg`]s to the results stage.
 
@@ -12,6 +15,8 @@ pub(crate) mod counters;
 pub(crate) mod engine;
 pub(crate) mod http;
 pub(crate) mod plan;
+pub(crate) mod shape;
+pub(crate) mod stages;
 pub(crate) mod stats;
 pub(crate) mod stream;
 pub(crate) mod vu;

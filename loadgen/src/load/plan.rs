@@ -14,6 +14,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::counters::LoadCounters;
+use super::stages::Stages;
 use super::stats::IntervalStats;
 use crate::scenario::{LoadModel, Scenario};
 
@@ -36,6 +37,10 @@ pub(crate) struct Plan {
     pub(crate) duration: Duration,
     pub(crate) ramp_up: Duration,
     pub(crate) model: LoadModel,
+    /// A load that changes over time: it replaces `ramp_up`, `users` is
+    /// its peak (closed model) or the pool (open model), and `duration` is
+    /// the stages' sum.
+    pub(crate) stages: Option<Stages>,
     pub(crate) timeout: Duration,
     pub(crate) seed: u64,
     pub(crate) counters: Arc<LoadCounters>,
@@ -74,6 +79,9 @@ pub(crate) struct Local {
     pub(crate) completed: Cell<u64>,
     pub(crate) failed: Cell<u64>,
     pub(crate) connects: Cell<u64>,
+    /// Virtual users on this thread that are running (started and not
+    /// stopped), sent with each interval report.
+    pub(crate) active: Cell<u64>,
     /// When no new request may start (load start + duration, or earlier
     /// after a stop).
     pub(crate) deadline: Cell<Instant>,

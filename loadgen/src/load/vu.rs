@@ -73,46 +73,112 @@ impl VirtualUser {
     pub(crate) async fn run(mut self) {
         let plan = self.local.plan.clone();
         let users = u64::from(plan.users.max(1));
-        // Ramp-up: user i starts at i/N of the ramp-up time.
-        let start = self.local.t0 + plan.ramp_up.mul_f64(self.vu as f64 / users as f64);
-        if !self.local.sleep_until(start).await {
-            return;
-        }
-        let _running = plan.counters.user_running();
-        match plan.model {
-            LoadModel::Closed => {
-                while !self.local.over() {
-                    self.iteration(Duration::ZERO).await;
-                }
+        match (&plan.stages, plan.model) {
+            (Some(stages), LoadModel::Closed) => {
+                let windows = stages.windows(u32::try_from(self.vu).unwrap_or(u32::MAX));
+                self.run_windows(&windows).await;
             }
-            LoadModel::Open { arrival_rate } => self.run_open(arrival_rate, users, start).await,
+            (Some(_), LoadModel::Open { .. }) => {
+                // The rate ramps, not the pool: every user serves from 0.
+                let _running = plan.counters.user_running();
+                self.set_active(true);
+                self.run_open(users, self.local.t0).await;
+                self.set_active(false);
+            }
+            (None, model) => {
+                // Ramp-up: user i starts at i/N of the ramp-up time.
+                let start = self.local.t0 + plan.ramp_up.mul_f64(self.vu as f64 / users as f64);
+                if !self.local.sleep_until(start).await {
+                    return;
+                }
+                let _running = plan.counters.user_running();
+                self.set_active(true);
+                match model {
+                    LoadModel::Closed => {
+                        while !self.local.over() {
+                            self.iteration(Duration::ZERO).await;
+                        }
+                    }
+                    LoadModel::Open { .. } => self.run_open(users, start).await,
+                }
+                self.set_active(false);
+            }
         }
         self.local
             .connects
             .set(self.local.connects.get() + self.conn.connects);
     }
 
-    /// Open model, wrk2-style: user `i` owns iterations `i, i+N, i+2N...`
-    /// of the global schedule (`k / rate` seconds after load start). A late
-    /// user runs its overdue iterations back to back, each measured from its
-    /// scheduled time; one overdue by more than the request timeout is
-    /// dropped and counted instead, so a dead server cannot queue up work.
-    async fn run_open(&mut self, rate: f64, users: u64, start: Instant) {
+    /// Count this user in (or out of) its thread's running users.
+    fn set_active(&self, running: bool) {
+        let active = &self.local.active;
+        active.set(if running {
+            active.get() + 1
+        } else {
+            active.get().saturating_sub(1)
+        });
+    }
+
+    /// Closed model with stages: run iterations within each of this user's
+    /// windows (seconds since load start, from `Stages::windows`). At a
+    /// window's end the user finishes its iteration, closes its connection
+    /// (a user who leaves takes its connection along) and waits for the
+    /// next window, if any.
+    async fn run_windows(&mut self, windows: &[(f64, f64)]) {
         let t0 = self.local.t0;
-        let period = Duration::from_secs_f64(users as f64 / rate);
-        let offset = Duration::from_secs_f64(self.vu as f64 / rate);
-        let timeout = self.local.plan.timeout;
+        for &(start, end) in windows {
+            if !self
+                .local
+                .sleep_until(t0 + Duration::from_secs_f64(start))
+                .await
+            {
+                return;
+            }
+            let end = t0 + Duration::from_secs_f64(end);
+            self.set_active(true);
+            while !self.local.over() && Instant::now() < end {
+                self.iteration(Duration::ZERO).await;
+            }
+            self.set_active(false);
+            self.conn.close();
+        }
+    }
+
+    /// Open model, wrk2-style: user `i` owns iterations `i, i+N, i+2N...`
+    /// of the global schedule: iteration `k` is due `k / rate` seconds after
+    /// load start, or with stages when the arrivals reach `k`
+    /// (`Stages::arrival_s`). A late user runs its overdue iterations back
+    /// to back, each measured from its scheduled time; one overdue by more
+    /// than the request timeout is dropped and counted instead, so a dead
+    /// server cannot queue up work.
+    async fn run_open(&mut self, users: u64, start: Instant) {
+        let plan = self.local.plan.clone();
+        let t0 = self.local.t0;
+        let rate = match plan.model {
+            LoadModel::Open { arrival_rate } => arrival_rate,
+            LoadModel::Closed => return,
+        };
+        let due = |k: u64| -> Option<Instant> {
+            let s = match &plan.stages {
+                Some(stages) => stages.arrival_s(k)?,
+                None => k as f64 / rate,
+            };
+            Some(t0 + Duration::from_secs_f64(s))
+        };
+        let timeout = plan.timeout;
         // First slot at or after this user's ramp-up start.
-        let mut k: u32 = 0;
-        while t0 + offset + period * k < start {
-            k += 1;
+        let mut k = self.vu;
+        while due(k).is_some_and(|slot| slot < start) {
+            k += users;
         }
         loop {
-            let slot = t0 + offset + period * k;
+            let Some(slot) = due(k) else {
+                return;
+            };
             if slot >= self.local.deadline.get() {
                 return;
             }
-            k += 1;
+            k += users;
             let now = Instant::now();
             if slot > now {
                 if !self.local.sleep_until(slot).await {

@@ -23,6 +23,8 @@ pub(crate) struct Live {
     pub(crate) rps: f64,
     /// p99 of the last complete interval, ms.
     pub(crate) p99_ms: Option<f64>,
+    /// Virtual users running at the end of the last complete interval.
+    pub(crate) users: u64,
 }
 
 /// The collector's result: the whole run merged.
@@ -94,7 +96,9 @@ impl Collector {
                 connects: 0,
             })
             .collect();
-        let mut pending: BTreeMap<u64, IntervalStats> = BTreeMap::new();
+        // Per interval: the merged stats and the running users summed over
+        // the workers that reported it.
+        let mut pending: BTreeMap<u64, (IntervalStats, u64)> = BTreeMap::new();
         let mut totals = IntervalStats::new(steps);
         let mut error = None;
         while let Some(msg) = rx.recv().await {
@@ -102,17 +106,18 @@ impl Collector {
             w.next_index = msg.index + 1;
             w.done |= msg.last;
             w.connects = msg.connects;
-            pending
+            let (stats, users) = pending
                 .entry(msg.index)
-                .or_insert_with(|| IntervalStats::new(steps))
-                .add(&msg.stats);
+                .or_insert_with(|| (IntervalStats::new(steps), 0));
+            stats.add(&msg.stats);
+            *users += msg.users;
             let all_done = state.iter().all(|w| w.done);
             // An interval is complete once no worker can still report it.
             while let Some((&index, _)) = pending.first_key_value() {
                 if !all_done && state.iter().any(|w| !w.done && w.next_index <= index) {
                     break;
                 }
-                let stats = pending.remove(&index).expect("first key exists");
+                let (stats, users) = pending.remove(&index).expect("first key exists");
                 let start = INTERVAL * index as u32;
                 let mut end = start + INTERVAL;
                 if all_done && pending.is_empty() {
@@ -120,13 +125,13 @@ impl Collector {
                     end = t0.elapsed().max(start + Duration::from_millis(1));
                 }
                 if error.is_none() {
-                    error = self.write_interval(start, end, &stats).err();
+                    error = self.write_interval(start, end, &stats, users).err();
                 }
                 totals.add(&stats);
                 if let Some(shared) = &self.totals_out {
                     shared.lock().expect("totals lock").add(&stats);
                 }
-                self.publish(&totals, &stats, end - start);
+                self.publish(&totals, &stats, end - start, users);
             }
             if all_done {
                 break;
@@ -145,9 +150,10 @@ impl Collector {
         start: Duration,
         end: Duration,
         stats: &IntervalStats,
+        users: u64,
     ) -> Result<(), RunFileError> {
         self.csv
-            .write_interval(end.as_secs_f64(), &self.step_names, stats)?;
+            .write_interval(end.as_secs_f64(), &self.step_names, stats, users)?;
         let length = end - start;
         for (name, step) in self.step_names.iter().zip(&stats.steps) {
             if step.requests == 0 {
@@ -162,12 +168,13 @@ impl Collector {
         self.hlog.flush()
     }
 
-    fn publish(&self, totals: &IntervalStats, last: &IntervalStats, length: Duration) {
+    fn publish(&self, totals: &IntervalStats, last: &IntervalStats, length: Duration, users: u64) {
         let all = last.all_steps();
         let mut live = self.live.lock().expect("live lock");
         live.requests = totals.requests();
         live.errors = totals.errors();
         live.rps = last.requests() as f64 / length.as_secs_f64().max(1e-3);
         live.p99_ms = percentiles(&all.latency).map(|p| p.p99);
+        live.users = users;
     }
 }

@@ -27,34 +27,34 @@ impl LatencyCsv {
     }
 
     /// Write the rows of the interval ending at `t_s` and flush them.
+    /// Write the rows of the interval ending at `t_s`, in which `users`
+    /// virtual users were running at its end, and flush them.
     pub(crate) fn write_interval(
         &mut self,
         t_s: f64,
         step_names: &[String],
         stats: &IntervalStats,
+        users: u64,
     ) -> Result<(), RunFileError> {
         for (name, step) in step_names.iter().zip(&stats.steps) {
             if step.requests > 0 {
-                self.row(t_s, name, step)?;
+                self.row(t_s, name, step, users)?;
             }
         }
-        self.row(t_s, "all", &stats.all_steps())?;
+        self.row(t_s, "all", &stats.all_steps(), users)?;
         self.out.flush()
     }
 
-    fn row(&mut self, t_s: f64, step: &str, s: &StepStats) -> Result<(), RunFileError> {
+    fn row(&mut self, t_s: f64, step: &str, s: &StepStats, users: u64) -> Result<(), RunFileError> {
         let corrected = if self.corrected {
             percentiles(&s.corrected)
         } else {
             None
         };
-        self.out.write(&LatencyRow::new(
-            t_s,
-            step,
-            s.requests,
-            percentiles(&s.latency),
-            corrected,
-        ))
+        self.out.write(&LatencyRow {
+            users: Some(users),
+            ..LatencyRow::new(t_s, step, s.requests, percentiles(&s.latency), corrected)
+        })
     }
 }
 
@@ -71,13 +71,13 @@ mod tests {
         let mut csv = LatencyCsv::create(&path, false).unwrap();
         let mut s = IntervalStats::new(2);
         s.record(0, 2000, None, RequestOutcome::Ok { status: 200 });
-        csv.write_interval(1.0, &["login".into(), "validate".into()], &s)
+        csv.write_interval(1.0, &["login".into(), "validate".into()], &s, 4)
             .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], LATENCY_HEADER.join(","));
-        assert_eq!(lines[1], "1.000,login,1,2.000,2.000,2.000,2.000,,,,");
-        assert_eq!(lines[2], "1.000,all,1,2.000,2.000,2.000,2.000,,,,");
+        assert_eq!(lines[1], "1.000,login,1,2.000,2.000,2.000,2.000,,,,,4");
+        assert_eq!(lines[2], "1.000,all,1,2.000,2.000,2.000,2.000,,,,,4");
         assert_eq!(lines.len(), 3, "steps without requests get no row");
     }
 

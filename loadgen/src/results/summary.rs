@@ -2,8 +2,11 @@
 //! the load's stats, and the thresholds that decide the exit code. Unknown
 //! numbers are null, never 0.
 
-use clw_run::{Requests, RunSummary, ServerExit, StepSummary};
+use std::path::Path;
 
+use clw_run::{Requests, RunSummary, ServerExit, StageSummary, StepSummary};
+
+use crate::load::stages::Stages;
 use crate::load::stats::{percentiles, IntervalStats};
 use clw_run::threshold::Threshold;
 
@@ -48,6 +51,33 @@ pub(crate) fn set_load(
             (name.clone(), step)
         })
         .collect();
+}
+
+/// summary.json's `stages[]` as planned: times and targets, figures null.
+/// Written when the load starts, so a killed run can still draw them.
+pub(crate) fn planned_stages(stages: &Stages) -> Vec<StageSummary> {
+    stages
+        .spans()
+        .iter()
+        .map(|s| StageSummary::planned(s.start_s, s.end_s, s.from, s.target))
+        .collect()
+}
+
+/// Fill each stage's figures from the run folder's latency.hlog and
+/// samples.csv (the same function clw-report runs on a killed run's
+/// folder); a file that cannot be read leaves the figures null and a note.
+pub(crate) fn set_stage_figures(summary: &mut RunSummary, out: &Path) {
+    let Some(stages) = summary.stages.as_mut() else {
+        return;
+    };
+    let intervals = clw_run::read_hlog(&out.join(clw_run::files::HLOG)).map(|(i, _)| i);
+    let samples = clw_run::read_samples(&out.join(clw_run::files::SAMPLES)).map(|s| s.rows);
+    match (intervals, samples) {
+        (Ok(intervals), Ok(samples)) => clw_run::fill_stage_figures(stages, &intervals, &samples),
+        (Err(e), _) | (_, Err(e)) => summary
+            .notes
+            .push(format!("per-stage figures are missing: {e}")),
+    }
 }
 
 /// Judge every threshold, and the run: it passes when every threshold

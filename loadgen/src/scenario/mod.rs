@@ -58,7 +58,7 @@ pub(crate) const BUILTIN: [(&str, &str); 6] = [
 pub use error::ScenarioError;
 #[cfg(test)]
 pub(crate) use model::Method;
-pub(crate) use model::{LoadModel, Scenario, Step};
+pub(crate) use model::{LoadDefaults, LoadModel, Scenario, Stage, Step};
 pub(crate) use rng::Rng;
 pub(crate) use template::RenderCtx;
 pub(crate) use vars::{capture_into, VarStore};

@@ -70,6 +70,20 @@ pub(crate) struct LoadDefaults {
     pub(crate) ramp_up: Duration,
     /// `model` and `arrival_rate`. Default closed.
     pub(crate) model: LoadModel,
+    /// `[[load.stages]]`, in order; empty when the load is constant. With
+    /// stages, `duration` is their sum, `ramp_up` is zero, and `users` is
+    /// the peak target (closed model) or the pool (open model).
+    pub(crate) stages: Vec<Stage>,
+}
+
+/// One `[[load.stages]]` entry, as k6 writes them: over `duration`, the
+/// load moves in a straight line from the previous stage's target (0 for
+/// the first) to `target`: virtual users in the closed model, iterations
+/// per second in the open model. A zero `duration` is a jump.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Stage {
+    pub(crate) duration: Duration,
+    pub(crate) target: f64,
 }
 
 /// How load is offered.

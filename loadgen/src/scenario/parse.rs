@@ -14,8 +14,8 @@ use toml::Spanned;
 
 use super::body;
 use super::error::{ScenarioError, Source};
-use super::model::{Flow, LoadDefaults, LoadModel, Scenario, StatusSet, Step, UserPick, UserPool};
-use super::raw::{RawFlow, RawModel, RawPick, RawScenario, RawStep, RawThresholds, RawUsers};
+use super::model::{Flow, Scenario, StatusSet, Step, UserPick, UserPool};
+use super::raw::{RawFlow, RawPick, RawScenario, RawStep, RawThresholds, RawUsers};
 use super::template::{is_builtin, is_identifier, Template, BUILTINS};
 use super::vars::{Capture, Slot};
 use clw_run::threshold::Threshold;
@@ -130,54 +130,6 @@ impl Compiler<'_> {
             (Some(prefix), Some(rest)) if rest.starts_with(prefix) => start + offset,
             _ => span.start,
         }
-    }
-
-    fn load(&self, raw: &RawScenario) -> Result<LoadDefaults, ScenarioError> {
-        let l = &raw.load;
-        let users = l.users.as_ref().map_or(Ok(10), |u| match *u.get_ref() {
-            0 => Err(self.at(u, "`users` must be at least 1")),
-            n => Ok(n),
-        })?;
-        let duration = l
-            .duration
-            .as_ref()
-            .map_or(Ok(Duration::from_secs(60)), |d| match d.get_ref().0 {
-                Duration::ZERO => Err(self.at(d, "`duration` must be more than 0")),
-                v => Ok(v),
-            })?;
-        let ramp_up = l.ramp_up.as_ref().map_or(Duration::ZERO, |d| d.get_ref().0);
-        let model = match (l.model.as_ref().map(|m| *m.get_ref()), &l.arrival_rate) {
-            (None | Some(RawModel::Closed), None) => LoadModel::Closed,
-            (None | Some(RawModel::Closed), Some(rate)) => {
-                return Err(self.at(rate, "`arrival_rate` applies only to model = \"open\""))
-            }
-            (Some(RawModel::Open), Some(rate))
-                if rate.get_ref().is_finite() && *rate.get_ref() > 0.0 =>
-            {
-                LoadModel::Open {
-                    arrival_rate: *rate.get_ref(),
-                }
-            }
-            (Some(RawModel::Open), Some(rate)) => {
-                return Err(self.at(
-                    rate,
-                    "`arrival_rate` must be a positive number of iterations per second",
-                ))
-            }
-            (Some(RawModel::Open), None) => {
-                let m = l.model.as_ref().expect("model is set");
-                return Err(self.at(
-                    m,
-                    "model = \"open\" needs `arrival_rate` (iterations per second)",
-                ));
-            }
-        };
-        Ok(LoadDefaults {
-            users,
-            duration,
-            ramp_up,
-            model,
-        })
     }
 
     fn users(&self, raw: &RawUsers) -> Result<UserPool, ScenarioError> {
@@ -553,6 +505,11 @@ fn default_step_name(path: &str, method: &str) -> String {
         _ => method.to_ascii_lowercase(),
     }
 }
+
+/// `[load]`, stages included: a child module so it shares the compiler's
+/// error helpers.
+#[path = "load.rs"]
+mod load;
 
 #[cfg(test)]
 #[path = "parse_tests.rs"]

@@ -37,6 +37,16 @@ pub(crate) struct RawLoad {
     pub(crate) ramp_up: Option<Spanned<DurationValue>>,
     pub(crate) model: Option<Spanned<RawModel>>,
     pub(crate) arrival_rate: Option<Spanned<f64>>,
+    pub(crate) stages: Option<Spanned<Vec<Spanned<RawStage>>>>,
+}
+
+/// `[[load.stages]]`: `duration` and `target` (users, or iterations per
+/// second in the open model), both required.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStage {
+    pub(crate) duration: Spanned<DurationValue>,
+    pub(crate) target: Spanned<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
