@@ -19,6 +19,7 @@ mod latency;
 mod page;
 mod run;
 mod samples;
+mod stages;
 mod verdict;
 mod view;
 

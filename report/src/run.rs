@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use clw_run::analysis::{self, AnalysisInput, Series};
-use clw_run::{MemoryReport, Percentiles, Requests, RunFileError, RunSummary};
+use clw_run::{MemoryReport, Percentiles, Requests, RunFileError, RunSummary, StageSummary};
 
 use crate::error::ReportError;
 use crate::latency::Latency;
@@ -19,6 +19,9 @@ pub(crate) struct Run {
     pub(crate) samples: Samples,
     pub(crate) latency: Latency,
     pub(crate) summary: Option<RunSummary>,
+    /// summary.json `stages[]`, with figures (recomputed for a killed run);
+    /// empty for a constant load.
+    pub(crate) stages: Vec<StageSummary>,
     /// The memory block to show: summary.json's, or [`Run::recomputed`].
     memory: Option<MemoryReport>,
     /// Why the verdict was recomputed from samples.csv (summary.json had
@@ -55,6 +58,7 @@ impl Run {
             notices.push("samples.csv has no complete rows".into());
         }
         let (memory, recomputed) = memory_verdict(dir, summary.as_ref(), &mut notices);
+        let stages = crate::stages::load(dir, summary.as_ref(), &mut notices);
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         Ok(Run {
             name: file_name(&canonical),
@@ -62,6 +66,7 @@ impl Run {
             samples,
             latency: latency.unwrap_or_default(),
             summary,
+            stages,
             memory,
             recomputed,
             notices,

@@ -21,6 +21,8 @@ pub(crate) struct RunView {
     /// profiles and no `memory.growth_sites`).
     pub(crate) growth: Option<Growth>,
     pub(crate) steps: Vec<StepRow>,
+    /// The table per stage (a load with `[[load.stages]]`); empty otherwise.
+    pub(crate) stages: Vec<crate::stages::StageRow>,
     pub(crate) thresholds: Vec<ThresholdRow>,
     pub(crate) gate: Option<bool>,
     pub(crate) evidence: Vec<String>,
@@ -114,6 +116,7 @@ impl RunView {
             charts,
             growth,
             steps: steps(run),
+            stages: crate::stages::rows(&run.stages, s.is_some_and(|s| s.model == "open")),
             thresholds: s
                 .map(|s| {
                     s.thresholds

@@ -50,6 +50,7 @@ fn overlay<'a>(
         empty_message: empty.to_string(),
         legend_at: SeriesLabelPosition::UpperLeft,
         counts: false,
+        boundaries: Vec::new(),
     }
 }
 

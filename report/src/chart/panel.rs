@@ -8,6 +8,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::samples::Series;
+pub(crate) use crate::stages::Boundary;
 
 pub(crate) type DrawResult<DB> =
     Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
@@ -53,11 +54,15 @@ pub(crate) struct Panel<'a> {
     pub(crate) legend_at: SeriesLabelPosition,
     /// Whole numbers only (sessions, evictions): no "0.20" ticks.
     pub(crate) counts: bool,
+    /// Where the load's stages begin and end (summary.json `stages[]`):
+    /// thin dashed lines, labelled at the top.
+    pub(crate) boundaries: Vec<Boundary>,
 }
 
 const GRID: RGBColor = RGBColor(226, 226, 226);
 const AXIS_TEXT: RGBColor = RGBColor(60, 60, 60);
 const SHADE: RGBColor = RGBColor(120, 140, 170);
+const BOUNDARY: RGBColor = RGBColor(110, 110, 110);
 
 impl Line<'_> {
     /// Continuous runs of known values, scaled.
@@ -95,7 +100,12 @@ impl Panel<'_> {
         let lines = self.lines.iter().filter_map(|l| l.t.last().copied());
         let markers = self.markers.iter().map(|m| m.x);
         let shade = self.shade.iter().map(|s| s.1);
-        let max = lines.chain(markers).chain(shade).fold(0.0, f64::max);
+        let boundaries = self.boundaries.iter().map(|b| b.x);
+        let max = lines
+            .chain(markers)
+            .chain(shade)
+            .chain(boundaries)
+            .fold(0.0, f64::max);
         if max > 0.0 {
             max * 1.02
         } else {
@@ -217,6 +227,29 @@ pub(crate) fn draw<DB: DrawingBackend>(
             .legend(|(x, y)| {
                 Rectangle::new([(x, y - 6), (x + 20, y + 6)], SHADE.mix(0.3).filled())
             });
+    }
+
+    let mut first = true;
+    for b in &panel.boundaries {
+        let style = stroke(BOUNDARY, 1);
+        let annotation = chart.draw_series(DashedLineSeries::new(
+            vec![(b.x, 0.0), (b.x, y_max)],
+            4,
+            4,
+            style,
+        ))?;
+        if std::mem::take(&mut first) {
+            annotation
+                .label("stage boundary")
+                .legend(move |(x, y)| legend_line(x, y, BOUNDARY, true));
+        }
+        let text = ("sans-serif", 12)
+            .into_font()
+            .color(&BOUNDARY)
+            .pos(Pos::new(HPos::Left, VPos::Top));
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((b.x, y_max)) + Text::new(b.label.clone(), (3, 3), text),
+        ))?;
     }
 
     if !panel.has_data() {

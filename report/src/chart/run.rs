@@ -4,9 +4,15 @@ use super::panel::{Line, Marker, Panel};
 use super::*;
 use crate::run::Run;
 
-/// All charts of `run`, in page order.
+/// All charts of `run`, in page order, each panel marked where the load's
+/// stages begin and end.
 pub(crate) fn specs(run: &Run) -> Vec<ChartSpec<'_>> {
-    vec![memory(run), cache(run), throughput(run), latency(run)]
+    let mut specs = vec![memory(run), cache(run), throughput(run), latency(run)];
+    let boundaries = crate::stages::boundaries(&run.stages);
+    for panel in specs.iter_mut().flat_map(|s| s.panels.iter_mut()) {
+        panel.boundaries = boundaries.clone();
+    }
+    specs
 }
 
 fn line<'a>(
@@ -42,6 +48,7 @@ fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> 
         empty_message: empty.to_string(),
         legend_at: SeriesLabelPosition::UpperLeft,
         counts: false,
+        boundaries: Vec::new(),
     }
 }
 
