@@ -79,6 +79,21 @@ pub(crate) struct StageRow {
     pub(crate) p99: String,
     pub(crate) peak_rss: String,
     pub(crate) peak_allocated: String,
+    pub(crate) memory_slope: String,
+}
+
+/// A memory slope: `+12.5 KiB/s`, `-300 B/s`; unknown is a dash.
+fn rate(v: Option<f64>) -> String {
+    let Some(v) = v else { return DASH.into() };
+    let sign = if v < 0.0 { "-" } else { "+" };
+    let a = v.abs();
+    if a >= 1024.0 * 1024.0 {
+        format!("{sign}{:.1} MiB/s", a / (1024.0 * 1024.0))
+    } else if a >= 1024.0 {
+        format!("{sign}{:.1} KiB/s", a / 1024.0)
+    } else {
+        format!("{sign}{a:.0} B/s")
+    }
 }
 
 /// The table: one row per stage, levels in users or iterations per second.
@@ -116,6 +131,7 @@ pub(crate) fn rows(stages: &[StageSummary], open: bool) -> Vec<StageRow> {
             p99: format::ms(s.p99_ms),
             peak_rss: format::bytes(s.peak_rss_bytes.map(|b| b as f64)),
             peak_allocated: format::bytes(s.peak_allocated_bytes.map(|b| b as f64)),
+            memory_slope: rate(s.memory_slope_bytes_per_s),
         })
         .collect()
 }
@@ -140,5 +156,15 @@ mod tests {
             ["0 → 5 users", "jump to 20 users", "hold 20 users"]
         );
         assert_eq!(rows[0].requests, DASH, "no figures yet");
+        assert_eq!(
+            [
+                Some(-300.0),
+                Some(12.5 * 1024.0),
+                Some(3.0 * 1024.0 * 1024.0),
+                None
+            ]
+            .map(rate),
+            ["-300 B/s", "+12.5 KiB/s", "+3.0 MiB/s", DASH]
+        );
     }
 }

@@ -50,6 +50,7 @@ fn write_run(dir: &Path, finished: bool) {
             s.throughput_rps = Some(requests as f64 / 2.0);
             s.p99_ms = Some(4.0);
             s.peak_rss_bytes = Some(7 << 20);
+            s.memory_slope_bytes_per_s = None;
         }
     }
     let summary = RunSummary {
@@ -132,6 +133,7 @@ fn every_chart_marks_the_stage_boundaries_and_the_page_has_a_stage_table() {
                 "15.0/s",
                 "4.0 ms",
                 "7.0 MiB",
+                "—",
                 "—"
             ],
             [
@@ -142,6 +144,7 @@ fn every_chart_marks_the_stage_boundaries_and_the_page_has_a_stage_table() {
                 "35.0/s",
                 "4.0 ms",
                 "7.0 MiB",
+                "—",
                 "—"
             ],
             [
@@ -152,6 +155,7 @@ fn every_chart_marks_the_stage_boundaries_and_the_page_has_a_stage_table() {
                 "55.0/s",
                 "4.0 ms",
                 "7.0 MiB",
+                "—",
                 "—"
             ],
         ]

@@ -34,6 +34,11 @@ pub struct StageSummary {
     /// Highest server RSS / allocated bytes sampled in the stage.
     pub peak_rss_bytes: Option<u64>,
     pub peak_allocated_bytes: Option<u64>,
+    /// How fast memory moved within the stage: the least-squares slope of
+    /// allocated bytes (RSS when the service exports no allocator figures)
+    /// over the stage's samples, bytes per second. Near 0 in a hold: memory
+    /// levelled off at that load. Null with fewer than 3 samples.
+    pub memory_slope_bytes_per_s: Option<f64>,
 }
 
 impl StageSummary {
@@ -109,7 +114,12 @@ pub fn fill_figures(
         stage.throughput_rps = (covered > 0.0).then(|| requests as f64 / covered);
         stage.peak_rss_bytes = None;
         stage.peak_allocated_bytes = None;
+        stage.memory_slope_bytes_per_s = None;
     }
+    // The verdict's choice of series: allocated bytes when any sample has
+    // them, else RSS.
+    let allocated = samples.iter().any(|r| r.allocated_bytes.is_some());
+    let mut points: Vec<Vec<(f64, f64)>> = vec![Vec::new(); stages.len()];
     for r in samples {
         let Some(s) = stage_of(stages, r.t_s) else {
             continue;
@@ -118,6 +128,20 @@ pub fn fill_figures(
         let max = |a: Option<u64>, b: Option<u64>| a.max(b);
         stage.peak_rss_bytes = max(stage.peak_rss_bytes, r.rss_bytes);
         stage.peak_allocated_bytes = max(stage.peak_allocated_bytes, r.allocated_bytes);
+        let memory = if allocated {
+            r.allocated_bytes
+        } else {
+            r.rss_bytes
+        };
+        if let Some(bytes) = memory {
+            points[s].push((r.t_s, bytes as f64));
+        }
+    }
+    for (stage, points) in stages.iter_mut().zip(points) {
+        stage.memory_slope_bytes_per_s = (points.len() >= 3)
+            .then(|| crate::analysis::fit::least_squares(&points))
+            .flatten()
+            .map(|fit| fit.slope);
     }
 }
 
@@ -204,7 +228,39 @@ mod tests {
             [Some(300), None, Some(200), Some(50)]
         );
         assert_eq!(stages[0].peak_allocated_bytes, Some(150));
+        assert_eq!(
+            stages
+                .iter()
+                .map(|s| s.memory_slope_bytes_per_s)
+                .collect::<Vec<_>>(),
+            [None; 4],
+            "fewer than 3 samples in every stage"
+        );
         assert!(stages[0].has_figures());
+    }
+
+    #[test]
+    fn the_memory_slope_says_whether_a_stage_levelled_off() {
+        let mut stages = vec![
+            StageSummary::planned(0.0, 10.0, 0.0, 10.0),
+            StageSummary::planned(10.0, 20.0, 10.0, 10.0),
+        ];
+        // Allocated climbs 100 B/s in the first stage, is flat in the second.
+        let samples: Vec<SampleRow> = (0..20)
+            .map(|t| SampleRow {
+                t_s: f64::from(t),
+                rss_bytes: Some(1 << 20),
+                allocated_bytes: Some(1000 + 100 * u64::try_from(t.min(10)).unwrap()),
+                ..SampleRow::default()
+            })
+            .collect();
+        fill_figures(&mut stages, &[], &samples);
+        let slopes: Vec<f64> = stages
+            .iter()
+            .map(|s| s.memory_slope_bytes_per_s.unwrap())
+            .collect();
+        assert!((slopes[0] - 100.0).abs() < 1e-6, "{slopes:?}");
+        assert!(slopes[1].abs() < 1e-6, "{slopes:?}");
     }
 
     #[test]

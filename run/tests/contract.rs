@@ -145,6 +145,7 @@ fn fully_populated() -> RunSummary {
             p99_ms: Some(1.0),
             peak_rss_bytes: Some(1),
             peak_allocated_bytes: Some(1),
+            memory_slope_bytes_per_s: Some(1.0),
         }]),
         memory: Some(MemoryReport {
             samples: 1,

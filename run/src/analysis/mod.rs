@@ -32,7 +32,7 @@
 //!   for the last third (a hash table doubling grows in steps). The
 //!   `plateau` field, the evidence and the verdict always agree.
 
-mod fit;
+pub(crate) mod fit;
 mod live;
 #[cfg(test)]
 mod live_tests;
