@@ -79,18 +79,22 @@ pub struct LoadTestOpts {
 
     /// Virtual users: one keep-alive connection each. In the open model, the
     /// pool of users that serve the arrivals.
-    /// Default: the scenario's `[load] users`, else 10.
+    /// Default: the scenario's `[load] users`, else 10. With a scenario's
+    /// `[[load.stages]]` in the closed model the stages set the users: this
+    /// flag then needs --duration (which replaces the stages).
     #[arg(long, value_name = "N")]
     pub concurrent_users: Option<u32>,
 
     /// Load duration (`300`, `300s`, `5m`), ramp-up included. Default: the
-    /// scenario's `[load] duration`, else 60s.
+    /// scenario's `[load] duration`, else 60s. Given with a scenario that has
+    /// `[[load.stages]]`, it replaces them by a constant load (as k6's
+    /// --duration replaces a script's stages).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
     /// Scenario file (TOML). The shipped ones are also built in, by name
     /// (login-storm, steady-sessions, large-claims, session-churn, expiry,
-    /// ready-only), for use outside a checkout.
+    /// ready-only, capacity-steps), for use outside a checkout.
     #[arg(
         long,
         value_name = "FILE",
@@ -98,7 +102,8 @@ pub struct LoadTestOpts {
     )]
     pub scenario: PathBuf,
 
-    /// Start the users evenly over this time instead of all at once.
+    /// Start the users evenly over this time instead of all at once (not
+    /// with `[[load.stages]]`, which ramp by themselves).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ramp_up: Option<Duration>,
 

@@ -103,7 +103,7 @@ async fn request_counts_match_the_servers_own_counters() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "t_s,step,count,p50_ms,p90_ms,p99_ms,max_ms,cp50_ms,cp90_ms,cp99_ms,cmax_ms"
+        "t_s,step,count,p50_ms,p90_ms,p99_ms,max_ms,cp50_ms,cp90_ms,cp99_ms,cmax_ms,users"
     );
     let all_rows: u64 = csv
         .lines()

@@ -31,7 +31,7 @@ mod vars;
 use std::path::Path;
 
 /// The shipped scenarios, compiled in (see [`Scenario::load`]).
-pub(crate) const BUILTIN: [(&str, &str); 6] = [
+pub(crate) const BUILTIN: [(&str, &str); 7] = [
     (
         "login-storm",
         include_str!("../../../scenarios/login-storm.toml"),
@@ -52,6 +52,10 @@ pub(crate) const BUILTIN: [(&str, &str); 6] = [
     (
         "ready-only",
         include_str!("../../../scenarios/ready-only.toml"),
+    ),
+    (
+        "capacity-steps",
+        include_str!("../../../scenarios/capacity-steps.toml"),
     ),
 ];
 
@@ -229,6 +233,7 @@ mod shipped_tests {
             .collect();
         names.sort();
         for required in [
+            "capacity-steps",
             "expiry",
             "large-claims",
             "login-storm",
@@ -315,6 +320,24 @@ mod shipped_tests {
             "an expected 401 does not trigger a new login"
         );
         assert!(s.steps().map(|st| st.think_time).sum::<Duration>() > Duration::from_secs(5));
+    }
+
+    #[test]
+    fn capacity_steps_steps_login_storm_users_up_holding_each_level() {
+        let s = load("capacity-steps");
+        assert_eq!(step_names(&s), step_names(&load("login-storm")));
+        let d = &s.defaults;
+        let targets: Vec<f64> = d.stages.iter().map(|st| st.target).collect();
+        assert_eq!(
+            targets,
+            [25.0, 25.0, 50.0, 50.0, 100.0, 100.0, 200.0, 200.0]
+        );
+        // Every level is held long enough for the cache to settle.
+        for pair in d.stages.chunks(2) {
+            assert_eq!(pair[0].target, pair[1].target, "a ramp then a hold");
+            assert!(pair[1].duration >= Duration::from_secs(30));
+        }
+        assert_eq!((d.users, d.duration), (200, Duration::from_secs(240)));
     }
 
     #[test]
