@@ -119,6 +119,11 @@ fn every_chart_marks_the_stage_boundaries_and_the_page_has_a_stage_table() {
             );
         }
     }
+    let memory = svg_text(&std::fs::read_to_string(dir.join("charts/memory.svg")).unwrap());
+    assert!(
+        memory.iter().any(|t| t == "until peak load (not judged)"),
+        "the span before the peak is shaded and named: {memory:?}"
+    );
     let html = common::page(&dir);
     common::assert_self_contained(&html);
     let rows = stage_table(&html);

@@ -50,6 +50,43 @@ fn growth_sites(o: &mut String, sites: Option<&[clw_run::GrowthSite]>) {
     }
 }
 
+/// One line per stage of a load with `[[load.stages]]`: its time, load,
+/// throughput, p99, peak RSS and memory growth (docs/loadgen.md, "Stages").
+fn stages(o: &mut String, s: &RunSummary) {
+    let Some(stages) = s.stages.as_deref().filter(|st| !st.is_empty()) else {
+        return;
+    };
+    let unit = if s.model == "open" { "/s" } else { " users" };
+    let _ = writeln!(
+        o,
+        "  stages    {:<16}{:<22}{:>10}{:>11}{:>11}{:>14}",
+        "time", "load", "req/s", "p99", "peak RSS", "memory/s"
+    );
+    for (i, st) in stages.iter().enumerate() {
+        let load = if st.start_s == st.end_s {
+            format!("jump to {}{unit}", st.target)
+        } else if st.from == st.target {
+            format!("hold {}{unit}", st.target)
+        } else {
+            format!("{} -> {}{unit}", st.from, st.target)
+        };
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            o,
+            "    S{:<6}{:<16}{load:<22}{:>10}{:>11}{:>11}{:>14}",
+            i + 1,
+            format!("{:.0}-{:.0}s", st.start_s, st.end_s),
+            or_dash(st.throughput_rps.map(|r| format!("{r:.1}"))),
+            or_dash(st.p99_ms.map(|p| format!("{p:.2} ms"))),
+            or_dash(st.peak_rss_bytes.map(|b| mib(Some(b)))),
+            or_dash(
+                st.memory_slope_bytes_per_s
+                    .map(|b| format!("{:+.1} KiB", b / 1024.0))
+            ),
+        );
+    }
+}
+
 /// The summary as a person reads it on a terminal.
 pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     let mut o = String::new();
@@ -109,6 +146,7 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
             );
         }
     }
+    stages(&mut o, s);
     let m = s.memory.clone().unwrap_or_default();
     let verdict = m.verdict.unwrap_or(Verdict::Inconclusive);
     let _ = write!(o, "  memory    peak RSS {}", mib(m.peak_rss_bytes));
@@ -252,5 +290,51 @@ mod tests {
         assert!(text.contains(crate::tls::INSECURE_WARNING), "{text}");
         s.tls = None;
         assert!(!render(&s, Path::new("run")).contains("tls "));
+    }
+
+    #[test]
+    fn a_staged_run_prints_a_line_per_stage() {
+        let mut s = RunSummary {
+            model: "closed".into(),
+            stages: Some(vec![
+                clw_run::StageSummary {
+                    throughput_rps: Some(1234.5),
+                    p99_ms: Some(3.25),
+                    peak_rss_bytes: Some(12 << 20),
+                    memory_slope_bytes_per_s: Some(2048.0),
+                    ..clw_run::StageSummary::planned(0.0, 10.0, 0.0, 25.0)
+                },
+                clw_run::StageSummary::planned(10.0, 60.0, 25.0, 25.0),
+            ]),
+            ..RunSummary::default()
+        };
+        let text = render(&s, Path::new("run"));
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with('S'))
+            .collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        for (line, words) in lines.iter().zip([
+            [
+                "S1",
+                "0-10s",
+                "0 -> 25 users",
+                "1234.5",
+                "3.25 ms",
+                "12.0 MiB",
+                "+2.0 KiB",
+            ],
+            ["S2", "10-60s", "hold 25 users", "-", "-", "-", "-"],
+        ]) {
+            let mut at = 0;
+            for w in words {
+                let found = line[at..]
+                    .find(w)
+                    .unwrap_or_else(|| panic!("{w} in {line}"));
+                at += found + w.len();
+            }
+        }
+        s.stages = None;
+        assert!(!render(&s, Path::new("run")).contains("stages"));
     }
 }

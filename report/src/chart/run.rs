@@ -68,6 +68,17 @@ pub(crate) fn oom_marker(run: &Run, label_prefix: &str, color: RGBColor) -> Opti
     })
 }
 
+/// The span before memory is judged, shaded: the ramp-up, or with stages
+/// the time until the load first reaches its peak.
+fn warm_up_shade(run: &Run) -> Option<(f64, f64, String)> {
+    let label = if run.stages.is_empty() {
+        "ramp-up"
+    } else {
+        "until peak load (not judged)"
+    };
+    run.ramp_up_s().map(|r| (0.0, r, label.to_string()))
+}
+
 fn memory(run: &Run) -> ChartSpec<'_> {
     let s = &run.samples;
     let t = s.t_s.as_slice();
@@ -86,7 +97,7 @@ fn memory(run: &Run) -> ChartSpec<'_> {
         p.hlines.extend(limit_lines(limit, RED));
     }
     p.markers.extend(oom_marker(run, "", DARK_RED));
-    p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
+    p.shade = warm_up_shade(run);
     ChartSpec {
         name: "memory",
         title: "Memory over time",
@@ -171,7 +182,7 @@ fn throughput(run: &Run) -> ChartSpec<'_> {
         ),
     ];
     for p in &mut panels {
-        p.shade = run.ramp_up_s().map(|r| (0.0, r, "ramp-up".to_string()));
+        p.shade = warm_up_shade(run);
     }
     panels[1].counts = true;
     // Throughput sits high once ramped up: keep its legend low.
