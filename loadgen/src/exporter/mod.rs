@@ -32,6 +32,8 @@ use tokio::task::JoinHandle;
 
 use crate::outcome::{usage, Error};
 
+#[cfg(test)]
+mod dashboard_tests;
 pub(crate) mod families;
 mod labels;
 
