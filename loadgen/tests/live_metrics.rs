@@ -292,3 +292,30 @@ async fn port_zero_is_bound_and_printed() {
     .unwrap();
     assert!(status.success(), "{status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn virtual_users_follow_the_stages() {
+    let auth = start_auth().await;
+    // Two users for 2 s, then five for 3 s.
+    let text = format!(
+        "{SESSIONS}\n[[load.stages]]\nduration = 0\ntarget = 2\n[[load.stages]]\nduration = \"2s\"\ntarget = 2\n\
+         [[load.stages]]\nduration = 0\ntarget = 5\n[[load.stages]]\nduration = \"3s\"\ntarget = 5\n"
+    );
+    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), &text);
+    let addr = metrics_addr();
+    let run = tokio::spawn(clw_cli::run(test.opts(&format!("--metrics-listen {addr}"))));
+    let at_two = scrape_until(addr, "2 virtual users in the first stage", |t| {
+        t.lines().any(|l| l == "clw_loadtest_virtual_users 2")
+    })
+    .await;
+    assert!(
+        at_two.contains("clw_loadtest_virtual_users_max 5"),
+        "{at_two}"
+    );
+    scrape_until(addr, "5 virtual users in the second stage", |t| {
+        t.lines().any(|l| l == "clw_loadtest_virtual_users 5")
+    })
+    .await;
+    let outcome = run.await.unwrap().expect("run succeeds");
+    assert_eq!(outcome.exit_code, 0);
+}

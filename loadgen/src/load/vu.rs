@@ -126,6 +126,7 @@ impl VirtualUser {
     /// next window, if any.
     async fn run_windows(&mut self, windows: &[(f64, f64)]) {
         let t0 = self.local.t0;
+        let plan = self.local.plan.clone();
         for &(start, end) in windows {
             if !self
                 .local
@@ -135,11 +136,13 @@ impl VirtualUser {
                 return;
             }
             let end = t0 + Duration::from_secs_f64(end);
+            let running = plan.counters.user_running();
             self.set_active(true);
             while !self.local.over() && Instant::now() < end {
                 self.iteration(Duration::ZERO).await;
             }
             self.set_active(false);
+            drop(running);
             self.conn.close();
         }
     }
