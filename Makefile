@@ -26,10 +26,14 @@ run-server:
 
 # --- server (clw-auth) ---
 .PHONY: metrics-check
-# /metrics through Prometheus's own linter; installs promtool when missing.
+# /metrics through Prometheus's own linter (clw-auth's, and clw-cli's
+# --metrics-listen during a load test, which a real Prometheus also
+# scrapes); installs Debian's prometheus when missing, and fails instead of
+# skipping without it.
 metrics-check:
-	@command -v promtool >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
 	CLW_REQUIRE_PROMTOOL=1 $(CARGO) test -p clw-auth --test promtool -- --nocapture
+	CLW_REQUIRE_PROMTOOL=1 CLW_REQUIRE_PROMETHEUS=1 $(CARGO) test -p clw-cli --test live_metrics -- --nocapture
 
 .PHONY: bench-idle
 # A new login's latency while 10,000 idle connections hold every slot of
