@@ -1,0 +1,96 @@
+//! The begin-summary phase: summary.json written before the load starts,
+//! `complete: false`, so a run killed midway (OOM, SIGKILL) still leaves
+//! the setup that produced its CSVs for clw-report.
+
+use std::time::SystemTime;
+
+use clw_run::{Host, MemoryReport, RunSummary, ServerInfo};
+
+use super::prepare::Prepared;
+use super::start_server::Started;
+use crate::opts::LoadTestOpts;
+use crate::outcome::{setup, Error};
+use crate::results::summary;
+use crate::scenario::LoadModel;
+
+/// What clw-cli's latency measures, stated in summary.json and the README.
+pub(crate) const LATENCY_NOTE: &str = "from just before the request's first byte is written (connect included when a new connection is opened) to the response's last byte; latency_corrected_ms (open model) is measured from each iteration's scheduled start";
+
+/// The run's setup as summary.json, written; the figures come at the end.
+/// `heap_notes`: what the heap-profile probe found.
+pub(super) fn begin_summary(
+    opts: &LoadTestOpts,
+    p: &Prepared,
+    started: &Started,
+    heap_notes: Vec<String>,
+) -> Result<RunSummary, Error> {
+    let spawned = started.spawned.as_ref();
+    let mut summary = RunSummary {
+        schema_version: clw_run::SCHEMA_VERSION,
+        complete: false,
+        clw_version: env!("CARGO_PKG_VERSION").into(),
+        scenario: p.scenario.name.clone(),
+        scenario_file: opts.scenario.display().to_string(),
+        target: p.target.url.clone(),
+        metrics_url: p.metrics_url.clone(),
+        concurrent_users: p.users,
+        duration_s: p.duration.as_secs_f64(),
+        ramp_up_s: p.warm_up.as_secs_f64(),
+        model: match p.model {
+            LoadModel::Closed => "closed",
+            LoadModel::Open { .. } => "open",
+        }
+        .into(),
+        arrival_rate: match p.model {
+            LoadModel::Open { arrival_rate } => Some(arrival_rate),
+            LoadModel::Closed => None,
+        },
+        started_at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        elapsed_s: None,
+        host: Host::this(),
+        requests: Default::default(),
+        dropped_iterations: 0,
+        connections_opened: 0,
+        tls: p.target.dial().map(|d| d.tls.summary()),
+        throughput_rps: None,
+        latency_ms: None,
+        latency_corrected_ms: None,
+        latency_note: LATENCY_NOTE.into(),
+        steps: Default::default(),
+        stages: p.stages.as_ref().map(summary::planned_stages),
+        memory: Some(MemoryReport::placeholder(opts.memory_limit)),
+        server: ServerInfo {
+            pid: started.server_pid,
+            command: spawned.map(|s| s.command.clone()),
+            config: opts.spawn_server.as_deref().and_then(config_of),
+            limit_enforcement: spawned
+                .map(|s| s.child.enforcement().as_str().to_string())
+                .unwrap_or_else(|| "none".into()),
+            limit_bytes: opts.memory_limit,
+            exit: None,
+        },
+        thresholds: Vec::new(),
+        passed: None,
+        failures: Vec::new(),
+        interrupted: false,
+        interrupted_by: None,
+        aborted: None,
+        notes: spawned
+            .map(|s| s.child.notes().to_vec())
+            .unwrap_or_default(),
+    };
+    summary.notes.extend(heap_notes);
+    for note in &p.load_notes {
+        eprintln!("note: {note}");
+    }
+    summary.notes.extend(p.load_notes.iter().cloned());
+    summary.write_atomic(&p.summary_path()).map_err(setup)?;
+    Ok(summary)
+}
+
+/// `--config FILE` in the server command, for summary.json.
+fn config_of(command: &str) -> Option<String> {
+    let words = shlex::split(command)?;
+    let i = words.iter().position(|w| w == "--config")?;
+    words.get(i + 1).cloned()
+}

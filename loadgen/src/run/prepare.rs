@@ -1,0 +1,116 @@
+//! The validate phase: every option resolved and checked before any side
+//! effect, so bad input exits 2 before a folder, a server or a request.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use clw_run::threshold::Threshold;
+
+use crate::load::shape::{self, LoadFlags};
+use crate::load::stages::Stages;
+use crate::opts::LoadTestOpts;
+use crate::outcome::{usage, Error};
+use crate::scenario::{LoadModel, Scenario};
+use crate::server;
+use crate::target::Target;
+use crate::watched::Watched;
+
+/// Everything resolved from the options before any side effect.
+pub(super) struct Prepared {
+    pub(super) scenario: Scenario,
+    pub(super) target: Target,
+    /// The TLS client settings, when any URL of the run is https.
+    pub(super) tls: Option<crate::tls::ClientTls>,
+    pub(super) users: u32,
+    pub(super) duration: Duration,
+    pub(super) ramp_up: Duration,
+    pub(super) model: LoadModel,
+    /// A load that changes over time (replaces `ramp_up`).
+    pub(super) stages: Option<Stages>,
+    /// Until when memory is not judged: the ramp-up, or the time the
+    /// stages first reach their peak.
+    pub(super) warm_up: Duration,
+    /// How flags and the scenario's `[load]` combined, when worth saying.
+    pub(super) load_notes: Vec<String>,
+    pub(super) thresholds: Vec<Threshold>,
+    pub(super) out: PathBuf,
+    pub(super) metrics_url: Option<String>,
+    /// `--server-pid`: the process whose death fails the run.
+    pub(super) watched: Option<Watched>,
+}
+
+impl Prepared {
+    /// summary.json in the run folder: written at the start, at a server's
+    /// death and at the end.
+    pub(super) fn summary_path(&self) -> PathBuf {
+        self.out.join("summary.json")
+    }
+}
+
+/// The scenario's defaults overridden by the flags, each checked; the
+/// thresholds with the flag-made ones and the defaults; the run folder.
+pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
+    let tls = crate::tls::for_urls(opts).map_err(usage)?;
+    let target = Target::parse(&opts.target)
+        .and_then(|t| t.with_tls(tls.as_ref()))
+        .map_err(usage)?;
+    let scenario = Scenario::load(&opts.scenario).map_err(usage)?;
+    let flags = LoadFlags {
+        users: opts.concurrent_users,
+        duration: opts.duration,
+        ramp_up: opts.ramp_up,
+        arrival_rate: opts.arrival_rate,
+    };
+    let shape = shape::resolve(&opts.scenario, &scenario.defaults, &flags).map_err(usage)?;
+    if opts.timeout.is_zero() || opts.sample_interval.is_zero() {
+        return Err(usage("--timeout and --sample-interval must be above 0"));
+    }
+    let mut flags = opts.threshold.clone();
+    if let Some(limit) = opts.max_peak_rss_percent {
+        flags.push(
+            clw_run::threshold::parse(&format!("peak_rss_percent <= {limit}"))
+                .map_err(|e| usage(format!("--max-peak-rss-percent: {e}")))?,
+        );
+    }
+    let thresholds = clw_run::threshold::with_defaults(&scenario.thresholds, &flags);
+    let out = opts.out.clone().unwrap_or_else(|| {
+        PathBuf::from("reports").join(format!(
+            "{}-{}",
+            super::folder_stamp(SystemTime::now()),
+            scenario.name
+        ))
+    });
+    if let Some(command) = &opts.spawn_server {
+        server::split_command(command).map_err(usage)?;
+    }
+    let watched = opts
+        .server_pid
+        .map(Watched::new)
+        .transpose()
+        .map_err(usage)?;
+    let metrics_url = if opts.no_metrics {
+        None
+    } else {
+        Some(
+            opts.metrics_url
+                .clone()
+                .unwrap_or_else(|| target.join("/metrics")),
+        )
+    };
+    Ok(Prepared {
+        scenario,
+        target,
+        tls,
+        users: shape.users,
+        duration: shape.duration,
+        ramp_up: shape.ramp_up,
+        model: shape.model,
+        warm_up: shape.warm_up(),
+        stages: shape.stages,
+        load_notes: shape.notes,
+        thresholds,
+        out,
+        metrics_url,
+        watched,
+    })
+}

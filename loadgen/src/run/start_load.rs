@@ -1,0 +1,168 @@
+//! The start-load phase: the output files, the memory sampler and heap
+//! profiles on one clock (t_s = 0), then the worker threads, the collector
+//! and the progress line.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime};
+
+use clw_run::{HdrLog, MemoryReport, RunFileError, RunSummary};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::prepare::Prepared;
+use super::start_server::Started;
+use crate::exporter::{MetricsEndpoint, RunSources};
+use crate::load::engine;
+use crate::load::plan::Plan;
+use crate::load::stats::IntervalStats;
+use crate::memory::heap_profiles::HeapProfiles;
+use crate::memory::{Memory, MemoryConfig};
+use crate::opts::LoadTestOpts;
+use crate::outcome::{setup, Error};
+use crate::results::collector::{Collector, Live, Totals};
+use crate::results::output::LatencyCsv;
+use crate::results::progress::{self, Progress};
+use crate::scenario::LoadModel;
+use crate::target::Target;
+
+/// The collector's run to its end: the totals, and a write error that
+/// stopped the output files (not the run).
+pub(super) type Collect = Pin<Box<dyn Future<Output = (Totals, Option<RunFileError>)> + Send>>;
+
+/// A load under way: what the supervisor watches and the finish phase
+/// stops and reads.
+pub(super) struct Running {
+    /// t_s = 0 of every output.
+    pub(super) t0: Instant,
+    /// Open model: latency.csv has the corrected columns.
+    pub(super) open: bool,
+    pub(super) step_names: Vec<String>,
+    pub(super) memory: Memory,
+    pub(super) heap: Option<HeapProfiles>,
+    /// The live verdict, watched only with `--abort-on-fail`.
+    pub(super) live_verdict: Option<watch::Receiver<Option<MemoryReport>>>,
+    /// `plan.stop` ends the load early.
+    pub(super) plan: Arc<Plan>,
+    pub(super) workers: Vec<JoinHandle<()>>,
+    /// Ends when every worker has sent its last report.
+    pub(super) collect: Collect,
+    pub(super) stop_progress: oneshot::Sender<()>,
+    pub(super) ticker: tokio::task::JoinHandle<Progress>,
+}
+
+/// Open the outputs and start the sampler, the heap profiles and the load.
+/// `heap_target`: where heap profiles come from (None: no capture);
+/// `metrics`: the `--metrics-listen` endpoint, given this run's figures.
+pub(super) async fn start_load(
+    opts: &LoadTestOpts,
+    p: &Prepared,
+    started: &Started,
+    heap_target: Option<Target>,
+    metrics: Option<&MetricsEndpoint>,
+    summary: &mut RunSummary,
+) -> Result<Running, Error> {
+    let open = matches!(p.model, LoadModel::Open { .. });
+    let start_wall = SystemTime::now();
+    let csv = LatencyCsv::create(&p.out.join("latency.csv"), open).map_err(setup)?;
+    let hlog = HdrLog::create(&p.out.join("latency.hlog"), start_wall).map_err(setup)?;
+    let plan = plan(opts, p, started);
+    // t_s = 0 of every output: the sampler starts on the same clock.
+    let t0 = Instant::now();
+    let memory = Memory::start(MemoryConfig {
+        start: t0,
+        interval: opts.sample_interval,
+        pid: started.server_pid,
+        metrics_url: p.metrics_url.clone(),
+        tls: p.tls.clone(),
+        spawned: started.spawned.as_ref(),
+        csv_path: p.out.join("samples.csv"),
+        counters: plan.counters.clone(),
+        scrape_timeout: opts.timeout.min(opts.sample_interval * 4),
+        limit_bytes: opts.memory_limit,
+        ramp_up: p.warm_up,
+    })
+    .await;
+    let heap = heap_target.map(|t| {
+        let (rss, limit) = (memory.rss_reader(), memory.limit_reader());
+        HeapProfiles::during(t, opts, &p.out, t0, p.warm_up, rss, limit)
+    });
+    // --abort-on-fail watches the live verdict and the peaks.
+    let live_verdict = memory.live().filter(|_| opts.abort_on_fail);
+    if let Some(note) = memory.note() {
+        summary.notes.push(note);
+    }
+
+    let live = Arc::new(Mutex::new(Live::default()));
+    let (tx, rx) = mpsc::unbounded_channel();
+    let workers = engine::start(plan.clone(), t0, tx)
+        .map_err(|e| setup(format!("cannot start worker threads: {e}")))?;
+    let step_names = plan.step_names.clone();
+    let mut collector = Collector::new(step_names.clone(), csv, hlog, open, live.clone());
+    if let Some(metrics) = metrics {
+        let totals = Arc::new(Mutex::new(IntervalStats::new(step_names.len())));
+        collector = collector.share_totals(totals.clone());
+        metrics.attach(RunSources {
+            step_names: step_names.clone(),
+            totals,
+            counters: plan.counters.clone(),
+            users: p.users,
+            memory: Box::new(memory.now_reader()),
+        });
+    }
+    let (stop_progress, progress_stop_rx) = oneshot::channel();
+    let ticker = progress::spawn_ticker(
+        Progress::new(opts.quiet, p.duration),
+        t0,
+        live,
+        memory.rss_reader(),
+        p.stages.clone().map(|s| (s, open)),
+        progress_stop_rx,
+    );
+    let collect = Box::pin(collector.run(workers.len(), t0, rx));
+    Ok(Running {
+        t0,
+        open,
+        step_names,
+        memory,
+        heap,
+        live_verdict,
+        plan,
+        workers,
+        collect,
+        stop_progress,
+        ticker,
+    })
+}
+
+/// What every worker thread reads: the scenario with its step index
+/// (computed once: the summary names the steps, the plan maps each flow's
+/// steps to them), the target, the load's shape and the shared counters.
+fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
+    let (step_ids, step_names) = Plan::index_steps(&p.scenario);
+    let threads = opts.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    Arc::new(Plan {
+        scenario: p.scenario.clone(),
+        step_ids,
+        step_names,
+        addr: started.addr,
+        authority: p.target.authority.clone(),
+        base_path: p.target.base_path.clone(),
+        tls: p.target.dial(),
+        users: p.users,
+        threads,
+        duration: p.duration,
+        ramp_up: p.ramp_up,
+        model: p.model,
+        stages: p.stages.clone(),
+        timeout: opts.timeout,
+        seed: opts.seed.unwrap_or(0x5eed),
+        counters: Arc::new(Default::default()),
+        stop: Default::default(),
+    })
+}
