@@ -96,6 +96,17 @@ bench-loadgen:
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	loadgen/bench/bench-loadgen.sh $(CLW_BIN)/clw-cli $(CLW_BIN)/clw-auth $(BENCH_DURATION) $(BENCH_USERS)
 
+# clw-cli against wrk over https on the same TLS clw-auth (a throw-away
+# self-signed certificate), and clw-cli over plain HTTP for its RSS, in one
+# run: requests/s ratio (target >= 0.95x wrk) and peak RSS over TLS vs plain.
+.PHONY: bench-tls
+bench-tls:
+	@command -v wrk >/dev/null || (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
+	@command -v /usr/bin/time >/dev/null || (apt-get install -y time >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y time >/dev/null))
+	@command -v openssl >/dev/null || (apt-get install -y openssl >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y openssl >/dev/null))
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	loadgen/bench/bench-tls.sh $(CLW_BIN)/clw-cli $(CLW_BIN)/clw-auth $(BENCH_DURATION) $(BENCH_USERS)
+
 # --- memory limits, leak reproduction and verification ---
 .PHONY: leak-repro fix-verify
 MEM_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release
