@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # clw-cli against wrk over https, in one run, on the same clw-auth serving
-# TLS (a self-signed certificate made here with openssl, trusted by clw-cli
-# through --cacert; wrk does not verify), plus clw-cli over plain HTTP on a
+# TLS (a throw-away CA and certificate made here with openssl, the CA
+# trusted by clw-cli through --cacert; wrk does not verify), plus clw-cli over plain HTTP on a
 # second clw-auth for the RSS it is compared with. GET /ready, same
 # connections, same duration, wrk with 2 threads, rounds alternating order.
 # Prints each run's requests/s, peak RSS and CPU per request (medians), the
@@ -19,9 +19,13 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
-  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-  -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+# A throw-away CA (what --cacert trusts) and a server certificate it signs.
+EC="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+openssl req -x509 $EC -days 1 -subj /CN=clw-bench-ca -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+openssl req $EC -subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$WORK/ext.cnf"
+openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
+  -days 1 -extfile "$WORK/ext.cnf" -out "$WORK/cert.pem" 2>/dev/null
 
 start_server() {  # $1: name; the rest: environment; prints host:port
   env "${@:2}" "$AUTH" --config profiles/fixed.json --host 127.0.0.1 --port 0 >"$WORK/$1.log" 2>&1 &
@@ -40,7 +44,7 @@ TLS=$(start_server tls CLAW_AUTH_TLS_CERT="$WORK/cert.pem" CLAW_AUTH_TLS_KEY="$W
 
 run_cli() {  # $1: label, $2: base URL, $3: round; appends "rps cpu_s rss_kb" to $WORK/$1.txt
   /usr/bin/time -f '%U %S %M' -o "$WORK/$1.time" "$CLI" auth load-test --target "$2" \
-    --cacert "$WORK/cert.pem" --scenario scenarios/ready-only.toml \
+    --cacert "$WORK/ca.pem" --scenario scenarios/ready-only.toml \
     --concurrent-users "$USERS" --duration "$DURATION" \
     --quiet --no-report --no-metrics --no-heap-profile --out "$WORK/$1-$3" >"$WORK/$1.out" || [ $? -eq 1 ]
   local rps; rps=$(grep -o '"throughput_rps": [0-9.]*' "$WORK/$1-$3/summary.json" | awk '{print $2}')
