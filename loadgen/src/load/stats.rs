@@ -149,7 +149,6 @@ pub(crate) enum RequestOutcome<'a> {
 pub(crate) struct IntervalStats {
     /// Indexed by the scenario's step index.
     pub(crate) steps: Vec<StepStats>,
-    pub(crate) by_status: BTreeMap<u16, u64>,
     pub(crate) by_error: BTreeMap<String, u64>,
     pub(crate) dropped_iterations: u64,
 }
@@ -196,7 +195,6 @@ impl IntervalStats {
             }
         };
         *self.steps[step].by_status.entry(status).or_default() += 1;
-        *self.by_status.entry(status).or_default() += 1;
     }
 
     fn count_error(&mut self, kind: &str) {
@@ -207,6 +205,18 @@ impl IntervalStats {
         } else {
             *self.by_error.entry("other".to_string()).or_default() += 1;
         }
+    }
+
+    /// Responses by status over all steps (requests that got none are not
+    /// here). Kept per step only, so recording a request updates one map.
+    pub(crate) fn by_status(&self) -> BTreeMap<u16, u64> {
+        let mut all = BTreeMap::new();
+        for (status, n) in self.steps.iter().flat_map(|s| &s.by_status) {
+            if *status != 0 {
+                *all.entry(*status).or_default() += n;
+            }
+        }
+        all
     }
 
     pub(crate) fn requests(&self) -> u64 {
@@ -232,9 +242,6 @@ impl IntervalStats {
         }
         for (mine, theirs) in self.steps.iter_mut().zip(&other.steps) {
             mine.add(theirs);
-        }
-        for (status, n) in &other.by_status {
-            *self.by_status.entry(*status).or_default() += n;
         }
         for (kind, n) in &other.by_error {
             *self.by_error.entry(kind.clone()).or_default() += n;
@@ -315,8 +322,8 @@ mod tests {
         );
         assert_eq!(s.requests(), 3);
         assert_eq!(s.errors(), 2);
-        assert_eq!(s.by_status.get(&200), Some(&1));
-        assert_eq!(s.by_status.get(&401), Some(&1));
+        assert_eq!(s.by_status().get(&200), Some(&1));
+        assert_eq!(s.by_status().get(&401), Some(&1));
         assert_eq!(s.by_error.get("clw-session-expired"), Some(&1));
         assert_eq!(s.by_error.get("clw-auth-timeout"), Some(&1));
         assert_eq!(s.steps[1].corrected.len(), 1);
@@ -360,7 +367,7 @@ mod tests {
             ])
         );
         // The run-wide figures are as before: no status for no response.
-        assert_eq!(s.by_status.values().sum::<u64>(), 6);
+        assert_eq!(s.by_status().values().sum::<u64>(), 6);
         assert_eq!(s.by_error["made-up-by-the-server"], 1);
         let mut all = IntervalStats::new(2);
         all.add(&s);

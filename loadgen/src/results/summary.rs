@@ -25,7 +25,7 @@ pub(crate) fn set_load(
         ok: total - failed,
         failed,
         by_status: stats
-            .by_status
+            .by_status()
             .iter()
             .map(|(s, n)| (s.to_string(), *n))
             .collect(),
