@@ -226,3 +226,34 @@ async fn an_unusable_cacert_is_a_usage_error_naming_the_file() {
         assert!(msg.contains(why), "{msg}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawned_tls_server_is_polled_ready_and_scraped_over_https() {
+    let cert = Cert::new();
+    let (port, command) = common::clw_auth_command("fixed.json");
+    // `env` execs clw-auth in place: the pid clw-cli watches is the server's.
+    let command = format!(
+        "env CLAW_AUTH_TLS_CERT='{}' CLAW_AUTH_TLS_KEY='{}' {command}",
+        cert.pem().display(),
+        cert.dir.path().join("key.pem").display()
+    );
+    let test = LoadTest::new(
+        format!("https://localhost:{port}"),
+        "scenarios/ready-only.toml",
+    );
+    let flags = format!(
+        "--concurrent-users 2 --duration 2s --sample-interval 200ms --memory-limit 512M --cacert {}",
+        cert.pem().display()
+    );
+    let outcome = clw_cli::run(test.spawn_opts(&command, &flags))
+        .await
+        .expect("the run completes");
+    let s = summary(&test.out);
+    assert_eq!(outcome.exit_code, 0, "{s}");
+    assert_eq!(s["requests"]["failed"], 0, "{s}");
+    assert!(s["requests"]["ok"].as_u64().unwrap() > 0, "{s}");
+    // The allocator figures only come from /metrics, scraped over https.
+    assert_eq!(s["memory"]["sources"]["allocator"], "metrics", "{s}");
+    // At least one readiness poll, the two users and the scraper.
+    assert!(s["tls"]["handshakes"].as_u64().unwrap() >= 4, "{s}");
+}
