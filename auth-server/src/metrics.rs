@@ -119,6 +119,8 @@ fn labelled_counter<const N: usize>(
 impl Metrics {
     /// Registers everything, including the standard `process_*` metrics
     /// (`process_resident_memory_bytes` is what clw-cli samples on any service).
+    // Long by design: one registration per metric, read top to bottom as the
+    // /metrics catalogue; helpers would only hide the list.
     pub fn new() -> Metrics {
         let registry = Registry::new();
         #[cfg(target_os = "linux")]

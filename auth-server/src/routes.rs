@@ -129,6 +129,9 @@ async fn read_body(req: Request<Incoming>, state: &State) -> Result<Bytes, Rejec
     }
 }
 
+// Long: the login path in the order its rules need (body shape, throttle
+// before the password, failures charged, session stored), kept in one place
+// so that order stays visible.
 async fn login(req: Request<Incoming>, state: &Arc<State>) -> Resp {
     state.cache.on_request();
     let client = req

@@ -21,6 +21,9 @@ pub(crate) struct Banner {
 }
 
 impl Banner {
+    // Long: the banner's headline and details built side by side from the same
+    // facts, so the cases (leak, OOM kill, bounded, inconclusive) cannot
+    // contradict each other.
     pub(crate) fn of(run: &Run) -> Banner {
         let memory = run.memory();
         let verdict = memory.and_then(|m| m.verdict);

@@ -266,6 +266,7 @@ fn steps(run: &Run) -> Vec<StepRow> {
     rows
 }
 
+// Long by design: one row per setup field of the run page, in display order.
 fn setup(run: &Run, s: &RunSummary) -> Vec<(String, String)> {
     let given = |v: &str| (!v.is_empty()).then(|| v.to_string());
     let mut rows: Vec<(&str, String)> = Vec::new();

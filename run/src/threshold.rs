@@ -192,6 +192,8 @@ pub struct ParseError {
 const VERDICTS: [&str; 3] = ["leak", "bounded", "inconclusive"];
 
 /// Parses one threshold expression.
+// Long: a hand-written scanner for the threshold grammar, one branch per
+// form (the old NAME=LIMIT included), each error with its column.
 pub fn parse(text: &str) -> Result<Threshold, ParseError> {
     let mut s = Scanner { text, pos: 0 };
     s.skip_ws();

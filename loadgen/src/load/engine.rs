@@ -61,6 +61,8 @@ pub(crate) fn start(
         .collect()
 }
 
+// Long: the worker's runtime and per-thread state, then its ticker loop over
+// that state; split apart they would pass half a dozen locals back and forth.
 fn run_worker(
     worker: usize,
     threads: usize,

@@ -58,6 +58,8 @@ fn human(d: Duration) -> humantime::FormattedDuration {
 
 /// Combine the scenario file's `[load]` (`file` names it in messages) with
 /// the flags; the error is a usage error's message.
+// Long: the rules combining flags with `[load]` (docs/loadgen.md, Stages),
+// one check per rule in the documented order.
 pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Shape, String> {
     let file = file.display();
     if f.users == Some(0) {

@@ -88,6 +88,8 @@ fn stages(o: &mut String, s: &RunSummary) {
 }
 
 /// The summary as a person reads it on a terminal.
+// Long by design: the console summary top to bottom, one block per line a
+// user reads; the code's order is the output's.
 pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "\nclw-cli {} -> {}", s.scenario, s.target);

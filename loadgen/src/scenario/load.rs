@@ -87,6 +87,8 @@ impl Compiler<'_> {
     }
 
     /// `[load]` with `[[load.stages]]`.
+    // Long: one check per stage rule of docs/scenarios.md, each error pointing
+    // at its place in the file.
     fn staged(
         &self,
         l: &RawLoad,
@@ -248,6 +250,7 @@ mod tests {
         assert_eq!(d.model, LoadModel::Closed);
     }
 
+    // Long: one scenario file and every figure resolved from it.
     #[test]
     fn open_stages_are_arrival_rates_and_users_is_the_pool() {
         let s = parse(

@@ -184,6 +184,8 @@ fn stroke(color: RGBColor, width: u32) -> ShapeStyle {
 }
 
 /// Draws `panel` filling `area`.
+// Long by design: plotters layers drawn in order (shade, stage boundaries,
+// lines, horizontal lines, markers) on the one chart context each borrows.
 pub(crate) fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel<'_>,

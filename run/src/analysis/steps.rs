@@ -118,6 +118,9 @@ pub(super) struct Shape {
 
 /// Step 2: does memory level off? The last third of the window against the
 /// middle third, by peak and by mean. Sets `memory.plateau` and says why.
+// Long: each exception to "flat means plateau" (a step-shaped climb to an
+// OOM kill, a filling cache, a server that died) is a commented rule over the
+// same trend figures; together they read in order.
 pub(super) fn plateau(
     trend: &Trend,
     input: &AnalysisInput,

@@ -221,6 +221,7 @@ async fn listening_addr(log: &std::path::Path, limited: &mut clw_limit::Limited)
 /// End to end: the leaky server under a small limit, logins with large
 /// claims until the kernel (or the watchdog) kills it; samples.csv then
 /// reads as a leak and the exit as an OOM kill.
+// Long: one end-to-end run (server, load, kill, analysis), commented inline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
     const LIMIT: u64 = 96 << 20;
