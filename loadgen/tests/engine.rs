@@ -6,36 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{opts, summary, write_scenario, LoadTest};
+use common::{opts, server_count, summary, write_scenario, LoadTest, SESSIONS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-const SESSIONS: &str = r#"
-name = "sessions"
-[users]
-count = 16
-[[steps]]
-name = "login"
-method = "POST"
-path = "/auth/login"
-body = { username = "{user}", password = "{password}" }
-capture = { token = "token" }
-[[steps]]
-name = "validate"
-method = "GET"
-path = "/auth/validate"
-headers = { Authorization = "Bearer {token}" }
-repeat = 3
-"#;
-
-/// Sum of `clw_http_requests_total` samples whose labels contain `filter`.
-fn server_count(metrics: &str, filter: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("clw_http_requests_total{") && l.contains(filter))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
 
 /// clw-auth with the test configuration, serving on 127.0.0.1:0.
 async fn start_auth() -> clw_auth::ServerHandle {

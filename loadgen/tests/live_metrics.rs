@@ -11,25 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::prometheus::{get, Prometheus};
-use common::{free_port, summary, LoadTest};
-
-const SESSIONS: &str = r#"
-name = "sessions"
-[users]
-count = 16
-[[steps]]
-name = "login"
-method = "POST"
-path = "/auth/login"
-body = { username = "{user}", password = "{password}" }
-capture = { token = "token" }
-[[steps]]
-name = "validate"
-method = "GET"
-path = "/auth/validate"
-headers = { Authorization = "Bearer {token}" }
-repeat = 3
-"#;
+use common::{free_port, summary, LoadTest, SESSIONS};
 
 async fn start_auth() -> clw_auth::ServerHandle {
     clw_auth::Server::bind(clw_auth::Config::for_tests())

@@ -8,27 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::{summary, LoadTest};
+use common::{server_count, summary, LoadTest, SESSIONS};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const SESSIONS: &str = r#"
-name = "sessions"
-[users]
-count = 16
-[[steps]]
-name = "login"
-method = "POST"
-path = "/auth/login"
-body = { username = "{user}", password = "{password}" }
-capture = { token = "token" }
-[[steps]]
-name = "validate"
-method = "GET"
-path = "/auth/validate"
-headers = { Authorization = "Bearer {token}" }
-repeat = 3
-"#;
 
 /// A self-signed certificate for localhost and 127.0.0.1, its PEM files
 /// in a directory that lives as long as it does.
@@ -89,15 +71,6 @@ async fn https_get(addr: SocketAddr, cert: &Cert, path: &str) -> String {
     // after the bytes; the response is complete by then.
     let _ = tls.read_to_end(&mut text).await;
     String::from_utf8_lossy(&text).into_owned()
-}
-
-/// Sum of `clw_http_requests_total` samples whose labels contain `filter`.
-fn server_count(metrics: &str, filter: &str) -> u64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with("clw_http_requests_total{") && l.contains(filter))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

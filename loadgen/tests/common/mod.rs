@@ -161,3 +161,32 @@ pub fn wait_until(limit: std::time::Duration, what: &str, mut done: impl FnMut()
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Logins then validations with the captured token: every request is
+/// one clw-auth counts under its route.
+pub const SESSIONS: &str = r#"
+name = "sessions"
+[users]
+count = 16
+[[steps]]
+name = "login"
+method = "POST"
+path = "/auth/login"
+body = { username = "{user}", password = "{password}" }
+capture = { token = "token" }
+[[steps]]
+name = "validate"
+method = "GET"
+path = "/auth/validate"
+headers = { Authorization = "Bearer {token}" }
+repeat = 3
+"#;
+
+/// Sum of `clw_http_requests_total` samples whose labels contain `filter`.
+pub fn server_count(metrics: &str, filter: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("clw_http_requests_total{") && l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
