@@ -35,6 +35,7 @@ mod watched;
 
 pub use opts::{
     AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts,
+    StageFlag,
 };
 pub use outcome::{Error, Outcome};
 pub use run::run;

@@ -107,6 +107,19 @@ pub struct LoadTestOpts {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ramp_up: Option<Duration>,
 
+    /// A stage of load that changes over time, as k6's --stage: `30s:50`
+    /// moves the load in a straight line to 50 virtual users (closed model)
+    /// or 50 iterations per second (a scenario with model = "open") over
+    /// 30 s. Repeatable, in order; replaces the scenario's [[load.stages]],
+    /// duration and ramp-up.
+    #[arg(
+        long = "stage",
+        value_name = "DURATION:TARGET",
+        value_parser = parse_stage,
+        conflicts_with_all = ["duration", "ramp_up"]
+    )]
+    pub stages: Vec<StageFlag>,
+
     /// Open model: start R iterations per second whatever the server's speed;
     /// latency is then also measured from each request's intended start.
     #[arg(long, value_name = "R", value_parser = parse_rate)]
@@ -314,6 +327,29 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 /// Durations as users write them: `300` (seconds), `300s`, `5m`, `250ms`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     clw_units::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// One `--stage DURATION:TARGET`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageFlag {
+    pub duration: Duration,
+    /// Virtual users (closed model) or iterations per second (open model).
+    pub target: f64,
+}
+
+fn parse_stage(text: &str) -> Result<StageFlag, String> {
+    let Some((duration, target)) = text.rsplit_once(':') else {
+        return Err(format!(
+            "`{text}` is not DURATION:TARGET, e.g. 30s:50 (50 users, or 50 iterations/s in the open model, reached over 30 s)"
+        ));
+    };
+    let duration = parse_duration(duration).map_err(|e| format!("`{text}`: {e}"))?;
+    match target.trim().parse::<f64>() {
+        Ok(target) if target.is_finite() && target >= 0.0 => Ok(StageFlag { duration, target }),
+        _ => Err(format!(
+            "`{text}`: the target `{target}` is not a number of users or iterations per second (0 or more)"
+        )),
+    }
 }
 
 fn parse_rate(text: &str) -> Result<f64, String> {

@@ -237,3 +237,55 @@ async fn flags_that_contradict_a_staged_scenario_exit_2_naming_file_and_flag() {
         );
     }
 }
+
+/// k6's `--stage DURATION:TARGET` on the command line replaces the
+/// scenario's load; malformed or combined with --duration it is refused by
+/// the parser (exit 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stage_flags_replace_the_scenarios_load() {
+    let handle = start_auth().await;
+    let test = LoadTest::new(
+        format!("http://{}", handle.addr()),
+        "scenarios/ready-only.toml",
+    );
+    let outcome = clw_cli::run(test.opts("--stage 1s:3 --stage 1s:3 --threads 2 --no-metrics"))
+        .await
+        .expect("run succeeds");
+    let s = summary(&test.out);
+    assert_eq!(outcome.exit_code, 0, "{s}");
+    assert_eq!(
+        (s["concurrent_users"].as_u64(), s["duration_s"].as_f64()),
+        (Some(3), Some(2.0))
+    );
+    let targets: Vec<f64> = s["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["target"].as_f64().unwrap())
+        .collect();
+    assert_eq!(targets, [3.0, 3.0]);
+    handle.shutdown().await.unwrap();
+
+    let parse = |extra: &[&str]| {
+        let mut args = vec![
+            "clw-cli",
+            "auth",
+            "load-test",
+            "--target",
+            "http://127.0.0.1:9",
+        ];
+        args.extend_from_slice(extra);
+        <clw_cli::Opts as clap::Parser>::try_parse_from(args)
+    };
+    let err = parse(&["--stage", "30s"]).unwrap_err().to_string();
+    assert!(err.contains("is not DURATION:TARGET"), "{err}");
+    let err = parse(&["--stage", "30s:lots"]).unwrap_err().to_string();
+    assert!(err.contains("the target `lots`"), "{err}");
+    let err = parse(&["--stage", "30s:5", "--duration", "10s"]).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        clap::error::ErrorKind::ArgumentConflict,
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 2);
+}

@@ -13,15 +13,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::stages::Stages;
-use crate::scenario::{LoadDefaults, LoadModel};
+use crate::scenario::{LoadDefaults, LoadModel, Stage};
 
 /// The load flags of `clw-cli auth load-test`, as given (None: not given).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct LoadFlags {
     pub(crate) users: Option<u32>,
     pub(crate) duration: Option<Duration>,
     pub(crate) ramp_up: Option<Duration>,
     pub(crate) arrival_rate: Option<f64>,
+    /// `--stage DURATION:TARGET`, in order; empty when not given.
+    pub(crate) stages: Vec<Stage>,
 }
 
 /// What the engine runs.
@@ -61,6 +63,14 @@ fn human(d: Duration) -> humantime::FormattedDuration {
 // Long: the rules combining flags with `[load]` (docs/loadgen.md, Stages),
 // one check per rule in the documented order.
 pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Shape, String> {
+    if !f.stages.is_empty() {
+        let d = flag_stages(d, f)?;
+        let f = LoadFlags {
+            stages: Vec::new(),
+            ..f.clone()
+        };
+        return resolve(file, &d, &f);
+    }
     let file = file.display();
     if f.users == Some(0) {
         return Err("--concurrent-users must be at least 1".into());
@@ -144,6 +154,50 @@ pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Sh
         model,
         stages: None,
         notes,
+    })
+}
+
+/// The scenario's `[load]` with `--stage` in place of its stages,
+/// duration and ramp-up (k6's `--stage` replaces a script's `stages` the
+/// same way); the flags that would contradict them are refused here.
+fn flag_stages(d: &LoadDefaults, f: &LoadFlags) -> Result<LoadDefaults, String> {
+    if f.duration.is_some() || f.ramp_up.is_some() {
+        return Err("--stage sets the load's length and ramp: give --stage or --duration/--ramp-up, not both".into());
+    }
+    if f.arrival_rate.is_some() {
+        return Err("--stage with --arrival-rate: the stages' targets are the rate in the open model; set model = \"open\" in the scenario and drop --arrival-rate".into());
+    }
+    let open = matches!(d.model, LoadModel::Open { .. });
+    if !open && f.users.is_some() {
+        return Err(
+            "--stage sets the virtual users stage by stage (closed model): drop --concurrent-users"
+                .into(),
+        );
+    }
+    for (i, s) in f.stages.iter().enumerate() {
+        if !open && s.target.fract() != 0.0 {
+            return Err(format!(
+                "--stage {}: the target {} is not a whole number of virtual users (closed model)",
+                i + 1,
+                s.target
+            ));
+        }
+    }
+    let duration: Duration = f.stages.iter().map(|s| s.duration).sum();
+    let peak = f.stages.iter().map(|s| s.target).fold(0.0, f64::max);
+    if duration.is_zero() || peak == 0.0 {
+        return Err("--stage: the stages need some time (a duration above 0) and some load (a target above 0)".into());
+    }
+    Ok(LoadDefaults {
+        users: if open { d.users } else { peak as u32 },
+        duration,
+        ramp_up: Duration::ZERO,
+        model: if open {
+            LoadModel::Open { arrival_rate: peak }
+        } else {
+            LoadModel::Closed
+        },
+        stages: f.stages.clone(),
     })
 }
 
@@ -296,6 +350,79 @@ mod tests {
             s.notes[0].contains("--duration replaces the [[load.stages]] of scenarios/mine.toml"),
             "{:?}",
             s.notes
+        );
+    }
+
+    #[test]
+    fn stage_flags_replace_the_files_load() {
+        let flags = LoadFlags {
+            stages: vec![
+                Stage {
+                    duration: Duration::from_secs(5),
+                    target: 4.0,
+                },
+                Stage {
+                    duration: Duration::from_secs(10),
+                    target: 4.0,
+                },
+            ],
+            ..LoadFlags::default()
+        };
+        // Over a constant file and over a staged one alike.
+        for d in [defaults(10, 60, 5), staged(false)] {
+            let s = resolve(&d, flags.clone()).unwrap();
+            assert_eq!(
+                (s.users, s.duration, s.ramp_up),
+                (4, Duration::from_secs(15), Duration::ZERO)
+            );
+            assert_eq!(s.stages.map(|s| s.peak()), Some(4.0));
+        }
+        // The open model's pool stays the file's or --concurrent-users.
+        let s = resolve(
+            &staged(true),
+            LoadFlags {
+                users: Some(30),
+                ..flags.clone()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (s.users, s.model),
+            (30, LoadModel::Open { arrival_rate: 4.0 })
+        );
+        let refused = [
+            (
+                LoadFlags {
+                    users: Some(3),
+                    ..flags.clone()
+                },
+                "drop --concurrent-users",
+            ),
+            (
+                LoadFlags {
+                    duration: secs(3),
+                    ..flags.clone()
+                },
+                "not both",
+            ),
+            (
+                LoadFlags {
+                    arrival_rate: Some(3.0),
+                    ..flags.clone()
+                },
+                "drop --arrival-rate",
+            ),
+        ];
+        for (f, needle) in refused {
+            let err = resolve(&defaults(10, 60, 0), f).unwrap_err();
+            assert!(err.contains(needle), "{err}");
+        }
+        let mut half = flags.clone();
+        half.stages[0].target = 2.5;
+        let err = resolve(&defaults(10, 60, 0), half).unwrap_err();
+        assert!(
+            err.contains("--stage 1: the target 2.5 is not a whole number"),
+            "{err}"
         );
     }
 

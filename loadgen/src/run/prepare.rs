@@ -60,6 +60,14 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         duration: opts.duration,
         ramp_up: opts.ramp_up,
         arrival_rate: opts.arrival_rate,
+        stages: opts
+            .stages
+            .iter()
+            .map(|s| crate::scenario::Stage {
+                duration: s.duration,
+                target: s.target,
+            })
+            .collect(),
     };
     let shape = shape::resolve(&opts.scenario, &scenario.defaults, &flags).map_err(usage)?;
     if opts.timeout.is_zero() || opts.sample_interval.is_zero() {
