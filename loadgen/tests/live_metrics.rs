@@ -386,3 +386,55 @@ async fn the_dashboards_queries_answer_from_a_running_load_test() {
     let outcome = run.await.unwrap().expect("run succeeds");
     assert_eq!(outcome.exit_code, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_ends_the_linger() {
+    let auth = start_auth().await;
+    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), SESSIONS);
+    // Nothing scrapes: without the signal it would wait the whole 120 s.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_clw-cli"))
+        .args([
+            "auth",
+            "load-test",
+            "--quiet",
+            "--no-report",
+            "--no-metrics",
+        ])
+        .args(["--target", &format!("http://{}", auth.addr())])
+        .args(["--scenario", test.scenario.to_str().unwrap()])
+        .args(["--out", test.out.to_str().unwrap()])
+        .args(["--concurrent-users", "2", "--duration", "1s"])
+        .args([
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--metrics-linger",
+            "120s",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = test.out.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        common::wait_until(Duration::from_secs(60), "the run's summary", || {
+            common::read_summary(&out).is_some_and(|s| s["complete"] == true)
+        });
+        // Lingering now; our own child, by its PID.
+        let pid = i32::try_from(child.id()).unwrap();
+        let signalled = Instant::now();
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let status = child.wait().unwrap();
+        (status, signalled.elapsed())
+    })
+    .await
+    .unwrap();
+    let (status, waited) = status;
+    assert!(
+        waited < Duration::from_secs(60),
+        "clw-cli lingered {waited:?} after SIGINT"
+    );
+    assert!(
+        status.success(),
+        "the run passed before the signal: {status}"
+    );
+}

@@ -27,6 +27,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -61,6 +62,9 @@ pub(crate) struct MetricsEndpoint {
     state: Arc<State>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
+    /// SIGINT and SIGTERM, caught from the start so one that comes between
+    /// the run's end and the linger is not lost; None where they cannot be.
+    signals: Mutex<Option<(Signal, Signal)>>,
 }
 
 /// What the connection tasks share.
@@ -83,11 +87,15 @@ impl MetricsEndpoint {
         let state = Arc::new(State::default());
         let (stop, stop_rx) = oneshot::channel();
         let task = tokio::spawn(serve(listener, state.clone(), stop_rx));
+        let signals = signal(SignalKind::interrupt())
+            .and_then(|int| Ok((int, signal(SignalKind::terminate())?)))
+            .ok();
         Ok(MetricsEndpoint {
             addr,
             state,
             stop,
             task,
+            signals: Mutex::new(signals),
         })
     }
 
@@ -110,14 +118,36 @@ impl MetricsEndpoint {
     }
 
     /// Stop serving, once a scrape has read the final figures or `linger`
-    /// has passed, whichever is first (at once for a zero `linger`).
+    /// has passed, whichever is first (at once for a zero `linger`). The
+    /// run is over by then and its outputs written: a SIGINT or SIGTERM
+    /// received at any time during the command ends the wait at once (the
+    /// run's own handler is gone by now, and would ignore them).
     pub(crate) async fn finish(self, linger: Duration) {
         self.state.finished.store(true, Ordering::SeqCst);
+        let signals = self.signals.into_inner().unwrap_or_else(|e| e.into_inner());
         if !linger.is_zero() {
-            let _ = tokio::time::timeout(linger, self.state.final_scraped.notified()).await;
+            tokio::select! {
+                _ = tokio::time::timeout(linger, self.state.final_scraped.notified()) => {}
+                _ = interrupted(signals) => {
+                    eprintln!("--metrics-linger: interrupted; not waiting for the final scrape");
+                }
+            }
         }
         let _ = self.stop.send(());
         let _ = self.task.await;
+    }
+}
+
+/// The first SIGINT or SIGTERM caught; never without them.
+async fn interrupted(signals: Option<(Signal, Signal)>) {
+    match signals {
+        Some((mut int, mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        None => std::future::pending().await,
     }
 }
 
