@@ -365,3 +365,17 @@ bench-leak-detect:
 	  $(JQ) -r --arg k $$kind '"\($$k): verdict \(.memory.verdict), live leak at \(.memory.leak_detected_at_s // "never") s, elapsed \(.elapsed_s * 10 | round / 10) s, peak RSS \(.memory.peak_rss_percent)%, \(if .server.exit then "server died (exit \(.server.exit.shell_code))" else "stopped by --abort-on-fail" end)"' \
 	    reports/leak-detect/$$kind/summary.json; \
 	done
+
+# --- sharded load (docs/loadgen.md "Sharded runs") ---
+.PHONY: shard-demo
+SHARD_BIN ?= $(or $(CARGO_TARGET_DIR),target)/release
+SHARD_USERS ?= 30
+SHARD_DURATION ?= 10
+SHARDS ?= 3
+# Three shards on this machine against one clw-auth, started together
+# (--start-at), merged (clw-cli merge) and reported: reports/shard-demo/merged/.
+# Prints each shard's line and the merged summary line.
+shard-demo:
+	@command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq >/dev/null)
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	loadgen/demo/shard-demo.sh $(SHARD_BIN)/clw-cli $(SHARD_BIN)/clw-auth reports/shard-demo $(SHARD_USERS) $(SHARD_DURATION) $(SHARDS)

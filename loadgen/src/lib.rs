@@ -27,15 +27,17 @@ mod tls;
 mod dhat;
 mod exporter;
 mod gate;
+mod merge;
 mod opts;
 mod outcome;
 mod redact;
+pub mod shard;
 mod signals;
 mod watched;
 
 pub use opts::{
-    AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, OnServerExit, Opts, ReportOpts,
-    StageFlag,
+    AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, MergeOpts, OnServerExit, Opts,
+    ReportOpts, StageFlag,
 };
 pub use outcome::{Error, Outcome};
 pub use run::run;

@@ -26,10 +26,35 @@ pub enum Command {
     Report(ReportOpts),
     /// The CI gate: a run's thresholds, and its figures against a baseline.
     Gate(GateOpts),
+    /// Merge the run folders of a sharded run (`--shard I/N`) into one:
+    /// counts summed, latency histograms added exactly, memory from the
+    /// shard that sampled it, thresholds judged on the whole.
+    Merge(MergeOpts),
     /// List the top allocation sites of a dhat heap profile (dhat-heap.json
     /// from clw-auth built with --features dhat-heap, `make profile-heap`),
     /// at the heap's peak and at exit.
     Dhat(DhatOpts),
+}
+
+/// `clw-cli merge DIR... --out DIR`
+#[derive(Debug, Clone, Args)]
+pub struct MergeOpts {
+    /// The shards' run folders (one per shard, each written with --shard).
+    #[arg(value_name = "DIR", required = true)]
+    pub runs: Vec<PathBuf>,
+    /// The merged run folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Merge even when shards are missing; the result is marked partial
+    /// (summary.json `merged.partial`, the console, the report) and fails.
+    #[arg(long)]
+    pub allow_partial: bool,
+    /// Do not render the HTML report.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Only the final summary.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `clw-cli dhat FILE`
@@ -249,6 +274,26 @@ pub struct LoadTestOpts {
     /// of each figure. The exit code is the worst run's.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
+
+    /// Run part I of N of the load (1-based): the users (or the arrival
+    /// rate) split so that the N shards together are the run the other
+    /// flags describe, each user keeping its global index. Write each
+    /// shard's folder, then `clw-cli merge` them (docs/loadgen.md,
+    /// "Sharded runs").
+    #[arg(long, value_name = "I/N", value_parser = crate::shard::Shard::parse)]
+    pub shard: Option<crate::shard::Shard>,
+
+    /// With --shard: the one shard that samples the server's memory (and
+    /// whose verdict the merged run carries); the others send load only.
+    /// Give every shard the same value.
+    #[arg(long, value_name = "I", default_value_t = 1, requires = "shard")]
+    pub shard_samples_memory: u32,
+
+    /// Wait until this instant (RFC 3339, UTC: 2026-11-25T21:30:00Z)
+    /// before the load starts, after every check and setup, so shards start
+    /// together. At most 24 h ahead; a few seconds late starts at once.
+    #[arg(long, value_name = "TIME", value_parser = crate::shard::parse_start_at)]
+    pub start_at: Option<std::time::SystemTime>,
 
     /// Worker threads for the load engine (default: CPU count).
     #[arg(long, value_name = "N")]

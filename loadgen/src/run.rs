@@ -50,6 +50,7 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
         }
         Command::Report(r) => report(r),
         Command::Gate(g) => crate::gate::gate(g),
+        Command::Merge(m) => crate::merge::merge(&m),
         Command::Dhat(d) => dhat(&d),
     }
 }
@@ -113,6 +114,7 @@ async fn load_test(
         Interrupts::install().map_err(|e| setup(format!("cannot catch signals: {e}")))?;
     let (mut started, heap) = start_server::start_server(&opts, &p, &mut interrupts).await?;
     let mut summary = begin_summary::begin_summary(&opts, &p, &started, heap.notes)?;
+    crate::shard::wait_start(opts.start_at, &mut interrupts, &mut summary).await?;
     let mut running =
         start_load::start_load(&opts, &p, &started, heap.target, metrics, &mut summary).await?;
     let ended = supervise::supervise(

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{opts, server_count, summary, write_scenario, LoadTest, SESSIONS};
+use common::{opts, scrape, server_count, summary, write_scenario, LoadTest, SESSIONS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -16,16 +16,6 @@ async fn start_auth() -> clw_auth::ServerHandle {
         .await
         .unwrap()
         .spawn()
-}
-
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
-    sock.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut text = String::new();
-    sock.read_to_string(&mut text).await.unwrap();
-    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,8 +71,25 @@ impl HdrLog {
     }
 }
 
+/// latency.hlog's `StartTime`: the wall-clock instant of the load's start
+/// (millisecond precision), or None when the log has none.
+pub fn read_hlog_start(path: &Path) -> Result<Option<SystemTime>, RunFileError> {
+    let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+    let (complete, _) = crate::table::complete_rows(&bytes);
+    for entry in IntervalLogIterator::new(complete) {
+        match entry {
+            Ok(LogEntry::StartTime(since_epoch)) => {
+                return Ok(Some(SystemTime::UNIX_EPOCH + since_epoch))
+            }
+            Ok(LogEntry::Interval(_)) | Err(_) => break,
+            Ok(LogEntry::BaseTime(_)) => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Tags may not hold ',', ' ', '\r' or '\n'.
-fn sanitize_tag(tag: &str) -> String {
+pub(crate) fn sanitize_tag(tag: &str) -> String {
     tag.chars()
         .map(|c| {
             if matches!(c, ',' | ' ' | '\r' | '\n') {
@@ -153,5 +170,14 @@ mod tests {
         assert_eq!(intervals[1].start, Duration::from_secs(1));
         assert_eq!(intervals[0].histogram.len(), 4);
         assert_eq!(intervals[0].histogram.max(), h.max());
+    }
+
+    #[test]
+    fn the_start_time_reads_back_to_the_millisecond() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latency.hlog");
+        let start = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        HdrLog::create(&path, start).unwrap();
+        assert_eq!(read_hlog_start(&path).unwrap(), Some(start));
     }
 }

@@ -25,6 +25,7 @@ pub mod heap;
 mod hlog;
 mod latency;
 mod memory;
+pub mod merge;
 mod samples;
 mod stages;
 mod summary;
@@ -34,14 +35,14 @@ pub mod threshold;
 pub use atomic::write_atomic;
 pub use error::RunFileError;
 pub use heap::GrowthSite;
-pub use hlog::{read_hlog, HdrLog, HlogInterval};
+pub use hlog::{read_hlog, read_hlog_start, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
 pub use memory::{MemoryReport, MemorySources, TrendReport, Verdict};
 pub use samples::{read_samples, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER};
 pub use stages::{fill_figures as fill_stage_figures, StageSummary};
 pub use summary::{
-    Host, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, StepSummary, ThresholdResult,
-    TlsSummary, SCHEMA_VERSION,
+    Host, MergeInfo, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, ShardInfo,
+    StepSummary, ThresholdResult, TlsSummary, SCHEMA_VERSION,
 };
 
 /// The file names inside a run folder.

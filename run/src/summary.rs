@@ -96,6 +96,13 @@ pub struct RunSummary {
     /// failed for good); absent when it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted: Option<String>,
+    /// `--shard I/N`: this run is one part of a sharded run; absent
+    /// otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<ShardInfo>,
+    /// This run was merged from shards by `clw-cli merge`; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged: Option<MergeInfo>,
     /// Why a figure is missing or degraded (scrape failures, an emulated
     /// limit, an interruption...).
     #[serde(deserialize_with = "null_default")]
@@ -138,9 +145,47 @@ impl Default for RunSummary {
             interrupted: false,
             interrupted_by: None,
             aborted: None,
+            shard: None,
+            merged: None,
             notes: Vec::new(),
         }
     }
+}
+
+/// `shard`: which part of a sharded run this folder holds. The run's own
+/// `concurrent_users` and `arrival_rate` stay the whole run's; this shard
+/// ran users `first_user .. first_user + users` of them (global indices,
+/// so user names and iteration numbers never collide between shards).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShardInfo {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+    pub first_user: u64,
+    pub users: u32,
+    /// This shard sampled the server's memory (one shard per run does).
+    pub samples_memory: bool,
+    /// `--start-at`, RFC 3339: the instant every shard's load began.
+    pub start_at: Option<String>,
+}
+
+/// `merged`: what `clw-cli merge` made this run from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MergeInfo {
+    /// N of the shards' `I/N`.
+    pub count: u32,
+    /// The shard indexes merged, ascending.
+    pub shards: Vec<u32>,
+    /// The shard indexes absent (only with `--allow-partial`).
+    pub missing: Vec<u32>,
+    /// Some shards are missing: the figures cover only part of the load.
+    pub partial: bool,
+    /// The shard whose memory samples and verdict this run carries.
+    pub memory_from: Option<u32>,
+    /// Largest difference between the shards' load start times, seconds.
+    pub start_spread_s: Option<f64>,
 }
 
 /// The machine the load ran on.
@@ -209,6 +254,24 @@ pub struct Percentiles {
     pub p99: f64,
     pub p999: f64,
     pub max: f64,
+}
+
+impl Percentiles {
+    /// The percentiles, in milliseconds, of a histogram of microseconds;
+    /// `None` for an empty one: unknown, not zero.
+    pub fn of(h: &hdrhistogram::Histogram<u64>) -> Option<Percentiles> {
+        if h.is_empty() {
+            return None;
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Some(Percentiles {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            p999: ms(h.value_at_quantile(0.999)),
+            max: ms(h.max()),
+        })
+    }
 }
 
 /// `steps.<name>`: one scenario step's figures.

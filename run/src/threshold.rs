@@ -110,6 +110,12 @@ impl Metric {
         }
     }
 
+    /// A figure of the server's memory (a peak, a slope, the verdict): only
+    /// a run that sampled memory has it.
+    pub fn is_memory(self) -> bool {
+        !self.per_step()
+    }
+
     /// Only latency and request figures exist per step.
     fn per_step(self) -> bool {
         matches!(

@@ -220,6 +220,22 @@ fn fully_populated() -> RunSummary {
         interrupted: true,
         interrupted_by: Some("SIGINT".into()),
         aborted: Some("a".into()),
+        shard: Some(ShardInfo {
+            index: 1,
+            count: 2,
+            first_user: 0,
+            users: 1,
+            samples_memory: true,
+            start_at: Some("2026-11-24T06:00:00Z".into()),
+        }),
+        merged: Some(MergeInfo {
+            count: 2,
+            shards: vec![1],
+            missing: vec![2],
+            partial: true,
+            memory_from: Some(1),
+            start_spread_s: Some(0.0),
+        }),
         notes: vec!["n".into()],
     }
 }

@@ -49,7 +49,8 @@ pub(crate) fn start(
     t0: std::time::Instant,
     tx: mpsc::UnboundedSender<WorkerMsg>,
 ) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
-    let threads = plan.threads.clamp(1, plan.users.max(1) as usize);
+    let own = plan.own_users.end.saturating_sub(plan.own_users.start);
+    let threads = plan.threads.clamp(1, own.max(1) as usize);
     (0..threads)
         .map(|worker| {
             let plan = plan.clone();
@@ -89,7 +90,9 @@ fn run_worker(
             stopped: Notify::new(),
             t0,
         });
-        let users: Vec<u64> = (0..u64::from(plan.users))
+        let users: Vec<u64> = plan
+            .own_users
+            .clone()
             .filter(|vu| *vu as usize % threads == worker)
             .collect();
         let mut tasks = tokio::task::JoinSet::new();

@@ -32,7 +32,12 @@ pub(crate) struct Plan {
     pub(crate) base_path: String,
     /// `https://` targets: how each user's connection speaks TLS.
     pub(crate) tls: Option<crate::tls::TlsDial>,
+    /// The whole run's users (every shard's): the ramp-up and the arrival
+    /// schedule are laid out over all of them.
     pub(crate) users: u32,
+    /// The global indexes of the users this process runs: all of them, or
+    /// its shard's (`--shard`, src/shard.rs).
+    pub(crate) own_users: std::ops::Range<u64>,
     pub(crate) threads: usize,
     pub(crate) duration: Duration,
     pub(crate) ramp_up: Duration,

@@ -282,17 +282,7 @@ fn json_code(body: &[u8]) -> Option<&str> {
 /// Percentiles in milliseconds, as summary.json and latency.csv report them;
 /// `None` for an empty histogram: unknown, not zero.
 pub(crate) fn percentiles(h: &Histogram<u64>) -> Option<Percentiles> {
-    if h.is_empty() {
-        return None;
-    }
-    let ms = |us: u64| us as f64 / 1000.0;
-    Some(Percentiles {
-        p50: ms(h.value_at_quantile(0.50)),
-        p90: ms(h.value_at_quantile(0.90)),
-        p99: ms(h.value_at_quantile(0.99)),
-        p999: ms(h.value_at_quantile(0.999)),
-        max: ms(h.max()),
-    })
+    Percentiles::of(h)
 }
 
 #[cfg(test)]

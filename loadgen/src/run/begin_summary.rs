@@ -75,6 +75,8 @@ pub(super) fn begin_summary(
         interrupted: false,
         interrupted_by: None,
         aborted: None,
+        shard: p.part.info.clone(),
+        merged: None,
         notes: spawned
             .map(|s| s.child.notes().to_vec())
             .unwrap_or_default(),

@@ -37,6 +37,8 @@ pub(super) struct Prepared {
     pub(super) metrics_url: Option<String>,
     /// `--server-pid`: the process whose death fails the run.
     pub(super) watched: Option<Watched>,
+    /// `--shard`: this process's part of the run.
+    pub(super) part: crate::shard::Part,
 }
 
 impl Prepared {
@@ -80,7 +82,21 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
                 .map_err(|e| usage(format!("--max-peak-rss-percent: {e}")))?,
         );
     }
-    let thresholds = clw_run::threshold::with_defaults(&scenario.thresholds, &flags);
+    let mut thresholds = clw_run::threshold::with_defaults(&scenario.thresholds, &flags);
+    let part = crate::shard::resolve(
+        opts.shard,
+        opts.shard_samples_memory,
+        shape.users,
+        opts.start_at,
+        opts.spawn_server.is_some(),
+    )
+    .map_err(usage)?;
+    if let Some(at) = opts.start_at {
+        crate::shard::wait_for(at, SystemTime::now()).map_err(usage)?;
+    }
+    // A shard that does not sample memory has no memory figures to judge:
+    // the merged run judges them on the sampling shard's.
+    thresholds.retain(|t| part.samples_memory || !t.metric.is_memory());
     let out = opts.out.clone().unwrap_or_else(|| {
         PathBuf::from("reports").join(format!(
             "{}-{}",
@@ -93,10 +109,11 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
     }
     let watched = opts
         .server_pid
+        .filter(|_| part.samples_memory)
         .map(Watched::new)
         .transpose()
         .map_err(usage)?;
-    let metrics_url = if opts.no_metrics {
+    let metrics_url = if opts.no_metrics || !part.samples_memory {
         None
     } else {
         Some(
@@ -120,5 +137,6 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         out,
         metrics_url,
         watched,
+        part,
     })
 }

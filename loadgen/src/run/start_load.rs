@@ -155,6 +155,7 @@ fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
         base_path: p.target.base_path.clone(),
         tls: p.target.dial(),
         users: p.users,
+        own_users: p.part.users.clone(),
         threads,
         duration: p.duration,
         ramp_up: p.ramp_up,

@@ -55,13 +55,20 @@ pub(super) async fn start_server(
             return Err(e);
         }
     };
-    let server_pid = spawned.as_ref().map(|s| s.child.pid()).or(opts.server_pid);
+    let server_pid = spawned
+        .as_ref()
+        .map(|s| s.child.pid())
+        .or(opts.server_pid.filter(|_| p.part.samples_memory));
     // Before summary.json and the clock: the first dump loads the server's
     // debug info, which must neither delay t_s = 0 nor count as growth.
     let mut notes = Vec::new();
-    let target = crate::memory::heap_profiles::endpoint(opts, &p.target, &mut notes)
-        .await
-        .map_err(setup)?;
+    // A shard that does not sample memory takes no heap profiles either.
+    let target = match p.part.samples_memory {
+        true => crate::memory::heap_profiles::endpoint(opts, &p.target, &mut notes)
+            .await
+            .map_err(setup)?,
+        false => None,
+    };
     let started = Started {
         addr,
         spawned,

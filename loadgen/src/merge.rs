@@ -1,0 +1,80 @@
+//! `clw-cli merge DIR... --out DIR`: one run folder from the folders of a
+//! sharded run (`--shard I/N`). The merging itself is clw-run's
+//! (`clw_run::merge`, pure functions over the run folder's types); this is
+//! the command around it: read, refuse what is not one run (exit 2),
+//! write, judge the thresholds on the whole, render the report.
+
+use std::path::Path;
+
+use clw_run::merge::{self, ShardRun};
+
+use crate::opts::MergeOpts;
+use crate::outcome::{setup, usage, Error, Outcome};
+use crate::results::summary;
+
+pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
+    let shards: Vec<ShardRun> = opts
+        .runs
+        .iter()
+        .map(|dir| merge::load(dir))
+        .collect::<Result<_, _>>()
+        .map_err(usage)?;
+    let info = merge::check(&shards, opts.allow_partial).map_err(usage)?;
+    if opts.runs.iter().any(|r| same_dir(r, &opts.out)) {
+        return Err(usage(format!(
+            "--out {} is one of the shards' folders: merge into a new one",
+            opts.out.display()
+        )));
+    }
+    let views: Vec<&[clw_run::HlogInterval]> = shards.iter().map(|s| &s.intervals[..]).collect();
+    let intervals = merge::merge_intervals(&views);
+    let mut merged = merge::merge_summary(&shards, &info, &intervals);
+    let steps: Vec<String> = merged.steps.keys().cloned().collect();
+    let open = merged.model == "open";
+    merge::write_files(&opts.out, &shards, &info, &intervals, &steps, open).map_err(setup)?;
+    // Stage figures again, from the merged latency (and the sampling
+    // shard's samples): the base shard's were its own load only.
+    summary::set_stage_figures(&mut merged, &opts.out);
+    summary::evaluate(&mut merged, &merge::thresholds(&shards));
+    if info.partial {
+        merged.failures.push(merge::partial_failure(&info));
+        merged.passed = Some(false);
+    }
+    let path = opts.out.join(clw_run::files::SUMMARY);
+    merged.write_atomic(&path).map_err(setup)?;
+    if !opts.no_report {
+        if let Err(e) = clw_report::render_run(&opts.out) {
+            eprintln!("warning: the HTML report could not be rendered: {e}");
+        }
+    }
+    if !opts.quiet {
+        eprintln!(
+            "merged shards {} of {}{}",
+            list(&info.shards),
+            info.count,
+            if info.partial { " (PARTIAL)" } else { "" }
+        );
+    }
+    print!("{}", crate::results::console::render(&merged, &opts.out));
+    let passed = merged.passed.unwrap_or(false);
+    Ok(Outcome {
+        exit_code: if passed { 0 } else { 1 },
+        out_dir: Some(opts.out.clone()),
+        passed,
+    })
+}
+
+fn list(indexes: &[u32]) -> String {
+    indexes
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

@@ -1,0 +1,211 @@
+//! The merged latency: latency.hlog's intervals added per start and tag,
+//! the latency.csv rows made from them, and the merged folder's files.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::Histogram;
+
+use super::{MergeInfo, ShardRun};
+use crate::error::RunFileError;
+use crate::hlog::{sanitize_tag, HdrLog, HlogInterval};
+use crate::latency::{LatencyRow, LatencyWriter};
+use crate::Percentiles;
+
+/// The tag suffix of open-model histograms measured from the schedule.
+const CORRECTED: &str = ".corrected";
+
+/// A fresh auto-resizing histogram with the writers' precision, so any
+/// shard's histogram adds to it.
+fn empty() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is valid")
+}
+
+fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    into.add(from)
+        .expect("an auto-resizing histogram takes any other");
+}
+
+/// Every shard's intervals added together: one interval per (start, tag),
+/// its histogram the exact sum of the shards' histograms with that start
+/// and tag, its length the longest of theirs. Starts are compared to the
+/// millisecond (the log's precision). Sorted by start, then tag.
+pub fn merge_intervals(shards: &[&[HlogInterval]]) -> Vec<HlogInterval> {
+    let mut merged: BTreeMap<(u128, Option<String>), HlogInterval> = BTreeMap::new();
+    for interval in shards.iter().flat_map(|s| s.iter()) {
+        let key = (interval.start.as_millis(), interval.tag.clone());
+        let into = merged.entry(key).or_insert_with(|| HlogInterval {
+            tag: interval.tag.clone(),
+            start: interval.start,
+            length: Duration::ZERO,
+            histogram: empty(),
+        });
+        into.length = into.length.max(interval.length);
+        add(&mut into.histogram, &interval.histogram);
+    }
+    merged.into_values().collect()
+}
+
+/// One step's latency, plain and (open model) corrected.
+#[derive(Debug, Clone)]
+pub struct StepHistograms {
+    pub plain: Histogram<u64>,
+    pub corrected: Histogram<u64>,
+}
+
+impl Default for StepHistograms {
+    fn default() -> StepHistograms {
+        StepHistograms {
+            plain: empty(),
+            corrected: empty(),
+        }
+    }
+}
+
+impl StepHistograms {
+    fn add(&mut self, tag: &str, h: &Histogram<u64>) {
+        match tag.strip_suffix(CORRECTED) {
+            Some(_) => add(&mut self.corrected, h),
+            None => add(&mut self.plain, h),
+        }
+    }
+}
+
+/// The step (sanitized tag) an interval's tag belongs to.
+fn step_of(tag: &str) -> &str {
+    tag.strip_suffix(CORRECTED).unwrap_or(tag)
+}
+
+/// `intervals` summed over time: all steps together, and per step (keyed
+/// by tag, i.e. the step name as latency.hlog writes it).
+pub fn step_histograms(
+    intervals: &[HlogInterval],
+) -> (StepHistograms, BTreeMap<String, StepHistograms>) {
+    let mut all = StepHistograms::default();
+    let mut steps: BTreeMap<String, StepHistograms> = BTreeMap::new();
+    for i in intervals {
+        let tag = i.tag.as_deref().unwrap_or("");
+        all.add(tag, &i.histogram);
+        steps
+            .entry(step_of(tag).to_string())
+            .or_default()
+            .add(tag, &i.histogram);
+    }
+    (all, steps)
+}
+
+/// latency.csv's rows from merged intervals: per interval start, one row
+/// per step that had responses (in `steps` order; a tag no step name
+/// matches keeps its tag) and an `all` row. `count` is the responses in
+/// the interval (every request's latency is recorded, failed ones too).
+pub fn latency_rows(intervals: &[HlogInterval], steps: &[String], open: bool) -> Vec<LatencyRow> {
+    let mut by_start: BTreeMap<u128, Vec<&HlogInterval>> = BTreeMap::new();
+    for i in intervals {
+        by_start.entry(i.start.as_millis()).or_default().push(i);
+    }
+    let mut rows = Vec::new();
+    for group in by_start.values() {
+        let owned: Vec<HlogInterval> = group.iter().map(|i| (*i).clone()).collect();
+        let (all, per_step) = step_histograms(&owned);
+        let end = group
+            .iter()
+            .map(|i| i.start + i.length)
+            .max()
+            .expect("a group has an interval");
+        let t_s = end.as_secs_f64();
+        let row = |name: &str, h: &StepHistograms| {
+            let corrected = if open {
+                Percentiles::of(&h.corrected)
+            } else {
+                None
+            };
+            LatencyRow::new(
+                t_s,
+                name,
+                h.plain.len(),
+                Percentiles::of(&h.plain),
+                corrected,
+            )
+        };
+        let mut named: Vec<(String, &StepHistograms)> = steps
+            .iter()
+            .filter_map(|s| per_step.get(&sanitize_tag(s)).map(|h| (s.clone(), h)))
+            .collect();
+        for (tag, h) in &per_step {
+            if !steps.iter().any(|s| sanitize_tag(s) == *tag) {
+                named.push((tag.clone(), h));
+            }
+        }
+        for (name, h) in named {
+            if !h.plain.is_empty() {
+                rows.push(row(&name, h));
+            }
+        }
+        rows.push(row("all", &all));
+    }
+    rows
+}
+
+/// Writes the merged folder's streamed files: latency.hlog (its start the
+/// earliest shard's), latency.csv, and the sampling shard's samples.csv,
+/// server.log and heap/ profiles copied as they are. summary.json is the
+/// caller's, once judged.
+pub fn write_files(
+    out: &Path,
+    shards: &[ShardRun],
+    info: &MergeInfo,
+    intervals: &[HlogInterval],
+    steps: &[String],
+    open: bool,
+) -> Result<(), RunFileError> {
+    std::fs::create_dir_all(out).map_err(RunFileError::write(out))?;
+    let start = shards
+        .iter()
+        .filter_map(|s| s.start)
+        .min()
+        .unwrap_or_else(SystemTime::now);
+    let mut hlog = HdrLog::create(&out.join(crate::files::HLOG), start)?;
+    for i in intervals {
+        hlog.write(
+            i.start,
+            i.length,
+            i.tag.as_deref().unwrap_or(""),
+            &i.histogram,
+        )?;
+    }
+    hlog.flush()?;
+    let mut csv = LatencyWriter::create(&out.join(crate::files::LATENCY))?;
+    for row in latency_rows(intervals, steps, open) {
+        csv.write(&row)?;
+    }
+    csv.flush()?;
+    let Some(sampler) = shards
+        .iter()
+        .find(|s| Some(s.shard.index) == info.memory_from)
+    else {
+        return Ok(());
+    };
+    for name in [crate::files::SAMPLES, "server.log"] {
+        copy_if_there(&sampler.dir.join(name), &out.join(name))?;
+    }
+    let heap = sampler.dir.join("heap");
+    if heap.is_dir() {
+        let to = out.join("heap");
+        std::fs::create_dir_all(&to).map_err(RunFileError::write(&to))?;
+        for entry in std::fs::read_dir(&heap).map_err(RunFileError::read(&heap))? {
+            let entry = entry.map_err(RunFileError::read(&heap))?;
+            if entry.path().is_file() {
+                copy_if_there(&entry.path(), &to.join(entry.file_name()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn copy_if_there(from: &Path, to: &Path) -> Result<(), RunFileError> {
+    if from.is_file() {
+        std::fs::copy(from, to).map_err(RunFileError::write(to))?;
+    }
+    Ok(())
+}
