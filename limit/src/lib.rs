@@ -20,6 +20,7 @@
 
 mod cgroup;
 mod child;
+mod container;
 mod proc_mem;
 mod systemd;
 
@@ -28,6 +29,10 @@ use std::time::Instant;
 
 pub use cgroup::UsageProbe;
 pub use child::Limited;
+pub use container::{
+    find_container, find_container_in, CgroupMemory, CgroupReading, CgroupVersion, ContainerError,
+    CGROUP_ROOT,
+};
 pub use proc_mem::{ProcMem, ProcMemory};
 
 /// How the memory limit is enforced; reported as `server.limit_enforcement`.

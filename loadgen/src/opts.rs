@@ -75,6 +75,15 @@ pub enum AuthCommand {
     LoadTest(Box<LoadTestOpts>),
 }
 
+/// How several series of the service's memory make one figure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MemoryAggregate {
+    /// The largest: the replica nearest its own limit.
+    Max,
+    /// The total: the containers of one pod.
+    Sum,
+}
+
 /// What to do when a server that clw-cli spawned dies during the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnServerExit {
@@ -169,6 +178,55 @@ pub struct LoadTestOpts {
     /// Do not scrape /metrics at all.
     #[arg(long, conflicts_with = "metrics_url")]
     pub no_metrics: bool,
+
+    /// The series of the metrics page that holds the service's memory, as
+    /// a Prometheus selector:
+    /// `container_memory_working_set_bytes{pod=~"auth-.*",container="auth"}`
+    /// (a kubelet's cAdvisor), or a service's own gauge. Several matching
+    /// series are combined by --memory-aggregate.
+    #[arg(long, value_name = "SELECTOR", conflicts_with_all = ["no_metrics", "server_pid", "spawn_server"])]
+    pub memory_metric: Option<String>,
+
+    /// The series of the metrics page that holds the service's memory
+    /// limit (`container_spec_memory_limit_bytes{...}`), used when
+    /// --memory-limit is not given.
+    #[arg(long, value_name = "SELECTOR", conflicts_with_all = ["no_metrics", "prometheus_url", "cgroup", "container"])]
+    pub limit_metric: Option<String>,
+
+    /// How several series matching --memory-metric / --limit-metric (or
+    /// returned by --memory-query / --limit-query) make one figure: `max`,
+    /// the largest (replicas, each under its own limit: the one nearest
+    /// its limit is the one killed), or `sum` (the containers of one pod
+    /// against the pod's limit).
+    #[arg(long, value_enum, value_name = "RULE", default_value_t = MemoryAggregate::Max)]
+    pub memory_aggregate: MemoryAggregate,
+
+    /// A Prometheus server to read the service's memory from with
+    /// --memory-query (instant queries of /api/v1/query, one per sample).
+    #[arg(long, value_name = "URL", requires = "memory_query", conflicts_with_all = ["memory_metric", "server_pid", "spawn_server", "cgroup", "container"])]
+    pub prometheus_url: Option<String>,
+
+    /// PromQL giving the service's memory in bytes, e.g.
+    /// `container_memory_working_set_bytes{pod=~"auth-.*",container="auth"}`.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus_url")]
+    pub memory_query: Option<String>,
+
+    /// PromQL giving the service's memory limit in bytes (used when
+    /// --memory-limit is not given).
+    #[arg(long, value_name = "PROMQL", requires = "prometheus_url")]
+    pub limit_query: Option<String>,
+
+    /// Read the service's memory from this cgroup directory as `docker
+    /// stats` does (usage less inactive file cache), its limit from
+    /// memory.max / memory.limit_in_bytes.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["memory_metric", "server_pid", "spawn_server", "container"])]
+    pub cgroup: Option<PathBuf>,
+
+    /// As --cgroup, for a Docker or Podman container given by ID (its
+    /// cgroup is searched for) or name (asked of the `docker` or `podman`
+    /// CLI).
+    #[arg(long, value_name = "NAME_OR_ID", conflicts_with_all = ["memory_metric", "server_pid", "spawn_server"])]
+    pub container: Option<String>,
 
     /// Capture heap profiles during the load from the target's
     /// /debug/pprof/heap (docs/loadgen.md, "Heap profiles"). On by default

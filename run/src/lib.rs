@@ -38,7 +38,9 @@ pub use heap::GrowthSite;
 pub use hlog::{read_hlog, read_hlog_start, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
 pub use memory::{MemoryReport, MemorySources, TrendReport, Verdict};
-pub use samples::{read_samples, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER};
+pub use samples::{
+    read_samples, MemorySource, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER,
+};
 pub use stages::{fill_figures as fill_stage_figures, StageSummary};
 pub use summary::{
     Host, MergeInfo, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, ShardInfo,

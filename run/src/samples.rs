@@ -9,7 +9,7 @@ use crate::table::{complete_rows, Table};
 
 /// samples.csv's header, in the documented order. Readers look columns up
 /// by name, so columns may be appended later.
-pub const SAMPLES_HEADER: [&str; 13] = [
+pub const SAMPLES_HEADER: [&str; 14] = [
     "t_s",
     "rss_bytes",
     "hwm_bytes",
@@ -23,7 +23,54 @@ pub const SAMPLES_HEADER: [&str; 13] = [
     "errors",
     "logins",
     "capacity",
+    "source",
 ];
+
+/// Where a row's server memory (`rss_bytes`) came from: the `source`
+/// column. Files written before the column read as `None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemorySource {
+    /// VmRSS of a local PID (/proc/PID/status).
+    Proc,
+    /// A series of the service's /metrics (`process_resident_memory_bytes`,
+    /// or the one `--memory-metric` selects).
+    Metrics,
+    /// A Prometheus server's query API (`--memory-query`).
+    Prometheus,
+    /// A cgroup's usage less its inactive file cache (`--cgroup`,
+    /// `--container`), as `docker stats` shows it.
+    Cgroup,
+}
+
+impl MemorySource {
+    pub const ALL: [MemorySource; 4] = [
+        MemorySource::Proc,
+        MemorySource::Metrics,
+        MemorySource::Prometheus,
+        MemorySource::Cgroup,
+    ];
+
+    /// The word written in samples.csv and summary.json.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemorySource::Proc => "proc",
+            MemorySource::Metrics => "metrics",
+            MemorySource::Prometheus => "prometheus",
+            MemorySource::Cgroup => "cgroup",
+        }
+    }
+
+    /// The word as written; `None` for anything else.
+    pub fn parse(text: &str) -> Option<MemorySource> {
+        MemorySource::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for MemorySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// One row of samples.csv; `None` is a blank cell (source absent, scrape
 /// failed).
@@ -49,6 +96,9 @@ pub struct SampleRow {
     /// (`clw_session_cache_max_size`): a cache still filling toward it is
     /// not yet judged a leak.
     pub capacity: Option<u64>,
+    /// Where `rss_bytes` came from; `None` when it is blank, and in files
+    /// written before the column existed.
+    pub source: Option<MemorySource>,
 }
 
 /// samples.csv being written.
@@ -88,6 +138,10 @@ impl SamplesWriter {
             int(s.errors),
             int(s.logins),
             int(s.capacity),
+            s.source
+                .map(MemorySource::as_str)
+                .unwrap_or_default()
+                .to_string(),
         ];
         self.out
             .write_record(&record)
@@ -120,6 +174,7 @@ pub fn parse_samples(bytes: &[u8], path: &Path) -> Result<SamplesFile, RunFileEr
     let (complete, truncated_tail) = complete_rows(bytes);
     let mut table = Table::new(complete, path)?;
     let t_col = table.require("t_s")?;
+    let source_col = table.column("source");
     let mut rows = Vec::new();
     let mut blank_t_s_lines = Vec::new();
     while let Some(record) = table.next_record()? {
@@ -142,6 +197,17 @@ pub fn parse_samples(bytes: &[u8], path: &Path) -> Result<SamplesFile, RunFileEr
             errors: int("errors")?,
             logins: int("logins")?,
             capacity: int("capacity")?,
+            source: match table.text(&record, source_col) {
+                "" => None,
+                word => Some(MemorySource::parse(word).ok_or_else(|| {
+                    table.error(
+                        &record,
+                        format!(
+                            "column `source`: `{word}` is not one of proc, metrics, prometheus, cgroup"
+                        ),
+                    )
+                })?),
+            },
         });
     }
     Ok(SamplesFile {
@@ -171,6 +237,7 @@ mod tests {
             rps: Some(12.5),
             errors: Some(0),
             logins: Some(3),
+            source: Some(MemorySource::Proc),
             ..SampleRow::default()
         };
         w.write(&row).unwrap();
@@ -183,7 +250,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "{}0.250,1000,1200,,,,,,,12.50,0,3,\n0.500,,,,,,,,,,,,\n",
+                "{}0.250,1000,1200,,,,,,,12.50,0,3,,proc\n0.500,,,,,,,,,,,,,\n",
                 header()
             )
         );
@@ -224,6 +291,37 @@ mod tests {
         let s = parse_samples(text.as_bytes(), Path::new("s.csv")).unwrap();
         assert_eq!(s.rows.len(), 1);
         assert!(s.truncated_tail);
+    }
+
+    #[test]
+    fn every_source_reads_back_and_files_without_the_column_read_as_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.csv");
+        let mut w = SamplesWriter::create(&path).unwrap();
+        let rows: Vec<SampleRow> = MemorySource::ALL
+            .into_iter()
+            .enumerate()
+            .map(|(i, source)| SampleRow {
+                t_s: i as f64,
+                rss_bytes: Some(1 << 20),
+                source: Some(source),
+                ..SampleRow::default()
+            })
+            .collect();
+        for row in &rows {
+            w.write(row).unwrap();
+        }
+        assert_eq!(read_samples(&path).unwrap().rows, rows);
+        let old = format!("{TWELVE_COLUMNS}0.250,1000,1200,,500,,,3,0,10.0,0,3\n");
+        let s = parse_samples(old.as_bytes(), Path::new("s.csv")).unwrap();
+        assert_eq!((s.rows[0].rss_bytes, s.rows[0].source), (Some(1000), None));
+        let err = parse_samples(b"t_s,source\n0.0,docker\n", Path::new("s.csv"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("s.csv:2:") && err.contains("`docker`"),
+            "{err}"
+        );
     }
 
     #[test]

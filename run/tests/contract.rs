@@ -281,3 +281,24 @@ fn the_table_parser_sees_what_it_should() {
     assert!(documented_fields(&self::doc()).contains("server.exit.oom_killed"));
     assert!(!documented_fields(&self::doc()).contains("server.exit"));
 }
+
+/// The samples.csv header the doc shows is the one the writer writes.
+#[test]
+fn the_docs_samples_header_is_the_writers() {
+    let doc = doc();
+    let start = doc
+        .find("## samples.csv")
+        .expect("a `## samples.csv` section");
+    let section = &doc[start..];
+    let header = section
+        .lines()
+        .find(|l| l.starts_with("t_s,"))
+        .expect("the header line in the samples.csv section");
+    assert_eq!(header, SAMPLES_HEADER.join(","));
+    for column in SAMPLES_HEADER {
+        assert!(
+            section.contains(&format!("`{column}`")),
+            "docs/run-folder.md does not describe samples.csv's `{column}`"
+        );
+    }
+}

@@ -11,8 +11,12 @@ use std::time::{Duration, Instant};
 use clw_run::analysis::{self, AnalysisInput, Series};
 use clw_run::{MemoryReport, ServerExit, Verdict};
 
+pub(crate) mod exposition;
 pub(crate) mod heap_profiles;
+pub(crate) mod prometheus;
 pub(crate) mod sampler;
+pub(crate) mod selector;
+pub(crate) mod source;
 
 use crate::load::counters::LoadCounters;
 use crate::server::Spawned;
@@ -33,6 +37,8 @@ pub(crate) struct MemoryConfig<'a> {
     /// `--memory-limit`, and the ramp-up, for the live verdict.
     pub(crate) limit_bytes: Option<u64>,
     pub(crate) ramp_up: Duration,
+    /// Where the service's memory comes from.
+    pub(crate) source: source::SourceSpec,
 }
 
 /// The sampler while it runs.
@@ -46,6 +52,8 @@ pub(crate) struct Memory {
     cgroup_source: Option<&'static str>,
     /// `--memory-limit` was given (else the limit is the one advertised).
     limit_given: bool,
+    /// Where a limit not given comes from (`memory.sources.limit`).
+    limit_word: &'static str,
 }
 
 /// The server's memory as last sampled, and the live verdict: what the
@@ -65,21 +73,30 @@ pub(crate) struct MemoryNow {
 }
 
 impl Memory {
-    pub(crate) async fn start(cfg: MemoryConfig<'_>) -> Memory {
-        if cfg.pid.is_none() && cfg.metrics_url.is_none() {
-            return Memory {
+    /// Start sampling. A source a flag chose (`--memory-metric`,
+    /// `--memory-query`, `--cgroup`, `--container`) that gives nothing at
+    /// the first sample is an error: the run would measure nothing.
+    pub(crate) async fn start(cfg: MemoryConfig<'_>) -> Result<Memory, String> {
+        let explicit = cfg.source.is_explicit();
+        if cfg.pid.is_none() && cfg.metrics_url.is_none() && !explicit {
+            return Ok(Memory {
                 handle: None,
                 halted: None,
                 note: Some("memory not sampled: no server PID and no metrics URL".into()),
                 rss_source: "",
                 cgroup_source: None,
                 limit_given: false,
-            };
+                limit_word: "metrics",
+            });
         }
         let rss_source = if cfg.pid.is_some() { "proc" } else { "metrics" };
         let cgroup = cfg.spawned.and_then(|s| s.child.usage_probe());
-        let cgroup_source = cgroup.as_ref().map(|c| c.source().as_str());
+        let cgroup_source = match &cfg.source {
+            source::SourceSpec::Cgroup(read) => Some(read.version().as_str()),
+            _ => cgroup.as_ref().map(|c| c.source().as_str()),
+        };
         let limit_given = cfg.limit_bytes.is_some();
+        let limit_word = cfg.source.limit_word();
         let started = sampler::start(SamplerConfig {
             interval: cfg.interval,
             pid: cfg.pid,
@@ -92,25 +109,29 @@ impl Memory {
             start: Some(cfg.start),
             limit_bytes: cfg.limit_bytes,
             ramp_up: cfg.ramp_up,
+            source: cfg.source,
         })
         .await;
         match started {
-            Ok(handle) => Memory {
+            Ok(handle) => Ok(Memory {
                 handle: Some(handle),
                 halted: None,
                 note: None,
                 rss_source,
                 cgroup_source,
                 limit_given,
-            },
-            Err(e) => Memory {
+                limit_word,
+            }),
+            Err(e) if explicit => Err(e.to_string()),
+            Err(e) => Ok(Memory {
                 handle: None,
                 halted: None,
                 note: Some(format!("memory not sampled: {e}")),
                 rss_source,
                 cgroup_source,
                 limit_given,
-            },
+                limit_word,
+            }),
         }
     }
 
@@ -145,13 +166,15 @@ impl Memory {
         let limit_source = if self.limit_given {
             "--memory-limit"
         } else {
-            "metrics"
+            self.limit_word
         };
         move || {
             let sample = latest.as_ref().and_then(|cell| cell()).unwrap_or_default();
             let report = live.as_ref().and_then(|rx| rx.borrow().clone());
             MemoryNow {
-                rss: sample.rss_bytes.map(|b| (b, rss_source)),
+                rss: sample
+                    .rss_bytes
+                    .map(|b| (b, sample.source.map_or(rss_source, |s| s.as_str()))),
                 cgroup: sample.cgroup_bytes.zip(cgroup_source),
                 allocated: sample.allocated_bytes,
                 limit: report
@@ -205,6 +228,14 @@ impl Memory {
                     report.last_scrape_error.as_deref().unwrap_or("unknown")
                 ));
             }
+            if report.source_failures > 0 {
+                notes.push(format!(
+                    "{} of {} memory readings failed (last: {})",
+                    report.source_failures,
+                    report.samples,
+                    report.last_source_error.as_deref().unwrap_or("unknown")
+                ));
+            }
             if report.proc_failures > 0 {
                 notes.push(format!(
                     "{} samples could not read /proc (the server was gone)",
@@ -218,10 +249,17 @@ impl Memory {
             if given {
                 found.limit = Some("--memory-limit".into());
             } else if let Some(advertised) = report.advertised_limit {
+                let (word, what) = report
+                    .limit_origin
+                    .unwrap_or(("metrics", "clw_memory_limit_bytes".into()));
                 limit_bytes = Some(advertised);
-                found.limit = Some("metrics".into());
+                found.limit = Some(word.into());
+                let from = match word {
+                    "metrics" => format!("as advertised by the service ({what})"),
+                    _ => format!("as read from {word} ({what})"),
+                };
                 notes.push(format!(
-                    "memory limit {} as advertised by the service (clw_memory_limit_bytes)",
+                    "memory limit {} {from}",
                     clw_units::format_size(advertised)
                 ));
             }

@@ -29,16 +29,19 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clw_limit::{ProcMemory, UsageProbe};
+use clw_limit::{CgroupMemory, ProcMemory, UsageProbe};
 use clw_run::analysis::{AnalysisInput, LiveVerdict};
 use clw_run::MemoryReport;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::prometheus::PromQuery;
+use super::source::SourceSpec;
 use crate::load::counters::LoadCounters;
+use crate::opts::MemoryAggregate;
 use crate::target::Target;
-use clw_run::{MemorySources, RunFileError, SampleRow, SamplesWriter};
-use scrape::{MetricsFigures, Scraper};
+use clw_run::{MemorySource, MemorySources, RunFileError, SampleRow, SamplesWriter};
+use scrape::{MetricsFigures, ScrapeError, Scraper};
 
 pub(crate) struct SamplerConfig {
     pub interval: Duration,
@@ -61,6 +64,8 @@ pub(crate) struct SamplerConfig {
     pub limit_bytes: Option<u64>,
     /// Samples before this are warm-up, for the live verdict.
     pub ramp_up: Duration,
+    /// Where the service's memory comes from (docs/memory.md, Sources).
+    pub source: SourceSpec,
 }
 
 /// What the sampler did, for summary.json.
@@ -76,9 +81,16 @@ pub(crate) struct SamplerReport {
     pub proc_failures: u64,
     /// A write to samples.csv failed and sampling stopped early.
     pub write_error: Option<String>,
-    /// The memory limit the service advertised (`clw_memory_limit_bytes`),
+    /// The memory limit the service advertised (`clw_memory_limit_bytes`,
+    /// or the one `--limit-metric`, `--limit-query` or the cgroup gives),
     /// last value seen: used when clw-cli was not told the limit.
     pub advertised_limit: Option<u64>,
+    /// Where that limit was read: (`memory.sources.limit`, for the note).
+    pub limit_origin: Option<(&'static str, String)>,
+    /// Samples whose `--memory-query` or cgroup read failed, and the last
+    /// reason.
+    pub source_failures: u64,
+    pub last_source_error: Option<String>,
     /// When the live verdict first said `leak` (seconds after load start).
     pub leak_detected_at_s: Option<f64>,
 }
@@ -91,6 +103,31 @@ pub(crate) enum SamplerError {
     MetricsUrl(#[from] crate::target::TargetError),
     #[error("cannot read the memory of pid {pid} (/proc/{pid}/status): {source}")]
     Pid { pid: u32, source: std::io::Error },
+    /// The source a flag chose gave nothing at the first sample.
+    #[error("{0}")]
+    Source(String),
+}
+
+/// The service's memory from a source other than /proc and /metrics.
+enum Service {
+    /// /proc or the metrics page (picks included) say it all.
+    Scraped,
+    Prometheus {
+        /// Boxed: a query holds a keep-alive connection and its buffers.
+        memory: Box<PromQuery>,
+        limit: Option<Box<PromQuery>>,
+        how: MemoryAggregate,
+    },
+    Cgroup(CgroupMemory),
+}
+
+/// One reading of [`Service`].
+#[derive(Debug, Default)]
+struct ServiceReading {
+    memory: Option<u64>,
+    /// The raw cgroup usage (the `cgroup_bytes` column).
+    usage: Option<u64>,
+    limit: Option<u64>,
 }
 
 /// The running sampler task.
@@ -134,12 +171,49 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         None => None,
     };
     let scraper = match &cfg.metrics_url {
-        Some(url) => Some(Scraper::new(
-            Target::parse(url)?.with_tls(cfg.tls.as_ref())?,
-            cfg.scrape_timeout,
-        )),
+        Some(url) => {
+            let scraper = Scraper::new(
+                Target::parse(url)?.with_tls(cfg.tls.as_ref())?,
+                cfg.scrape_timeout,
+            );
+            Some(match cfg.source.picks() {
+                Some(picks) => scraper.with_picks(picks.clone()),
+                None => scraper,
+            })
+        }
         None => None,
     };
+    let explicit = cfg.source.is_explicit();
+    let service = match cfg.source {
+        SourceSpec::Default | SourceSpec::Metrics(_) => Service::Scraped,
+        SourceSpec::Prometheus {
+            server,
+            memory,
+            limit,
+            how,
+        } => {
+            let server = server
+                .with_tls(cfg.tls.as_ref())
+                .map_err(|e| SamplerError::Source(format!("--prometheus-url: {e}")))?;
+            Service::Prometheus {
+                memory: Box::new(PromQuery::new(&server, &memory, cfg.scrape_timeout)),
+                limit: limit.map(|q| Box::new(PromQuery::new(&server, &q, cfg.scrape_timeout))),
+                how,
+            }
+        }
+        SourceSpec::Cgroup(cgroup) => Service::Cgroup(cgroup),
+    };
+    let mut probe = Probe {
+        scraper,
+        service,
+        metrics_url: cfg.metrics_url.clone().unwrap_or_default(),
+    };
+    if explicit {
+        probe.check().await?;
+    }
+    let Probe {
+        scraper, service, ..
+    } = probe;
     let csv = SamplesWriter::create(&cfg.csv_path)?;
     let latest = Arc::new(Mutex::new(None));
     let (stop, stop_rx) = oneshot::channel();
@@ -148,6 +222,7 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         start: cfg.start.unwrap_or_else(Instant::now),
         proc,
         scraper,
+        service,
         cgroup: cfg.cgroup,
         counters: cfg.counters,
         csv,
@@ -171,10 +246,69 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
     })
 }
 
+/// The readers before the first sample, for the check that a source a
+/// flag chose gives a figure.
+struct Probe {
+    scraper: Option<Scraper>,
+    service: Service,
+    metrics_url: String,
+}
+
+impl Probe {
+    async fn check(&mut self) -> Result<(), SamplerError> {
+        if let Some(scraper) = &mut self.scraper {
+            if let Err(e) = scraper.scrape().await {
+                // Only fatal when the page holds the chosen figures.
+                if matches!(e, ScrapeError::NoMatch(_)) || matches!(self.service, Service::Scraped)
+                {
+                    return Err(SamplerError::Source(format!(
+                        "metrics at {}: {e}",
+                        self.metrics_url
+                    )));
+                }
+            }
+        }
+        read_service(&mut self.service)
+            .await
+            .map(drop)
+            .map_err(SamplerError::Source)
+    }
+}
+
+/// The service's memory now from Prometheus or a cgroup; an empty reading
+/// for the scraped sources.
+async fn read_service(service: &mut Service) -> Result<ServiceReading, String> {
+    let as_u64 = |v: f64| v.max(0.0) as u64;
+    match service {
+        Service::Scraped => Ok(ServiceReading::default()),
+        Service::Prometheus { memory, limit, how } => {
+            let value = memory.value(*how).await.map_err(|e| e.to_string())?;
+            let limit = match limit {
+                Some(q) => Some(q.value(*how).await.map_err(|e| e.to_string())?),
+                None => None,
+            };
+            Ok(ServiceReading {
+                memory: Some(as_u64(value)),
+                usage: None,
+                limit: limit.map(as_u64),
+            })
+        }
+        Service::Cgroup(cgroup) => {
+            let r = cgroup.read().map_err(|e| e.to_string())?;
+            Ok(ServiceReading {
+                memory: Some(r.working_set),
+                usage: Some(r.usage),
+                limit: r.limit,
+            })
+        }
+    }
+}
+
 struct Sampler {
     start: Instant,
     proc: Option<ProcMemory>,
     scraper: Option<Scraper>,
+    service: Service,
     cgroup: Option<UsageProbe>,
     counters: Arc<LoadCounters>,
     csv: SamplesWriter,
@@ -218,7 +352,15 @@ impl Sampler {
             },
             None => None,
         };
-        let sample = self.build(metrics.unwrap_or_default());
+        let service = match read_service(&mut self.service).await {
+            Ok(reading) => reading,
+            Err(e) => {
+                self.report.source_failures += 1;
+                self.report.last_source_error = Some(e);
+                ServiceReading::default()
+            }
+        };
+        let sample = self.build(metrics.unwrap_or_default(), service);
         if let Err(e) = self.write(&sample) {
             self.report.write_error = Some(e.to_string());
             return false;
@@ -234,15 +376,22 @@ impl Sampler {
         true
     }
 
-    fn build(&mut self, metrics: MetricsFigures) -> SampleRow {
+    fn build(&mut self, metrics: MetricsFigures, service: ServiceReading) -> SampleRow {
         let t_s = self.start.elapsed().as_secs_f64();
         let as_u64 = |v: Option<f64>| v.map(|v| v.max(0.0) as u64);
-        if let Some(limit) = as_u64(metrics.limit).filter(|l| *l > 0) {
+        let limit = match &self.service {
+            Service::Scraped => as_u64(metrics.limit),
+            _ => service.limit,
+        };
+        if let Some(limit) = limit.filter(|l| *l > 0) {
             self.report.advertised_limit = Some(limit);
+            self.report.limit_origin = Some(self.limit_origin());
         }
         let mut sample = SampleRow {
             t_s,
-            cgroup_bytes: self.cgroup.as_ref().and_then(UsageProbe::read),
+            cgroup_bytes: service
+                .usage
+                .or_else(|| self.cgroup.as_ref().and_then(UsageProbe::read)),
             allocated_bytes: as_u64(metrics.allocated),
             active_bytes: as_u64(metrics.active),
             resident_bytes: as_u64(metrics.resident),
@@ -252,24 +401,42 @@ impl Sampler {
             logins: as_u64(metrics.logins),
             ..SampleRow::default()
         };
-        if let Some(proc) = &mut self.proc {
+        let chosen = match &self.service {
+            Service::Scraped => metrics.selected.map(|v| (v, MemorySource::Metrics)),
+            Service::Prometheus { .. } => {
+                service.memory.map(|v| (v as f64, MemorySource::Prometheus))
+            }
+            Service::Cgroup(_) => service.memory.map(|v| (v as f64, MemorySource::Cgroup)),
+        };
+        if let Some((bytes, source)) = chosen {
+            sample.rss_bytes = Some(bytes.max(0.0) as u64);
+            sample.source = Some(source);
+            self.report.sources.rss = Some(source.as_str().into());
+        } else if let (Service::Scraped, Some(proc)) = (&self.service, &mut self.proc) {
             match proc.read() {
                 Ok(mem) => {
                     sample.rss_bytes = Some(mem.rss_bytes);
                     sample.hwm_bytes = Some(mem.hwm_bytes);
+                    sample.source = Some(MemorySource::Proc);
                     self.report.sources.rss = Some("proc".into());
                 }
                 Err(_) => self.report.proc_failures += 1,
             }
-        } else if let Some(rss) = metrics.process_resident {
+        } else if let (Service::Scraped, None, Some(rss)) =
+            (&self.service, metrics.selected, metrics.process_resident)
+        {
             sample.rss_bytes = Some(rss.max(0.0) as u64);
+            sample.source = Some(MemorySource::Metrics);
             self.report.sources.rss = Some("metrics".into());
         }
         if metrics.has_allocator() {
             self.report.sources.allocator = Some("metrics".into());
         }
         if sample.cgroup_bytes.is_some() {
-            self.report.sources.cgroup = self.cgroup.as_ref().map(|c| c.source().as_str().into());
+            self.report.sources.cgroup = match &self.service {
+                Service::Cgroup(cgroup) => Some(cgroup.version().as_str().into()),
+                _ => self.cgroup.as_ref().map(|c| c.source().as_str().into()),
+            };
         }
         let completed = self.counters.completed.load(Ordering::Relaxed);
         let failed = self.counters.failed.load(Ordering::Relaxed);
@@ -281,6 +448,25 @@ impl Sampler {
         sample.errors = Some(failed.saturating_sub(f0));
         self.prev = Some((t_s, completed, failed));
         sample
+    }
+
+    /// Where the limit in this sample came from: the word for
+    /// `memory.sources.limit`, and what was read, for the note.
+    fn limit_origin(&self) -> (&'static str, String) {
+        match &self.service {
+            Service::Prometheus { limit, .. } => (
+                "prometheus",
+                format!("--limit-query {}", limit.as_ref().map_or("", |q| q.query())),
+            ),
+            Service::Cgroup(cgroup) => ("cgroup", format!("{}", cgroup.dir().display())),
+            Service::Scraped => (
+                "metrics",
+                match self.scraper.as_ref().and_then(Scraper::limit_selector) {
+                    Some(selector) => format!("--limit-metric {selector}"),
+                    None => "clw_memory_limit_bytes".into(),
+                },
+            ),
+        }
     }
 
     fn write(&mut self, s: &SampleRow) -> Result<(), RunFileError> {

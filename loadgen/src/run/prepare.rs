@@ -8,6 +8,7 @@ use clw_run::threshold::Threshold;
 
 use crate::load::shape::{self, LoadFlags};
 use crate::load::stages::Stages;
+use crate::memory::source::SourceSpec;
 use crate::opts::LoadTestOpts;
 use crate::outcome::{usage, Error};
 use crate::scenario::{LoadModel, Scenario};
@@ -39,6 +40,8 @@ pub(super) struct Prepared {
     pub(super) watched: Option<Watched>,
     /// `--shard`: this process's part of the run.
     pub(super) part: crate::shard::Part,
+    /// Where the service's memory is read from.
+    pub(super) memory_source: SourceSpec,
 }
 
 impl Prepared {
@@ -113,6 +116,13 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         .map(Watched::new)
         .transpose()
         .map_err(usage)?;
+    // Checked in every shard; read only by the one that samples memory.
+    let memory_source = SourceSpec::from_opts(opts).map_err(usage)?;
+    let memory_source = if part.samples_memory {
+        memory_source
+    } else {
+        SourceSpec::Default
+    };
     let metrics_url = if opts.no_metrics || !part.samples_memory {
         None
     } else {
@@ -138,5 +148,6 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         metrics_url,
         watched,
         part,
+        memory_source,
     })
 }

@@ -82,8 +82,10 @@ pub(super) async fn start_load(
         scrape_timeout: opts.timeout.min(opts.sample_interval * 4),
         limit_bytes: opts.memory_limit,
         ramp_up: p.warm_up,
+        source: p.memory_source.clone(),
     })
-    .await;
+    .await
+    .map_err(setup)?;
     let heap = heap_target.map(|t| {
         let (rss, limit) = (memory.rss_reader(), memory.limit_reader());
         HeapProfiles::during(t, opts, &p.out, t0, p.warm_up, rss, limit)

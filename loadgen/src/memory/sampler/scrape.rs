@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::load::http::{begin_request, end_request_line, finish_request, Conn, Response};
+use crate::memory::exposition;
+use crate::memory::selector::{NoMatch, Selector};
+use crate::opts::MemoryAggregate;
 use crate::target::Target;
 
 /// The figures a sample takes from /metrics; None when not exported.
@@ -23,6 +26,8 @@ pub(crate) struct MetricsFigures {
     /// `clw_memory_limit_bytes`: the limit the service says it runs under
     /// (clw-auth reads it from its own cgroup).
     pub(crate) limit: Option<f64>,
+    /// The series `--memory-metric` selects, aggregated.
+    pub(crate) selected: Option<f64>,
 }
 
 impl MetricsFigures {
@@ -35,30 +40,9 @@ impl MetricsFigures {
 /// Lines that are not understood are skipped: a service may export anything.
 pub(crate) fn parse_metrics(text: &str) -> MetricsFigures {
     let mut figures = MetricsFigures::default();
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let name_end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
-        let name = &line[..name_end];
-        let rest = &line[name_end..];
-        let rest = if rest.starts_with('{') {
-            match rest.rfind('}') {
-                Some(end) => &rest[end + 1..],
-                None => continue,
-            }
-        } else {
-            rest
-        };
-        let Some(value) = rest
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-            .filter(|v| v.is_finite())
-        else {
-            continue;
-        };
-        let slot = match name {
+    for sample in exposition::samples(text) {
+        let value = sample.value;
+        let slot = match sample.name {
             "process_resident_memory_bytes" => &mut figures.process_resident,
             "clw_jemalloc_allocated_bytes" => &mut figures.allocated,
             "clw_jemalloc_active_bytes" => &mut figures.active,
@@ -78,6 +62,30 @@ pub(crate) fn parse_metrics(text: &str) -> MetricsFigures {
     figures
 }
 
+/// `--memory-metric` / `--limit-metric`, applied to every scrape.
+#[derive(Debug, Clone)]
+pub(crate) struct Picks {
+    pub(crate) memory: Option<Selector>,
+    pub(crate) limit: Option<Selector>,
+    pub(crate) how: MemoryAggregate,
+}
+
+impl Picks {
+    /// The selected memory into `selected`, the selected limit in place of
+    /// `clw_memory_limit_bytes`; a selector matching nothing fails the
+    /// scrape, naming the selector and what the page had.
+    fn apply(&self, text: &str, figures: &mut MetricsFigures) -> Result<(), ScrapeError> {
+        let no_match = |e: NoMatch| ScrapeError::NoMatch(e.to_string());
+        if let Some(memory) = &self.memory {
+            figures.selected = Some(memory.pick(text, self.how).map_err(no_match)?);
+        }
+        if let Some(limit) = &self.limit {
+            figures.limit = Some(limit.pick(text, self.how).map_err(no_match)?);
+        }
+        Ok(())
+    }
+}
+
 /// Why a scrape failed; counted, and the last one reported.
 #[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum ScrapeError {
@@ -87,6 +95,9 @@ pub(crate) enum ScrapeError {
     Transport(&'static str),
     #[error("HTTP status {0}")]
     Status(u16),
+    /// A `--memory-metric` / `--limit-metric` selector matched nothing.
+    #[error("{0}")]
+    NoMatch(String),
 }
 
 /// A keep-alive connection to the metrics endpoint, resolved on first use
@@ -102,6 +113,7 @@ pub(crate) struct Scraper {
     /// `Authorization: Bearer` for an endpoint that wants it (a heap
     /// profile off loopback); never logged.
     bearer: Option<String>,
+    picks: Option<Picks>,
 }
 
 impl Scraper {
@@ -111,6 +123,11 @@ impl Scraper {
         } else {
             target.base_path.clone()
         };
+        Scraper::with_path(target, path, timeout)
+    }
+
+    /// GETs of `path` (with its query string) on the target's host.
+    pub(crate) fn with_path(target: Target, path: String, timeout: Duration) -> Scraper {
         Scraper {
             target,
             path,
@@ -120,6 +137,7 @@ impl Scraper {
             response: Response::default(),
             timeout,
             bearer: None,
+            picks: None,
         }
     }
 
@@ -129,10 +147,32 @@ impl Scraper {
         self
     }
 
+    /// Apply `--memory-metric` / `--limit-metric` to every scrape.
+    pub(crate) fn with_picks(mut self, picks: Picks) -> Scraper {
+        self.picks = Some(picks);
+        self
+    }
+
+    /// `--limit-metric` as written, when given.
+    pub(crate) fn limit_selector(&self) -> Option<&str> {
+        self.picks.as_ref()?.limit.as_ref().map(Selector::text)
+    }
+
+    /// The request path, query string included.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     /// GET the metrics and parse them, all within the timeout.
     pub(crate) async fn scrape(&mut self) -> Result<MetricsFigures, ScrapeError> {
-        let body = self.get().await?;
-        Ok(parse_metrics(&String::from_utf8_lossy(body)))
+        let body = self.get().await?.to_vec();
+        let text = String::from_utf8_lossy(&body);
+        let mut figures = parse_metrics(&text);
+        if let Some(picks) = &self.picks {
+            picks.apply(&text, &mut figures)?;
+        }
+        Ok(figures)
     }
 
     /// GET the URL, all within the timeout: the body of a 200 response.

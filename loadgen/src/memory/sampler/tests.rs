@@ -22,6 +22,7 @@ fn config(dir: &tempfile::TempDir, metrics_url: Option<String>) -> SamplerConfig
         start: None,
         limit_bytes: None,
         ramp_up: Duration::ZERO,
+        source: SourceSpec::default(),
     }
 }
 
@@ -253,6 +254,7 @@ async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
         start: None,
         limit_bytes: None,
         ramp_up: Duration::ZERO,
+        source: SourceSpec::default(),
     })
     .await
     .unwrap();
