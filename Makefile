@@ -6,7 +6,8 @@ build:
 	$(CARGO) build --workspace --release
 
 # Prometheus and promtool (Debian's `prometheus`) for the tests that scrape
-# clw-cli's --metrics-listen; installed when missing (those tests say they
+# clw-cli's --metrics-listen and that read a load test's memory through a
+# Prometheus server (loadgen/tests/memory_sources.rs); installed when missing (those tests say they
 # skip where it cannot be).
 NEED_PROMETHEUS = command -v prometheus >/dev/null && command -v promtool >/dev/null \
   || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \

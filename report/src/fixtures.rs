@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 const MIB: f64 = 1024.0 * 1024.0;
 const SAMPLES_HEADER: &str =
-    "t_s,rss_bytes,hwm_bytes,cgroup_bytes,allocated_bytes,active_bytes,resident_bytes,sessions,evictions,rps,errors,logins";
+    "t_s,rss_bytes,hwm_bytes,cgroup_bytes,allocated_bytes,active_bytes,resident_bytes,sessions,evictions,rps,errors,logins,source";
 const LATENCY_HEADER: &str =
     "t_s,step,count,p50_ms,p90_ms,p99_ms,max_ms,cp50_ms,cp90_ms,cp99_ms,cmax_ms";
 
@@ -46,7 +46,7 @@ fn samples_csv(rows: &[Sample]) -> String {
         let m = |f: f64| r.rss.map(|v| v * f);
         let _ = writeln!(
             out,
-            "{:.3},{},{},{},{},{},{},{},{},{:.1},{:.0},{:.0}",
+            "{:.3},{},{},{},{},{},{},{},{},{:.1},{:.0},{:.0},{}",
             r.t,
             cell(r.rss),
             cell(r.rss),
@@ -58,7 +58,8 @@ fn samples_csv(rows: &[Sample]) -> String {
             cell(r.evictions),
             r.rps,
             r.errors,
-            logins
+            logins,
+            if r.rss.is_some() { "proc" } else { "" }
         );
     }
     out

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use clw_run::RunFileError;
+use clw_run::{MemorySource, RunFileError};
 
 use crate::error::ReportError;
 
@@ -22,6 +22,10 @@ pub(crate) struct Samples {
     pub(crate) evictions: Series,
     pub(crate) rps: Series,
     pub(crate) errors: Series,
+    /// Where the server's memory (`rss`) came from, each source once in
+    /// order of first appearance; empty for files written before the
+    /// `source` column.
+    pub(crate) sources: Vec<MemorySource>,
 }
 
 impl Samples {
@@ -60,8 +64,24 @@ impl Samples {
             out.evictions.push(bytes(r.evictions));
             out.rps.push(r.rps);
             out.errors.push(bytes(r.errors));
+            if let Some(source) = r.source.filter(|s| !out.sources.contains(s)) {
+                out.sources.push(source);
+            }
         }
         Ok(Some(out))
+    }
+
+    /// The legend of the server-memory curve, naming its source: "RSS
+    /// (from proc)", "server memory (from prometheus)"; plain "RSS" for a
+    /// file that does not say.
+    pub(crate) fn memory_label(&self) -> String {
+        let rss_only = self.sources.iter().all(|s| *s == MemorySource::Proc);
+        let what = if rss_only { "RSS" } else { "server memory" };
+        if self.sources.is_empty() {
+            return what.into();
+        }
+        let from: Vec<&str> = self.sources.iter().map(|s| s.as_str()).collect();
+        format!("{what} (from {})", from.join(", "))
     }
 
     /// The best single memory series for overlays and peaks: RSS, else the
@@ -103,6 +123,22 @@ mod tests {
         assert_eq!(s.cgroup, vec![None, None], "absent column is unknown");
         assert_eq!(peak(&s.rss), Some(100.0));
         assert_eq!(s.primary_memory().unwrap().0, "RSS");
+    }
+
+    #[test]
+    fn the_memory_curve_is_labelled_with_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let read = |text: &str| {
+            std::fs::write(dir.path().join("samples.csv"), text).unwrap();
+            Samples::read(dir.path(), &mut Vec::new()).unwrap().unwrap()
+        };
+        assert_eq!(read("t_s,rss_bytes\n0,1\n").memory_label(), "RSS");
+        let proc = read("t_s,rss_bytes,source\n0,1,proc\n0.5,,\n");
+        assert_eq!(proc.memory_label(), "RSS (from proc)");
+        let prom = read("t_s,rss_bytes,source\n0,1,prometheus\n0.5,2,prometheus\n");
+        assert_eq!(prom.memory_label(), "server memory (from prometheus)");
+        let mixed = read("t_s,rss_bytes,source\n0,1,cgroup\n0.5,2,metrics\n1,3,cgroup\n");
+        assert_eq!(mixed.memory_label(), "server memory (from cgroup, metrics)");
     }
 
     #[test]

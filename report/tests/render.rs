@@ -52,7 +52,8 @@ fn leak_with_oom_kill_gets_a_red_banner_and_all_charts() {
         "80% of limit",
         "OOM kill at 41.5 s",
         "ramp-up",
-        "jemalloc allocated",
+        "RSS (from proc)",
+        "jemalloc allocated (from metrics)",
         "cgroup usage",
     ] {
         assert!(memory.contains(label), "memory chart lacks {label}");
