@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::prometheus::{get, Prometheus};
 use common::{clw_auth_binary, free_port, read_summary, wait_until, workspace, LoadTest};
 
 /// A process this test started, killed (by its PID, through its handle)
@@ -26,7 +27,7 @@ impl Drop for Started {
 
 /// clw-auth (fixed profile) on a free port, optionally started inside a
 /// cgroup (its shell joins it, then execs the server).
-fn spawn_clw_auth(log: &Path, cgroup: Option<&Path>) -> (u16, Started) {
+fn spawn_clw_auth(log: &Path, cgroup: Option<&Path>) -> (std::net::SocketAddr, Started) {
     let bin = clw_auth_binary();
     let port = free_port();
     let config = workspace().join("profiles/fixed.json");
@@ -60,30 +61,11 @@ fn spawn_clw_auth(log: &Path, cgroup: Option<&Path>) -> (u16, Started) {
         .spawn()
         .expect("start clw-auth");
     let child = Started(child);
+    let addr = format!("127.0.0.1:{port}").parse().unwrap();
     wait_until(Duration::from_secs(30), "clw-auth answers /ready", || {
-        http_get(port, "/ready").is_some_and(|(status, _)| status == 200)
+        get(addr, "/ready").is_some_and(|(status, _)| status == 200)
     });
-    (port, child)
-}
-
-/// A blocking GET on 127.0.0.1:port: (status, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    Some((status, body))
+    (addr, child)
 }
 
 /// The value of an unlabelled series on a metrics page.
@@ -116,8 +98,8 @@ fn num(row: &std::collections::HashMap<String, String>, column: &str) -> Option<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_metric_picks_its_series_and_no_match_says_what_was_there() {
     let dir = tempfile::tempdir().unwrap();
-    let (port, _server) = spawn_clw_auth(&dir.path().join("server.log"), None);
-    let target = format!("http://127.0.0.1:{port}");
+    let (addr, _server) = spawn_clw_auth(&dir.path().join("server.log"), None);
+    let target = format!("http://{addr}");
 
     // The allocator's resident bytes, picked by name and label matchers:
     // the same scrape writes them to resident_bytes, so every row agrees.
@@ -154,70 +136,14 @@ async fn memory_metric_picks_its_series_and_no_match_says_what_was_there() {
     );
 }
 
-/// Prometheus, on a free loopback port with its storage in a temp dir,
-/// scraping `target_port` every second.
-fn start_prometheus(bin: &Path, dir: &Path, target_port: u16) -> (u16, Started) {
-    let port = free_port();
-    let config = dir.join("prometheus.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
-             scrape_configs:\n  - job_name: clw\n    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new(bin)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    let child = Started(child);
-    wait_until(Duration::from_secs(60), "prometheus is ready", || {
-        http_get(port, "/-/ready").is_some_and(|(status, _)| status == 200)
-    });
-    (port, child)
-}
-
-fn prometheus_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("prometheus"))
-        .find(|p| p.is_file())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_query_agrees_with_the_services_own_metrics() {
-    let Some(bin) = prometheus_binary() else {
-        eprintln!(
-            "SKIPPED prometheus_query_agrees_with_the_services_own_metrics: no `prometheus` on PATH (make test installs Debian's package)"
-        );
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _server) = spawn_clw_auth(&dir.path().join("server.log"), None);
+    let test_name = "prometheus_query_agrees_with_the_services_own_metrics";
+    let Some(prometheus) = Prometheus::start(test_name, &[addr]) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let (port, _server) = spawn_clw_auth(&dir.path().join("server.log"), None);
-    let (prom_port, _prometheus) = start_prometheus(&bin, dir.path(), port);
-    let query = r#"process_resident_memory_bytes{job="clw"}"#;
-    wait_until(
-        Duration::from_secs(30),
-        "prometheus scraped clw-auth",
-        || {
-            let path = format!(
-                "/api/v1/query?query={}",
-                form_urlencoded::byte_serialize(query.as_bytes()).collect::<String>()
-            );
-            http_get(prom_port, &path).is_some_and(|(_, body)| body.contains("\"value\""))
-        },
-    );
-
     // The service's own figure, read directly every 50 ms while the load runs.
     let direct: Arc<Mutex<Vec<(Instant, f64)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -225,7 +151,7 @@ async fn prometheus_query_agrees_with_the_services_own_metrics() {
         let (direct, stop) = (Arc::clone(&direct), Arc::clone(&stop));
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                if let Some((200, page)) = http_get(port, "/metrics") {
+                if let Some((200, page)) = get(addr, "/metrics") {
                     if let Some(v) = metric(&page, "process_resident_memory_bytes") {
                         direct.lock().unwrap().push((Instant::now(), v));
                     }
@@ -234,11 +160,15 @@ async fn prometheus_query_agrees_with_the_services_own_metrics() {
             }
         })
     };
-    let test = LoadTest::new(
-        format!("http://127.0.0.1:{port}"),
-        "scenarios/login-storm.toml",
+    let query = r#"process_resident_memory_bytes{job="clw-test"}"#;
+    wait_until(
+        Duration::from_secs(30),
+        "prometheus scraped clw-auth",
+        || prometheus.value(query).is_some(),
     );
-    let prom_url = format!("http://127.0.0.1:{prom_port}");
+
+    let test = LoadTest::new(format!("http://{addr}"), "scenarios/login-storm.toml");
+    let prom_url = format!("http://{}", prometheus.addr);
     let opts = common::opts(&[
         "--target",
         &test.target,
@@ -260,6 +190,9 @@ async fn prometheus_query_agrees_with_the_services_own_metrics() {
         query,
         "--limit-query",
         "vector(1073741824)",
+        // A heap profile's dump lifts RSS for a moment that a 50 ms poll
+        // can miss and a scrape can catch.
+        "--no-heap-profile",
     ]);
     let called = Instant::now();
     clw_cli::run(opts).await.expect("the run completes");
@@ -288,7 +221,9 @@ async fn prometheus_query_agrees_with_the_services_own_metrics() {
         assert_eq!(row["source"], "prometheus", "{row:?}");
         let (t, v) = (num(row, "t_s").unwrap(), num(row, "rss_bytes").unwrap());
         values.push(v);
-        let from = called + Duration::from_secs_f64((t - lag).max(0.0));
+        let from = (called + Duration::from_secs_f64(t))
+            .checked_sub(Duration::from_secs_f64(lag))
+            .unwrap();
         let to = called + Duration::from_secs_f64(t + setup.clamp(0.05, 1.0) + 0.1);
         let seen: Vec<f64> = direct
             .iter()
@@ -352,11 +287,8 @@ async fn a_cgroup_is_read_as_docker_stats_does() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
-    let (port, server) = spawn_clw_auth(&dir.path().join("server.log"), Some(&cgroup.0));
-    let test = LoadTest::new(
-        format!("http://127.0.0.1:{port}"),
-        "scenarios/login-storm.toml",
-    );
+    let (addr, server) = spawn_clw_auth(&dir.path().join("server.log"), Some(&cgroup.0));
+    let test = LoadTest::new(format!("http://{addr}"), "scenarios/login-storm.toml");
     let opts = test.opts(&format!(
         "--concurrent-users 2 --ramp-up 0s --duration 3s --sample-interval 250ms --cgroup {}",
         cgroup.0.display()
