@@ -12,15 +12,39 @@ use std::time::{Duration, Instant};
 
 use crate::Enforcement;
 
-/// Which cgroup hierarchy a [`Cgroup`] lives in; decides the file names.
+/// Which cgroup hierarchy a [`Cgroup`] (or a read one,
+/// [`crate::CgroupMemory`]) lives in; decides the file names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Version {
+pub enum Version {
     V1,
     V2,
 }
 
 impl Version {
-    fn usage_file(self) -> &'static str {
+    /// `cgroup-v1` / `cgroup-v2`, as summary.json names limit methods.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1 => "cgroup-v1",
+            Version::V2 => "cgroup-v2",
+        }
+    }
+
+    pub(crate) fn limit_file(self) -> &'static str {
+        match self {
+            Version::V1 => "memory.limit_in_bytes",
+            Version::V2 => "memory.max",
+        }
+    }
+
+    /// memory.stat's key for the file cache the kernel reclaims first.
+    pub(crate) fn inactive_file_key(self) -> &'static str {
+        match self {
+            Version::V1 => "total_inactive_file",
+            Version::V2 => "inactive_file",
+        }
+    }
+
+    pub(crate) fn usage_file(self) -> &'static str {
         match self {
             Version::V1 => "memory.usage_in_bytes",
             Version::V2 => "memory.current",

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::cgroup::keyed_value;
+use crate::cgroup::{keyed_value, Version as CgroupVersion};
 
 /// The cgroup file system's usual mount point.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -58,44 +58,6 @@ fn engine_note(engines: &[String]) -> String {
         String::new()
     } else {
         format!("; as a name: {}", engines.join("; "))
-    }
-}
-
-/// Which cgroup interface a directory speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CgroupVersion {
-    V1,
-    V2,
-}
-
-impl CgroupVersion {
-    /// `cgroup-v1` / `cgroup-v2`, as summary.json names limit methods.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CgroupVersion::V1 => "cgroup-v1",
-            CgroupVersion::V2 => "cgroup-v2",
-        }
-    }
-
-    fn usage_file(self) -> &'static str {
-        match self {
-            CgroupVersion::V2 => "memory.current",
-            CgroupVersion::V1 => "memory.usage_in_bytes",
-        }
-    }
-
-    fn limit_file(self) -> &'static str {
-        match self {
-            CgroupVersion::V2 => "memory.max",
-            CgroupVersion::V1 => "memory.limit_in_bytes",
-        }
-    }
-
-    fn inactive_file_key(self) -> &'static str {
-        match self {
-            CgroupVersion::V2 => "inactive_file",
-            CgroupVersion::V1 => "total_inactive_file",
-        }
     }
 }
 

@@ -28,10 +28,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 pub use cgroup::UsageProbe;
+pub use cgroup::Version as CgroupVersion;
 pub use child::Limited;
 pub use container::{
-    find_container, find_container_in, CgroupMemory, CgroupReading, CgroupVersion, ContainerError,
-    CGROUP_ROOT,
+    find_container, find_container_in, CgroupMemory, CgroupReading, ContainerError, CGROUP_ROOT,
 };
 pub use proc_mem::{ProcMem, ProcMemory};
 

@@ -220,20 +220,23 @@ impl Memory {
             None => self.halted,
         };
         if let Some(report) = report {
-            if report.scrape_failures > 0 {
-                notes.push(format!(
-                    "{} of {} metrics scrapes failed (last: {})",
+            let failed = [
+                (
+                    "metrics scrapes",
                     report.scrape_failures,
-                    report.samples,
-                    report.last_scrape_error.as_deref().unwrap_or("unknown")
-                ));
-            }
-            if report.source_failures > 0 {
-                notes.push(format!(
-                    "{} of {} memory readings failed (last: {})",
+                    &report.last_scrape_error,
+                ),
+                (
+                    "memory readings",
                     report.source_failures,
+                    &report.last_source_error,
+                ),
+            ];
+            for (what, count, last) in failed.into_iter().filter(|f| f.1 > 0) {
+                notes.push(format!(
+                    "{count} of {} {what} failed (last: {})",
                     report.samples,
-                    report.last_source_error.as_deref().unwrap_or("unknown")
+                    last.as_deref().unwrap_or("unknown")
                 ));
             }
             if report.proc_failures > 0 {
