@@ -218,7 +218,11 @@ fn peak(columns: &[&Vec<Option<f64>>]) -> Option<u64> {
 fn infer_sources(series: &Series) -> MemorySources {
     let has = |c: &[Option<f64>]| c.iter().any(Option::is_some);
     MemorySources {
-        rss: if has(&series.hwm) {
+        // The rows say, since samples.csv has a `source` column; older
+        // files are told by their columns.
+        rss: if let Some(source) = series.source.iter().rev().flatten().next() {
+            Some(source.as_str().into())
+        } else if has(&series.hwm) {
             Some("proc".into())
         } else if has(&series.rss) {
             Some("metrics".into())

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::RunFileError;
-use crate::samples::{read_samples, SampleRow, SamplesFile};
+use crate::samples::{read_samples, MemorySource, SampleRow, SamplesFile};
 
 /// The sample columns the analysis uses, one entry per row; `None` is a
 /// blank cell (source absent or scrape failed).
@@ -19,6 +19,8 @@ pub struct Series {
     pub evictions: Vec<Option<f64>>,
     pub logins: Vec<Option<f64>>,
     pub capacity: Vec<Option<f64>>,
+    /// Where each row's `rss` came from (samples.csv's `source`).
+    pub source: Vec<Option<MemorySource>>,
     /// The final row was incomplete (no trailing newline) and was dropped.
     pub truncated_tail: bool,
 }
@@ -60,6 +62,7 @@ impl Series {
         self.evictions.push(f(r.evictions));
         self.logins.push(f(r.logins));
         self.capacity.push(f(r.capacity));
+        self.source.push(r.source);
     }
 }
 

@@ -431,3 +431,27 @@ fn recomputes_from_a_killed_runs_file() {
     assert!(report.evidence[0].contains("cut off"));
     assert_eq!(report.sources.cgroup.as_deref(), Some("cgroup"));
 }
+
+#[test]
+fn recomputed_sources_follow_the_source_column_else_the_columns() {
+    let default_input = AnalysisInput::default();
+    let old = series(10, |_| 1e6);
+    assert_eq!(
+        analyze(&old, &default_input).sources.rss.as_deref(),
+        Some("proc"),
+        "an older file: told by its hwm column"
+    );
+    let mut read = Series::default();
+    for i in 0..10 {
+        read.push(&crate::SampleRow {
+            t_s: i as f64,
+            rss_bytes: Some(1 << 20),
+            source: Some(crate::MemorySource::Prometheus),
+            ..crate::SampleRow::default()
+        });
+    }
+    assert_eq!(
+        analyze(&read, &default_input).sources.rss.as_deref(),
+        Some("prometheus")
+    );
+}
