@@ -168,32 +168,14 @@ async fn prometheus_query_agrees_with_the_services_own_metrics() {
     );
 
     let test = LoadTest::new(format!("http://{addr}"), "scenarios/login-storm.toml");
-    let prom_url = format!("http://{}", prometheus.addr);
-    let opts = common::opts(&[
-        "--target",
-        &test.target,
-        "--scenario",
-        test.scenario.to_str().unwrap(),
-        "--out",
-        test.out.to_str().unwrap(),
-        "--concurrent-users",
-        "4",
-        "--ramp-up",
-        "0s",
-        "--duration",
-        "8s",
-        "--sample-interval",
-        "250ms",
-        "--prometheus-url",
-        &prom_url,
-        "--memory-query",
-        query,
-        "--limit-query",
-        "vector(1073741824)",
-        // A heap profile's dump lifts RSS for a moment that a 50 ms poll
-        // can miss and a scrape can catch.
-        "--no-heap-profile",
-    ]);
+    // --no-heap-profile: a profile's dump lifts RSS for a moment that a
+    // 50 ms poll can miss and a scrape can catch.
+    let opts = test.opts(&format!(
+        "--concurrent-users 4 --ramp-up 0s --duration 8s --sample-interval 250ms \
+         --prometheus-url http://{} --memory-query {query} --limit-query vector(1073741824) \
+         --no-heap-profile",
+        prometheus.addr
+    ));
     let called = Instant::now();
     clw_cli::run(opts).await.expect("the run completes");
     let returned = Instant::now();
