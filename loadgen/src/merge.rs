@@ -26,8 +26,12 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
             opts.out.display()
         )));
     }
-    let views: Vec<&[clw_run::HlogInterval]> = shards.iter().map(|s| &s.intervals[..]).collect();
-    let intervals = merge::merge_intervals(&views);
+    // One shard's latency.hlog in memory at a time.
+    let mut sum = merge::IntervalSum::default();
+    for shard in &shards {
+        sum.add(&merge::read_intervals(shard).map_err(usage)?);
+    }
+    let intervals = sum.finish();
     let mut merged = merge::merge_summary(&shards, &info, &intervals);
     let steps: Vec<String> = merged.steps.keys().cloned().collect();
     let open = merged.model == "open";

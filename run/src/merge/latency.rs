@@ -27,24 +27,46 @@ fn add(into: &mut Histogram<u64>, from: &Histogram<u64>) {
         .expect("an auto-resizing histogram takes any other");
 }
 
-/// Every shard's intervals added together: one interval per (start, tag),
-/// its histogram the exact sum of the shards' histograms with that start
-/// and tag, its length the longest of theirs. Starts are compared to the
-/// millisecond (the log's precision). Sorted by start, then tag.
-pub fn merge_intervals(shards: &[&[HlogInterval]]) -> Vec<HlogInterval> {
-    let mut merged: BTreeMap<(u128, Option<String>), HlogInterval> = BTreeMap::new();
-    for interval in shards.iter().flat_map(|s| s.iter()) {
-        let key = (interval.start.as_millis(), interval.tag.clone());
-        let into = merged.entry(key).or_insert_with(|| HlogInterval {
-            tag: interval.tag.clone(),
-            start: interval.start,
-            length: Duration::ZERO,
-            histogram: empty(),
-        });
-        into.length = into.length.max(interval.length);
-        add(&mut into.histogram, &interval.histogram);
+/// Shards' intervals added up one shard at a time, so only one shard's
+/// latency.hlog is decoded at once: memory grows with the run's seconds
+/// and steps, not with the number of shards.
+#[derive(Debug, Default)]
+pub struct IntervalSum {
+    merged: BTreeMap<(u128, Option<String>), HlogInterval>,
+}
+
+impl IntervalSum {
+    /// Adds one shard's intervals: each to the one with its start (to the
+    /// millisecond, the log's precision) and tag.
+    pub fn add(&mut self, intervals: &[HlogInterval]) {
+        for interval in intervals {
+            let key = (interval.start.as_millis(), interval.tag.clone());
+            let into = self.merged.entry(key).or_insert_with(|| HlogInterval {
+                tag: interval.tag.clone(),
+                start: interval.start,
+                length: Duration::ZERO,
+                histogram: empty(),
+            });
+            into.length = into.length.max(interval.length);
+            add(&mut into.histogram, &interval.histogram);
+        }
     }
-    merged.into_values().collect()
+
+    /// One interval per (start, tag), its histogram the exact sum of the
+    /// shards' with that start and tag, its length the longest of theirs;
+    /// sorted by start, then tag.
+    pub fn finish(self) -> Vec<HlogInterval> {
+        self.merged.into_values().collect()
+    }
+}
+
+/// Every shard's intervals added together ([`IntervalSum`] over `shards`).
+pub fn merge_intervals(shards: &[&[HlogInterval]]) -> Vec<HlogInterval> {
+    let mut sum = IntervalSum::default();
+    for s in shards {
+        sum.add(s);
+    }
+    sum.finish()
 }
 
 /// One step's latency, plain and (open model) corrected.

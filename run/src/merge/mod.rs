@@ -25,7 +25,7 @@ use crate::hlog::HlogInterval;
 use crate::summary::{MergeInfo, RunSummary, ShardInfo};
 use crate::threshold::Threshold;
 
-pub use latency::{latency_rows, merge_intervals, step_histograms, write_files};
+pub use latency::{latency_rows, merge_intervals, step_histograms, write_files, IntervalSum};
 
 /// One shard's run folder, read.
 #[derive(Debug, Clone)]
@@ -33,8 +33,6 @@ pub struct ShardRun {
     pub dir: PathBuf,
     pub summary: RunSummary,
     pub shard: ShardInfo,
-    /// latency.hlog's intervals.
-    pub intervals: Vec<HlogInterval>,
     /// latency.hlog's `StartTime`: the instant the shard's load began.
     pub start: Option<SystemTime>,
 }
@@ -95,7 +93,8 @@ fn list(indexes: &[u32]) -> String {
         .join(", ")
 }
 
-/// Reads a shard's summary.json and latency.hlog.
+/// Reads a shard's summary.json and latency.hlog's start time (its
+/// intervals are read one shard at a time by [`read_intervals`]).
 pub fn load(dir: &Path) -> Result<ShardRun, MergeError> {
     let summary = RunSummary::read(&dir.join(crate::files::SUMMARY))?;
     let shard = summary
@@ -103,15 +102,19 @@ pub fn load(dir: &Path) -> Result<ShardRun, MergeError> {
         .clone()
         .ok_or_else(|| MergeError::NotAShard(dir.to_path_buf()))?;
     let hlog = dir.join(crate::files::HLOG);
-    let (intervals, _) = crate::hlog::read_hlog(&hlog)?;
     let start = crate::hlog::read_hlog_start(&hlog)?;
     Ok(ShardRun {
         dir: dir.to_path_buf(),
         summary,
         shard,
-        intervals,
         start,
     })
+}
+
+/// A shard's latency.hlog intervals.
+pub fn read_intervals(shard: &ShardRun) -> Result<Vec<HlogInterval>, MergeError> {
+    let (intervals, _) = crate::hlog::read_hlog(&shard.dir.join(crate::files::HLOG))?;
+    Ok(intervals)
 }
 
 /// Checks that `shards` are parts of one run, each once, and (unless

@@ -60,10 +60,6 @@ fn shard(index: u32, count: u32, samples_memory: bool) -> ShardRun {
         dir: PathBuf::from(format!("runs/shard-{index}")),
         summary,
         shard: info,
-        intervals: vec![
-            interval(0, "log_in", &[1000, 2000]),
-            interval(1, "log_in", &[3000]),
-        ],
         start: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
     }
 }
@@ -127,8 +123,11 @@ fn counts_are_summed_memory_comes_from_the_sampling_shard() {
     one.summary.notes = vec!["x".into()];
     let shards = [one, two];
     let info = check(&shards, false).unwrap();
-    let views: Vec<&[HlogInterval]> = shards.iter().map(|s| &s.intervals[..]).collect();
-    let intervals = merge_intervals(&views);
+    let one = [
+        interval(0, "log_in", &[1000, 2000]),
+        interval(1, "log_in", &[3000]),
+    ];
+    let intervals = merge_intervals(&[&one, &one]);
     let m = merge_summary(&shards, &info, &intervals);
     assert_eq!(
         (m.requests.total, m.requests.ok, m.requests.failed),
