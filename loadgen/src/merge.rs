@@ -53,8 +53,8 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
     }
     if !opts.quiet {
         eprintln!(
-            "merged shards {} of {}{}",
-            list(&info.shards),
+            "merged shards {:?} of {}{}",
+            info.shards,
             info.count,
             if info.partial { " (PARTIAL)" } else { "" }
         );
@@ -66,14 +66,6 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
         out_dir: Some(opts.out.clone()),
         passed,
     })
-}
-
-fn list(indexes: &[u32]) -> String {
-    indexes
-        .iter()
-        .map(u32::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -17,7 +17,8 @@ fn parse(args: &[&str]) -> clw_cli::Opts {
     clw_cli::Opts::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
-/// `clw-cli auth load-test` for one shard, into `dir/shard-I`.
+/// `clw-cli auth load-test --quiet --no-report` for one shard, into
+/// `dir/shard-I`.
 fn shard_opts(
     target: &str,
     scenario: &Path,
@@ -27,11 +28,6 @@ fn shard_opts(
 ) -> clw_cli::Opts {
     let out = dir.join(format!("shard-{}", shard.replace('/', "-of-")));
     let mut args = vec![
-        "clw-cli",
-        "auth",
-        "load-test",
-        "--quiet",
-        "--no-report",
         "--target",
         target,
         "--scenario",
@@ -44,7 +40,7 @@ fn shard_opts(
         "1",
     ];
     args.extend_from_slice(extra);
-    parse(&args)
+    common::opts(&args)
 }
 
 fn merge_opts(runs: &[&PathBuf], out: &Path, extra: &[&str]) -> clw_cli::Opts {
