@@ -78,14 +78,7 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
     if opts.timeout.is_zero() || opts.sample_interval.is_zero() {
         return Err(usage("--timeout and --sample-interval must be above 0"));
     }
-    let mut flags = opts.threshold.clone();
-    if let Some(limit) = opts.max_peak_rss_percent {
-        flags.push(
-            clw_run::threshold::parse(&format!("peak_rss_percent <= {limit}"))
-                .map_err(|e| usage(format!("--max-peak-rss-percent: {e}")))?,
-        );
-    }
-    let mut thresholds = clw_run::threshold::with_defaults(&scenario.thresholds, &flags);
+    let mut thresholds = thresholds(opts, &scenario)?;
     let part = crate::shard::resolve(
         opts.shard,
         opts.shard_samples_memory,
@@ -110,28 +103,7 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
     if let Some(command) = &opts.spawn_server {
         server::split_command(command).map_err(usage)?;
     }
-    let watched = opts
-        .server_pid
-        .filter(|_| part.samples_memory)
-        .map(Watched::new)
-        .transpose()
-        .map_err(usage)?;
-    // Checked in every shard; read only by the one that samples memory.
-    let memory_source = SourceSpec::from_opts(opts).map_err(usage)?;
-    let memory_source = if part.samples_memory {
-        memory_source
-    } else {
-        SourceSpec::Default
-    };
-    let metrics_url = if opts.no_metrics || !part.samples_memory {
-        None
-    } else {
-        Some(
-            opts.metrics_url
-                .clone()
-                .unwrap_or_else(|| target.join("/metrics")),
-        )
-    };
+    let (watched, memory_source, metrics_url) = memory_side(opts, &target, part.samples_memory)?;
     Ok(Prepared {
         scenario,
         target,
@@ -150,4 +122,52 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         part,
         memory_source,
     })
+}
+
+/// The scenario's thresholds with those the flags add (`--threshold`,
+/// `--max-peak-rss-percent`) and the defaults.
+fn thresholds(opts: &LoadTestOpts, scenario: &Scenario) -> Result<Vec<Threshold>, Error> {
+    let mut flags = opts.threshold.clone();
+    if let Some(limit) = opts.max_peak_rss_percent {
+        flags.push(
+            clw_run::threshold::parse(&format!("peak_rss_percent <= {limit}"))
+                .map_err(|e| usage(format!("--max-peak-rss-percent: {e}")))?,
+        );
+    }
+    Ok(clw_run::threshold::with_defaults(
+        &scenario.thresholds,
+        &flags,
+    ))
+}
+
+/// Where memory is read from: the watched process (`--server-pid`), the
+/// memory source and the metrics page. A shard that does not sample memory
+/// reads none of them (the source is still checked in every shard).
+fn memory_side(
+    opts: &LoadTestOpts,
+    target: &Target,
+    samples_memory: bool,
+) -> Result<(Option<Watched>, SourceSpec, Option<String>), Error> {
+    let watched = opts
+        .server_pid
+        .filter(|_| samples_memory)
+        .map(Watched::new)
+        .transpose()
+        .map_err(usage)?;
+    let memory_source = SourceSpec::from_opts(opts).map_err(usage)?;
+    let memory_source = if samples_memory {
+        memory_source
+    } else {
+        SourceSpec::Default
+    };
+    let metrics_url = if opts.no_metrics || !samples_memory {
+        None
+    } else {
+        Some(
+            opts.metrics_url
+                .clone()
+                .unwrap_or_else(|| target.join("/metrics")),
+        )
+    };
+    Ok((watched, memory_source, metrics_url))
 }
