@@ -30,10 +30,13 @@ if [ ! -f "$SCENARIO" ]; then
 fi
 
 ROUNDS=${BENCH_ROUNDS:-3}
+# clw-cli as a load generator, beside wrk, which profiles nothing: no heap
+# profiles (symbolizing them after the load loads the server binary's debug
+# info into clw-cli, ~75 MiB of RSS then; docs/loadgen.md).
 run_cli() {  # $1: round; appends "rps cpu_s rss_kb" to $WORK/cli.txt
   /usr/bin/time -f '%U %S %M' -o "$WORK/cli.time" "$CLI" auth load-test --target "http://$ADDR" \
     --scenario "$SCENARIO" --concurrent-users "$USERS" --duration "$DURATION" \
-    --quiet --no-report --no-metrics --out "$WORK/run$1" >"$WORK/cli.out" || [ $? -eq 1 ]  # 1: a threshold, not a failure here
+    --quiet --no-report --no-metrics --no-heap-profile --out "$WORK/run$1" >"$WORK/cli.out" || [ $? -eq 1 ]  # 1: a threshold, not a failure here
   local rps; rps=$(grep -o '"throughput_rps": [0-9.]*' "$WORK/run$1/summary.json" | awk '{print $2}')
   echo "$rps $(tail -1 "$WORK/cli.time" | awk '{print $1 + $2, $3}')" >>"$WORK/cli.txt"
 }

@@ -195,6 +195,27 @@ async fn three_shards_merge_exactly_into_the_servers_counts() {
         .sum();
     assert_eq!(per_second, total);
 
+    // The merged samples.csv carries the whole run's throughput (every
+    // shard's responses), not the sampling shard's share of it; its
+    // per-sample errors, which only one shard recorded, are unknown.
+    let served = |dir: &Path| {
+        let rows = clw_run::read_samples(&dir.join("samples.csv"))
+            .unwrap()
+            .rows;
+        let done: f64 = rows
+            .windows(2)
+            .map(|w| w[1].rps.unwrap_or(0.0) * (w[1].t_s - w[0].t_s))
+            .sum();
+        (done, rows.iter().all(|r| r.errors.is_none()))
+    };
+    let (merged_done, merged_errors_blank) = served(&merged);
+    let (own_done, _) = served(&dirs[0]);
+    assert!(merged_errors_blank);
+    assert!(
+        merged_done <= total as f64 + 0.5 && merged_done > 1.5 * own_done,
+        "merged samples.csv served {merged_done:.0} of {total}; the sampling shard alone {own_done:.0}"
+    );
+
     // Refused (exit 2, naming the problem): a missing shard, a shard twice,
     // a folder that is not a shard's. Partial on request, and failed.
     let some = [&dirs[0], &dirs[2]];

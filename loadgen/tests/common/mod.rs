@@ -124,17 +124,21 @@ pub fn read_summary(dir: &Path) -> Option<Value> {
 
 /// The clw-auth binary next to this test's target dir, built if missing.
 pub fn clw_auth_binary() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
     let bin = profile_dir.join("clw-auth");
-    if !bin.exists() {
+    // Built (or found up to date) once per test binary, even when it
+    // exists: `cargo test -p clw-cli` does not rebuild another package's
+    // binary, and a stale clw-auth fails tests of features it predates.
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .args(["build", "-p", "clw-auth", "--bin", "clw-auth"])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building clw-auth failed");
-    }
+    });
     bin
 }
 

@@ -198,8 +198,9 @@ pub fn write_files(
     }
     hlog.flush()?;
     let mut csv = LatencyWriter::create(&out.join(crate::files::LATENCY))?;
-    for row in latency_rows(intervals, steps, open) {
-        csv.write(&row)?;
+    let rows = latency_rows(intervals, steps, open);
+    for row in &rows {
+        csv.write(row)?;
     }
     csv.flush()?;
     let Some(sampler) = shards
@@ -208,9 +209,11 @@ pub fn write_files(
     else {
         return Ok(());
     };
-    for name in [crate::files::SAMPLES, "server.log"] {
-        copy_if_there(&sampler.dir.join(name), &out.join(name))?;
+    let samples = sampler.dir.join(crate::files::SAMPLES);
+    if samples.is_file() {
+        write_merged_samples(&samples, &out.join(crate::files::SAMPLES), &rows)?;
     }
+    copy_if_there(&sampler.dir.join("server.log"), &out.join("server.log"))?;
     let heap = sampler.dir.join("heap");
     if heap.is_dir() {
         let to = out.join("heap");
@@ -221,6 +224,41 @@ pub fn write_files(
                 copy_if_there(&entry.path(), &to.join(entry.file_name()))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The sampling shard's samples.csv with its load columns made the whole
+/// run's: `rps` is every shard's responses between a sample and the one
+/// before it (the merged latency.csv's `all` counts of the intervals that
+/// ended in that span), and `errors`, which no other shard recorded per
+/// sample, is left blank (unknown) rather than one shard's share. The
+/// memory columns are the sampling shard's, as they must be.
+fn write_merged_samples(
+    from: &Path,
+    to: &Path,
+    latency: &[LatencyRow],
+) -> Result<(), RunFileError> {
+    let file = crate::samples::read_samples(from)?;
+    let all: Vec<(f64, u64)> = latency
+        .iter()
+        .filter(|r| r.step == "all")
+        .map(|r| (r.t_s, r.count))
+        .collect();
+    let mut out = crate::samples::SamplesWriter::create(to)?;
+    let mut before: Option<f64> = None;
+    for mut row in file.rows {
+        row.rps = before.filter(|b| row.t_s > *b).map(|b| {
+            let done: u64 = all
+                .iter()
+                .filter(|(t, _)| *t > b && *t <= row.t_s)
+                .map(|(_, n)| n)
+                .sum();
+            done as f64 / (row.t_s - b)
+        });
+        row.errors = None;
+        before = Some(row.t_s);
+        out.write(&row)?;
     }
     Ok(())
 }
