@@ -27,20 +27,23 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' 
 openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
   -days 1 -extfile "$WORK/ext.cnf" -out "$WORK/cert.pem" 2>/dev/null
 
-start_server() {  # $1: name; the rest: environment; prints host:port
+# Runs in this shell, not in $(...): a subshell's PIDS+=() would be lost
+# and cleanup would leave the servers running.
+start_server() {  # $1: name; the rest: environment; sets ADDR to host:port
   env "${@:2}" "$AUTH" --config profiles/fixed.json --host 127.0.0.1 --port 0 >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
-  local addr=
+  ADDR=
   for _ in $(seq 1 100); do
-    addr=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$WORK/$1.log" | head -1 | sed 's/listening on //') || true
-    [ -n "$addr" ] && break
+    ADDR=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$WORK/$1.log" | head -1 | sed 's/listening on //') || true
+    [ -n "$ADDR" ] && break
     sleep 0.1
   done
-  [ -n "$addr" ] || { echo "clw-auth ($1) did not start:" >&2; cat "$WORK/$1.log" >&2; exit 3; }
-  echo "$addr"
+  [ -n "$ADDR" ] || { echo "clw-auth ($1) did not start:" >&2; cat "$WORK/$1.log" >&2; exit 3; }
 }
-PLAIN=$(start_server plain)
-TLS=$(start_server tls CLAW_AUTH_TLS_CERT="$WORK/cert.pem" CLAW_AUTH_TLS_KEY="$WORK/key.pem")
+start_server plain
+PLAIN=$ADDR
+start_server tls CLAW_AUTH_TLS_CERT="$WORK/cert.pem" CLAW_AUTH_TLS_KEY="$WORK/key.pem"
+TLS=$ADDR
 
 run_cli() {  # $1: label, $2: base URL, $3: round; appends "rps cpu_s rss_kb" to $WORK/$1.txt
   /usr/bin/time -f '%U %S %M' -o "$WORK/$1.time" "$CLI" auth load-test --target "$2" \
