@@ -225,27 +225,38 @@ async fn a_taken_address_is_bad_usage_before_any_load() {
     drop(taken);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn port_zero_is_bound_and_printed() {
-    let auth = start_auth().await;
-    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), SESSIONS);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clw-cli"))
+/// The clw-cli binary running `test` with 2 users and `args` (the run's
+/// length and its metrics flags), stdout discarded, stderr as given.
+fn clw_cli_child(test: &LoadTest, args: &[&str], stderr: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_clw-cli"))
         .args([
             "auth",
             "load-test",
             "--quiet",
             "--no-report",
             "--no-metrics",
+            "--concurrent-users",
+            "2",
         ])
-        .args(["--target", &format!("http://{}", auth.addr())])
+        .args(["--target", &test.target])
         .args(["--scenario", test.scenario.to_str().unwrap()])
         .args(["--out", test.out.to_str().unwrap()])
-        .args(["--concurrent-users", "2", "--duration", "3s"])
-        .args(["--metrics-listen", "127.0.0.1:0"])
+        .args(args)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn port_zero_is_bound_and_printed() {
+    let auth = start_auth().await;
+    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), SESSIONS);
+    let mut child = clw_cli_child(
+        &test,
+        &["--duration", "3s", "--metrics-listen", "127.0.0.1:0"],
+        Stdio::piped(),
+    );
     let stderr = child.stderr.take().unwrap();
     let (addr, child) = tokio::task::spawn_blocking(move || {
         let mut lines = BufReader::new(stderr).lines();
@@ -392,28 +403,18 @@ async fn a_signal_ends_the_linger() {
     let auth = start_auth().await;
     let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), SESSIONS);
     // Nothing scrapes: without the signal it would wait the whole 120 s.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_clw-cli"))
-        .args([
-            "auth",
-            "load-test",
-            "--quiet",
-            "--no-report",
-            "--no-metrics",
-        ])
-        .args(["--target", &format!("http://{}", auth.addr())])
-        .args(["--scenario", test.scenario.to_str().unwrap()])
-        .args(["--out", test.out.to_str().unwrap()])
-        .args(["--concurrent-users", "2", "--duration", "1s"])
-        .args([
+    let mut child = clw_cli_child(
+        &test,
+        &[
+            "--duration",
+            "1s",
             "--metrics-listen",
             "127.0.0.1:0",
             "--metrics-linger",
             "120s",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+        Stdio::null(),
+    );
     let out = test.out.clone();
     let status = tokio::task::spawn_blocking(move || {
         common::wait_until(Duration::from_secs(60), "the run's summary", || {
