@@ -183,14 +183,17 @@ fn clw_auth_binary() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let bin = profile_dir.join("clw-auth");
-    if !bin.exists() {
+    // Built (or found up to date) once, even when it exists, as
+    // tests/common's twin does: a stale clw-auth fails newer tests.
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .args(["build", "-p", "clw-auth", "--bin", "clw-auth"])
             .status()
             .expect("running cargo build for clw-auth");
         assert!(status.success(), "cargo build -p clw-auth failed");
-    }
+    });
     bin
 }
 
