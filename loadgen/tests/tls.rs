@@ -230,3 +230,53 @@ async fn a_spawned_tls_server_is_polled_ready_and_scraped_over_https() {
     // At least one readiness poll, the two users and the scraper.
     assert!(s["tls"]["handshakes"].as_u64().unwrap() >= 4, "{s}");
 }
+
+/// An https `--heap-profile-url` beside a plain-http target trusts the
+/// run's `--cacert`, as the target would: before, it trusted the system's
+/// roots only and the run stopped at the probe (exit 3).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_heap_profile_url_beside_a_plain_target_trusts_the_cacert() {
+    let cert = Cert::new();
+    let target = clw_auth::Server::bind(clw_auth::Config::for_tests())
+        .await
+        .unwrap()
+        .spawn();
+    // The profiles come from a clw-auth binary (jemalloc profiling is set
+    // in its main) serving TLS.
+    let port = common::free_port();
+    let mut profiled = std::process::Command::new(common::clw_auth_binary())
+        .arg("--config")
+        .arg(common::workspace().join("profiles/fixed.json"))
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("CLAW_AUTH_TLS_CERT", cert.pem())
+        .env("CLAW_AUTH_TLS_KEY", cert.dir.path().join("key.pem"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start clw-auth");
+    common::wait_until(
+        std::time::Duration::from_secs(30),
+        "the TLS clw-auth listens",
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+    let test = LoadTest::new(
+        format!("http://{}", target.addr()),
+        "scenarios/ready-only.toml",
+    );
+    let flags = format!(
+        "--concurrent-users 2 --duration 2s --sample-interval 200ms \
+         --heap-profile-url https://localhost:{port}/debug/pprof/heap --cacert {}",
+        cert.pem().display()
+    );
+    let outcome = clw_cli::run(test.opts(&flags)).await;
+    // Ours, ended by its pid.
+    let _ = profiled.kill();
+    let _ = profiled.wait();
+    let outcome = outcome.expect("the run completes");
+    let s = summary(&test.out);
+    assert_eq!(outcome.exit_code, 0, "{s}");
+    assert!(s["tls"].is_null(), "the target is plain http: {s}");
+    let profiles = std::fs::read_dir(test.out.join("heap")).map_or(0, |d| d.count());
+    assert!(profiles >= 1, "no heap profile over https: {s}");
+    target.shutdown().await.unwrap();
+}

@@ -139,11 +139,12 @@ impl Run {
             .filter(|r| *r > 0.0)
     }
 
-    /// Peak memory in bytes and what it measured: summary.json's peak RSS
-    /// when present, else the highest sample of the best memory series.
+    /// Peak memory in bytes and what it measured: summary.json's peak of
+    /// the server-memory series when present (RSS, or a container's memory
+    /// from another source), else the highest sample of the best series.
     pub(crate) fn peak_memory(&self) -> Option<(f64, &'static str)> {
         if let Some(p) = self.memory().and_then(|m| m.peak_rss_bytes) {
-            return Some((p as f64, "RSS"));
+            return Some((p as f64, self.samples.memory_noun()));
         }
         let (label, series) = self.samples.primary_memory()?;
         samples::peak(series).map(|p| (p, label))

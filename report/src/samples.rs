@@ -75,8 +75,7 @@ impl Samples {
     /// (from proc)", "server memory (from prometheus)"; plain "RSS" for a
     /// file that does not say.
     pub(crate) fn memory_label(&self) -> String {
-        let rss_only = self.sources.iter().all(|s| *s == MemorySource::Proc);
-        let what = if rss_only { "RSS" } else { "server memory" };
+        let what = self.memory_noun();
         if self.sources.is_empty() {
             return what.into();
         }
@@ -84,11 +83,20 @@ impl Samples {
         format!("{what} (from {})", from.join(", "))
     }
 
-    /// The best single memory series for overlays and peaks: RSS, else the
-    /// cgroup's usage, else jemalloc's resident, else allocated bytes.
+    /// What the server-memory column holds: "RSS" when every sample came
+    /// from /proc (or the file does not say), else "server memory" (a
+    /// cgroup's working set, a Prometheus query, a chosen series), so no
+    /// page calls a container's working set its RSS.
+    pub(crate) fn memory_noun(&self) -> &'static str {
+        clw_run::memory_noun(self.sources.iter().copied())
+    }
+
+    /// The best single memory series for overlays and peaks: the server's
+    /// memory (named by [`Samples::memory_noun`]), else the cgroup's usage,
+    /// else jemalloc's resident, else allocated bytes.
     pub(crate) fn primary_memory(&self) -> Option<(&'static str, &Series)> {
         [
-            ("RSS", &self.rss),
+            (self.memory_noun(), &self.rss),
             ("cgroup usage", &self.cgroup),
             ("jemalloc resident", &self.resident),
             ("jemalloc allocated", &self.allocated),
@@ -137,6 +145,8 @@ mod tests {
         assert_eq!(proc.memory_label(), "RSS (from proc)");
         let prom = read("t_s,rss_bytes,source\n0,1,prometheus\n0.5,2,prometheus\n");
         assert_eq!(prom.memory_label(), "server memory (from prometheus)");
+        assert_eq!(prom.primary_memory().unwrap().0, "server memory");
+        assert_eq!(proc.primary_memory().unwrap().0, "RSS");
         let mixed = read("t_s,rss_bytes,source\n0,1,cgroup\n0.5,2,metrics\n1,3,cgroup\n");
         assert_eq!(mixed.memory_label(), "server memory (from cgroup, metrics)");
     }

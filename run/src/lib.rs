@@ -39,7 +39,7 @@ pub use hlog::{read_hlog, read_hlog_start, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
 pub use memory::{MemoryReport, MemorySources, TrendReport, Verdict};
 pub use samples::{
-    read_samples, MemorySource, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER,
+    memory_noun, read_samples, MemorySource, SampleRow, SamplesFile, SamplesWriter, SAMPLES_HEADER,
 };
 pub use stages::{fill_figures as fill_stage_figures, StageSummary};
 pub use summary::{

@@ -66,6 +66,18 @@ impl MemorySource {
     }
 }
 
+/// What a server-memory series holds, for every sentence and label that
+/// names it: "RSS" when each of its samples came from /proc (or the file
+/// does not say), else "server memory" — a cgroup's working set, a
+/// Prometheus query or a chosen /metrics series is not the process's RSS.
+pub fn memory_noun(sources: impl IntoIterator<Item = MemorySource>) -> &'static str {
+    if sources.into_iter().all(|s| s == MemorySource::Proc) {
+        "RSS"
+    } else {
+        "server memory"
+    }
+}
+
 impl std::fmt::Display for MemorySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

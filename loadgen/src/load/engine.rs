@@ -71,6 +71,10 @@ fn run_worker(
     t0: std::time::Instant,
     tx: mpsc::UnboundedSender<WorkerMsg>,
 ) {
+    if let Err(e) = super::sched::batch_current_thread() {
+        // Only the sharing of the CPU changes; the load runs either way.
+        tracing::debug!("load worker {worker} stays SCHED_OTHER: {e}");
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

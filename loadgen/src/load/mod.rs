@@ -5,6 +5,7 @@
 //! [`vu`] is one virtual user running iterations over an [`http`]
 //! connection (over a [`stream`], TCP or TLS), [`stats`] records each request's outcome and latency, and
 //! [`counters`] are the running totals the memory sampler reads.
+//! [`sched`] keeps the workers from preempting a server on the same cores.
 //! [`shape`] resolves the load's shape from the scenario and the flags,
 //! and [`stages`] answers, for a load that changes over time, how many
 //! users run and when each iteration is due at any moment.
@@ -15,6 +16,7 @@ pub(crate) mod counters;
 pub(crate) mod engine;
 pub(crate) mod http;
 pub(crate) mod plan;
+pub(crate) mod sched;
 pub(crate) mod shape;
 pub(crate) mod stages;
 pub(crate) mod stats;

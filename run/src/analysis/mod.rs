@@ -131,7 +131,8 @@ fn peaks(series: &Series, input: &AnalysisInput) -> MemoryReport {
     }
     if let (Some(p), Some(l)) = (report.peak_rss_percent, input.limit_bytes) {
         report.evidence.push(format!(
-            "peak RSS {} = {p:.1}% of the {} limit",
+            "peak {} {} = {p:.1}% of the {} limit",
+            series.memory_noun(),
             human_bytes(peak_rss.unwrap_or(0) as f64),
             human_bytes(l as f64)
         ));
@@ -147,7 +148,7 @@ fn primary_series(series: &Series, ramp_up_s: f64) -> Option<(&'static str, Vec<
         series,
         ramp_up_s,
         [
-            ("RSS", &series.rss),
+            (series.memory_noun(), &series.rss),
             ("cgroup usage", &series.cgroup),
             ("allocated", &series.allocated),
         ],
@@ -163,7 +164,7 @@ fn verdict_series(series: &Series, ramp_up_s: f64) -> Option<(&'static str, Vec<
         ramp_up_s,
         [
             ("allocated", &series.allocated),
-            ("RSS", &series.rss),
+            (series.memory_noun(), &series.rss),
             ("cgroup usage", &series.cgroup),
         ],
     )

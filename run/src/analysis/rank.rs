@@ -101,7 +101,7 @@ pub(super) fn retained_per_login(
     let (name, column) = if series.allocated.iter().any(Option::is_some) {
         ("allocated", &series.allocated)
     } else {
-        ("RSS", &series.rss)
+        (series.memory_noun(), &series.rss)
     };
     // (logins, bytes) at the same instants, in time order.
     let pairs: Vec<(f64, f64)> = series

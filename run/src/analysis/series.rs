@@ -34,6 +34,12 @@ impl Series {
         self.t_s.is_empty()
     }
 
+    /// "RSS", or "server memory" when some `rss` samples came from another
+    /// source ([`crate::samples::memory_noun`]).
+    pub fn memory_noun(&self) -> &'static str {
+        crate::samples::memory_noun(self.source.iter().flatten().copied())
+    }
+
     /// Reads samples.csv (columns by name, tolerant of a cut-off last row).
     pub fn read(path: &Path) -> Result<Series, RunFileError> {
         read_samples(path).map(|file| Series::from_file(&file))

@@ -14,7 +14,8 @@ use crate::memory::{MemoryReport, Verdict};
 
 /// The memory series after ramp-up and the line fitted to it.
 pub(super) struct Trend {
-    /// `RSS`, `cgroup usage` or `allocated`: what the evidence talks about.
+    /// `RSS` (`server memory` from another source), `cgroup usage` or
+    /// `allocated`: what the evidence talks about.
     name: &'static str,
     /// The series the plateau and growth tests judge (allocated when
     /// there is one), as (t, bytes) after ramp-up.
@@ -199,10 +200,11 @@ pub(super) fn plateau(
         )
     } else if shape.climbed_past_guide {
         format!(
-            "{} climbed from {} to {} after ramp-up, still rising, with RSS past 80% of the limit ({})",
+            "{} climbed from {} to {} after ramp-up, still rising, with {} past 80% of the limit ({})",
             trend.verdict_name,
             human_bytes(first),
             human_bytes(peak),
+            trend.name,
             human_bytes(rss_peak)
         )
     } else if shape.levelled_off && rise_mean < -tolerance {

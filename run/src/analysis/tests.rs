@@ -455,3 +455,28 @@ fn recomputed_sources_follow_the_source_column_else_the_columns() {
         Some("prometheus")
     );
 }
+
+#[test]
+fn memory_from_another_source_is_not_called_rss() {
+    let climb = |source| {
+        let mut s = Series::default();
+        for i in 0..120 {
+            s.push(&crate::SampleRow {
+                t_s: i as f64,
+                rss_bytes: Some((50.0 * MIB + MIB * i as f64) as u64),
+                source: Some(source),
+                ..crate::SampleRow::default()
+            });
+        }
+        judge(&s, &input())
+    };
+    let cgroup = climb(crate::MemorySource::Cgroup);
+    let said = cgroup.evidence.join("\n");
+    assert!(said.contains("peak server memory "), "{said}");
+    assert!(
+        !said.contains("RSS"),
+        "a cgroup's working set called RSS: {said}"
+    );
+    let proc = climb(crate::MemorySource::Proc).evidence.join("\n");
+    assert!(proc.contains("peak RSS "), "{proc}");
+}
