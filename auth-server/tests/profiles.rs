@@ -112,6 +112,24 @@ fn manifests_name_only_variables_the_server_reads_and_paths_it_serves() {
         &after[..next_env]
     );
     assert!(k8s.contains("kind: Secret"));
+    // TLS on 8443: the cert and key are files of the mounted tls Secret,
+    // and both probes speak HTTPS.
+    let mount = "mountPath: /etc/clw-auth/tls";
+    assert!(k8s.contains(mount), "the tls Secret is mounted");
+    assert!(k8s.contains("secretName: clw-auth-tls"));
+    for (var, file) in [
+        ("CLAW_AUTH_TLS_CERT", "tls.crt"),
+        ("CLAW_AUTH_TLS_KEY", "tls.key"),
+    ] {
+        let at = k8s.find(&format!("name: {var}")).expect(var);
+        let value = k8s[at..].lines().nth(1).unwrap_or_default();
+        assert_eq!(
+            value.trim(),
+            format!("value: /etc/clw-auth/tls/{file}"),
+            "{var} names a file of the mounted Secret"
+        );
+    }
+    assert_eq!(k8s.matches("scheme: HTTPS").count(), 2, "both probes");
 }
 
 #[test]

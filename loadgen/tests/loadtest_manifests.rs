@@ -140,6 +140,15 @@ fn every_pod_runs_its_shard_with_flags_clw_cli_parses() {
             );
             assert_eq!(lt.start_at, Some(start_at));
             assert_eq!(lt.concurrent_users, Some(300));
+            // The TLS target is verified with the CA the pod mounts.
+            assert!(lt.target.starts_with("https://"), "{}", lt.target);
+            let cacert = lt.cacert.clone().expect("--cacert for the https target");
+            let ca_mount = &c["volumeMounts"][1];
+            assert!(cacert.starts_with(ca_mount["mountPath"].as_str().unwrap()));
+            assert_eq!(
+                spec["template"]["spec"]["volumes"][1]["secret"]["secretName"].as_str(),
+                Some("clw-auth-ca")
+            );
             assert_eq!(lt.duration, Some(Duration::from_secs(300)));
             outs.push(lt.out.expect("each shard names its folder"));
         }
