@@ -42,3 +42,4 @@ pub use opts::{
 pub use outcome::{Error, Outcome};
 pub use run::run;
 pub use scenario::{check_file, check_str, ScenarioError, ScenarioOutline};
+pub use target::ConnectTo;

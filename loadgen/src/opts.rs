@@ -111,6 +111,12 @@ pub struct LoadTestOpts {
     #[arg(long)]
     pub insecure: bool,
 
+    /// HOST:PORT:TO_HOST:TO_PORT: connect to TO_HOST:TO_PORT for every URL
+    /// of the run on HOST:PORT, keeping HOST as the Host header and the TLS
+    /// name (curl's and oha's --connect-to). Repeatable.
+    #[arg(long, value_name = "RULE")]
+    pub connect_to: Vec<crate::target::ConnectTo>,
+
     /// Virtual users: one keep-alive connection each. In the open model, the
     /// pool of users that serve the arrivals.
     /// Default: the scenario's `[load] users`, else 10. With a scenario's

@@ -37,6 +37,90 @@ pub(crate) struct Target {
     /// Path prefix (`/api` in `http://h/api`), empty for the root; scenario
     /// paths are appended to it.
     pub(crate) base_path: String,
+    /// Where connections really go when a `--connect-to` rule names this
+    /// host and port; the Host header and TLS name stay `host`.
+    dial_to: Option<(String, u16)>,
+}
+
+/// How the run reaches each of its URLs (the target, `--metrics-url`,
+/// `--prometheus-url`, `--heap-profile-url`): its TLS settings and its
+/// `--connect-to` rules, applied alike to all of them, as curl does.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reach {
+    /// `None` for an all-plain run ([`crate::tls::for_urls`]).
+    pub(crate) tls: Option<ClientTls>,
+    pub(crate) connect_to: Vec<ConnectTo>,
+}
+
+impl Reach {
+    /// `url` parsed, with the run's TLS settings and connect-to rule.
+    pub(crate) fn url(&self, url: &str) -> Result<Target, TargetError> {
+        self.target(Target::parse(url)?)
+    }
+
+    /// `target` with the run's TLS settings and connect-to rule.
+    pub(crate) fn target(&self, target: Target) -> Result<Target, TargetError> {
+        Ok(target
+            .with_tls(self.tls.as_ref())?
+            .connect_to(&self.connect_to))
+    }
+}
+
+/// `--connect-to HOST:PORT:TO_HOST:TO_PORT`, curl's and oha's syntax (k6's
+/// `hosts`): connections for HOST:PORT go to TO_HOST:TO_PORT, while the
+/// Host header and the name the certificate must carry stay HOST. For a
+/// staging name that DNS does not point at the instance under test, one
+/// pod behind a Service, or a port-forward. IPv6 hosts go in brackets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub host: String,
+    pub port: u16,
+    pub to_host: String,
+    pub to_port: u16,
+}
+
+impl std::str::FromStr for ConnectTo {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<ConnectTo, String> {
+        let bad = |why: &str| {
+            format!("`{text}` is not HOST:PORT:TO_HOST:TO_PORT ({why}), e.g. auth.staging:443:127.0.0.1:8443")
+        };
+        let (host, rest) = take_host(text).ok_or_else(|| bad("no host"))?;
+        let (port, rest) = rest.split_once(':').ok_or_else(|| bad("no TO_HOST"))?;
+        let (to_host, to_port) = take_host(rest).ok_or_else(|| match rest {
+            "" => bad("no TO_HOST"),
+            _ => bad("no TO_PORT"),
+        })?;
+        let number = |p: &str, what| p.parse::<u16>().map_err(|_| bad(what));
+        Ok(ConnectTo {
+            host: host.to_string(),
+            port: number(port, "bad PORT")?,
+            to_host: to_host.to_string(),
+            to_port: number(to_port, "bad TO_PORT")?,
+        })
+    }
+}
+
+impl std::fmt::Display for ConnectTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            self.host, self.port, self.to_host, self.to_port
+        )
+    }
+}
+
+/// A non-empty host (`[v6]` whole) and what follows its `:`.
+fn take_host(text: &str) -> Option<(&str, &str)> {
+    let end = if text.starts_with('[') {
+        text.find(']')? + 1
+    } else {
+        text.find(':')?
+    };
+    let rest = text[end..].strip_prefix(':')?;
+    (end > 0).then(|| (&text[..end], rest))
 }
 
 impl Target {
@@ -82,7 +166,24 @@ impl Target {
             host: host.to_string(),
             port,
             base_path: path.trim_end_matches('/').to_string(),
+            dial_to: None,
         })
+    }
+
+    /// Apply the first `--connect-to` rule for this host and port (host
+    /// names compared without case), if any.
+    pub(crate) fn connect_to(mut self, rules: &[ConnectTo]) -> Target {
+        self.dial_to = rules
+            .iter()
+            .find(|r| r.port == self.port && r.host.eq_ignore_ascii_case(&self.host))
+            .map(|r| (r.to_host.clone(), r.to_port));
+        self
+    }
+
+    /// `host:port` as connections dial it, when a `--connect-to` rule
+    /// changed it (for the run's notes).
+    pub(crate) fn redirected(&self) -> Option<String> {
+        self.dial_to.as_ref().map(|(h, p)| format!("{h}:{p}"))
     }
 
     /// The URL of `path` (starting with `/`) on this target.
@@ -124,16 +225,21 @@ impl Target {
         })
     }
 
-    /// Resolve the host; IPv4 first, as `localhost` often resolves to ::1
-    /// first while servers commonly listen on 0.0.0.0 only.
+    /// Resolve the host (or the `--connect-to` host in its place); IPv4
+    /// first, as `localhost` often resolves to ::1 first while servers
+    /// commonly listen on 0.0.0.0 only.
     pub(crate) async fn resolve(&self) -> Result<SocketAddr, TargetError> {
+        let (host, port) = match &self.dial_to {
+            Some((host, port)) => (host, *port),
+            None => (&self.host, self.port),
+        };
         let err = |reason: String| TargetError::Resolve {
             url: self.url.clone(),
-            host: self.host.clone(),
+            host: host.clone(),
             reason,
         };
-        let host = self.host.trim_start_matches('[').trim_end_matches(']');
-        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, self.port))
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
             .map_err(|e| err(e.to_string()))?
             .collect();
@@ -210,6 +316,55 @@ mod tests {
             let err = Target::parse(url).unwrap_err().to_string();
             assert!(err.contains(why) && err.contains(url), "{url}: {err}");
         }
+    }
+
+    #[test]
+    fn connect_to_rules_parse_as_curl_writes_them() {
+        let r: ConnectTo = "auth.staging:443:127.0.0.1:8443".parse().unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.to_host.as_str(), r.to_port),
+            ("auth.staging", 443, "127.0.0.1", 8443)
+        );
+        assert_eq!(r.to_string(), "auth.staging:443:127.0.0.1:8443");
+        let r: ConnectTo = "[::1]:443:[::1]:8443".parse().unwrap();
+        assert_eq!((r.host.as_str(), r.to_host.as_str()), ("[::1]", "[::1]"));
+        for (text, why) in [
+            ("auth:443", "no TO_HOST"),
+            (":443:127.0.0.1:1", "no host"),
+            ("auth:x:127.0.0.1:1", "bad PORT"),
+            ("auth:443:127.0.0.1:70000", "bad TO_PORT"),
+            ("auth:443:127.0.0.1", "no TO_PORT"),
+        ] {
+            let err = text.parse::<ConnectTo>().unwrap_err();
+            assert!(err.contains(why) && err.contains(text), "{text}: {err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connect_to_rule_changes_where_connections_go_not_the_name() {
+        let rules: Vec<ConnectTo> = vec![
+            "other:443:127.0.0.2:1".parse().unwrap(),
+            "Auth.Staging.invalid:8443:127.0.0.1:9001".parse().unwrap(),
+        ];
+        // Never looked up: the rule's address is used in its place.
+        let t = Target::parse("https://auth.staging.invalid:8443/api")
+            .unwrap()
+            .connect_to(&rules);
+        assert_eq!(
+            t.resolve().await.unwrap(),
+            "127.0.0.1:9001".parse().unwrap()
+        );
+        assert_eq!(t.authority, "auth.staging.invalid:8443");
+        assert_eq!(
+            t.server_name().unwrap(),
+            ServerName::try_from("auth.staging.invalid").unwrap()
+        );
+        assert_eq!(t.redirected().as_deref(), Some("127.0.0.1:9001"));
+        // Another port of the same host is not redirected.
+        let t = Target::parse("http://auth.staging.invalid:80")
+            .unwrap()
+            .connect_to(&rules);
+        assert_eq!(t.redirected(), None);
     }
 
     #[tokio::test]

@@ -21,8 +21,12 @@ struct Cert {
 
 impl Cert {
     fn new() -> Cert {
-        let c = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
+        Cert::for_names(&["localhost", "127.0.0.1"])
+    }
+
+    fn for_names(names: &[&str]) -> Cert {
+        let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let c = rcgen::generate_simple_self_signed(names).unwrap();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("cert.pem"), c.cert.pem()).unwrap();
         std::fs::write(dir.path().join("key.pem"), c.key_pair.serialize_pem()).unwrap();
@@ -279,4 +283,51 @@ async fn an_https_heap_profile_url_beside_a_plain_target_trusts_the_cacert() {
     let profiles = std::fs::read_dir(test.out.join("heap")).map_or(0, |d| d.count());
     assert!(profiles >= 1, "no heap profile over https: {s}");
     target.shutdown().await.unwrap();
+}
+
+/// `--connect-to` sends a staging name's connections to 127.0.0.1 while
+/// the certificate is still checked against the name (never looked up:
+/// `.invalid` has no DNS), for the load and the /metrics scrape alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_to_dials_another_address_and_verifies_the_name() {
+    let name = "auth.staging.invalid";
+    let cert = Cert::for_names(&[name]);
+    let server = start_tls_auth(&cert).await;
+    let port = server.addr().port();
+    let test = LoadTest::new(format!("https://{name}"), "scenarios/ready-only.toml");
+    let flags = format!(
+        "--concurrent-users 2 --duration 2s --sample-interval 200ms --cacert {} \
+         --connect-to {name}:443:127.0.0.1:{port}",
+        cert.pem().display()
+    );
+    let outcome = clw_cli::run(test.opts(&flags)).await.expect("run succeeds");
+    let s = summary(&test.out);
+    assert_eq!(outcome.exit_code, 0, "{s}");
+    assert_eq!(s["requests"]["failed"], 0, "{s}");
+    assert!(s["requests"]["ok"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["tls"]["verified"], true, "{s}");
+    assert_eq!(
+        s["tls"]["handshakes"].as_u64().unwrap(),
+        server.state().metrics.tls_handshakes_total(),
+        "every handshake reached this server: {s}"
+    );
+    assert!(s["memory"]["samples"].as_u64().unwrap() >= 3, "{s}");
+    let note = format!("connections for {name} go to 127.0.0.1:{port} (--connect-to)");
+    assert!(
+        s["notes"].as_array().unwrap().iter().any(|n| n == &note),
+        "{s}"
+    );
+    // A certificate for another name is refused through the rule too.
+    let other = Cert::for_names(&["elsewhere.invalid"]);
+    let wrong = start_tls_auth(&other).await;
+    let test = LoadTest::new(format!("https://{name}"), "scenarios/ready-only.toml");
+    let flags = format!(
+        "--concurrent-users 1 --duration 1s --cacert {} --connect-to {name}:443:127.0.0.1:{}",
+        other.pem().display(),
+        wrong.addr().port()
+    );
+    let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    server.shutdown().await.unwrap();
+    wrong.shutdown().await.unwrap();
 }

@@ -43,12 +43,13 @@ const SITES: usize = 10;
 /// info (measured in the closing note of issue 11: peak RSS of make
 /// gate's fixed run with and without).
 ///
-/// `tls` is the run's TLS settings (`--cacert`, `--insecure`), which an
-/// https `--heap-profile-url` uses whatever the target's scheme.
+/// `reach` is the run's TLS settings (`--cacert`, `--insecure`), which an
+/// https `--heap-profile-url` uses whatever the target's scheme, and its
+/// `--connect-to` rules.
 pub(crate) async fn endpoint(
     opts: &crate::opts::LoadTestOpts,
     target: &Target,
-    tls: Option<&crate::tls::ClientTls>,
+    reach: &crate::target::Reach,
     notes: &mut Vec<String>,
 ) -> Result<Option<Target>, String> {
     if opts.no_heap_profile {
@@ -60,7 +61,7 @@ pub(crate) async fn endpoint(
         .clone()
         .unwrap_or_else(|| target.join("/debug/pprof/heap"));
     let token = opts.heap_profile_token.clone();
-    let probed = match Target::parse(&url).and_then(|t| t.with_tls(tls)) {
+    let probed = match reach.url(&url) {
         Ok(heap) => probe(&heap, token, DUMP_TIMEOUT).await.map(|()| heap),
         Err(e) => Err(format!("--heap-profile-url: {e}")),
     };

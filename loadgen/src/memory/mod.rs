@@ -26,8 +26,9 @@ pub(crate) struct MemoryConfig<'a> {
     pub(crate) interval: Duration,
     pub(crate) pid: Option<u32>,
     pub(crate) metrics_url: Option<String>,
-    /// The run's TLS settings, for an https metrics URL.
-    pub(crate) tls: Option<crate::tls::ClientTls>,
+    /// How the run reaches its URLs (TLS, `--connect-to`), for the
+    /// metrics URL and a Prometheus server.
+    pub(crate) reach: crate::target::Reach,
     pub(crate) spawned: Option<&'a Spawned>,
     pub(crate) csv_path: PathBuf,
     pub(crate) counters: Arc<LoadCounters>,
@@ -101,7 +102,7 @@ impl Memory {
             interval: cfg.interval,
             pid: cfg.pid,
             metrics_url: cfg.metrics_url,
-            tls: cfg.tls,
+            reach: cfg.reach,
             cgroup,
             csv_path: cfg.csv_path,
             counters: cfg.counters,

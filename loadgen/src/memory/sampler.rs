@@ -39,7 +39,6 @@ use super::prometheus::PromQuery;
 use super::source::SourceSpec;
 use crate::load::counters::LoadCounters;
 use crate::opts::MemoryAggregate;
-use crate::target::Target;
 use clw_run::{MemorySource, MemorySources, RunFileError, SampleRow, SamplesWriter};
 use scrape::{MetricsFigures, ScrapeError, Scraper};
 
@@ -49,8 +48,9 @@ pub(crate) struct SamplerConfig {
     pub pid: Option<u32>,
     /// `http://host:port/path` of a Prometheus text endpoint (or https).
     pub metrics_url: Option<String>,
-    /// The run's TLS settings, for an https `metrics_url`.
-    pub tls: Option<crate::tls::ClientTls>,
+    /// How the run reaches its URLs (TLS, `--connect-to`), for
+    /// `metrics_url` and a Prometheus server.
+    pub reach: crate::target::Reach,
     /// The spawned server's cgroup usage.
     pub cgroup: Option<UsageProbe>,
     pub csv_path: PathBuf,
@@ -172,10 +172,7 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
     };
     let scraper = match &cfg.metrics_url {
         Some(url) => {
-            let scraper = Scraper::new(
-                Target::parse(url)?.with_tls(cfg.tls.as_ref())?,
-                cfg.scrape_timeout,
-            );
+            let scraper = Scraper::new(cfg.reach.url(url)?, cfg.scrape_timeout);
             Some(match cfg.source.picks() {
                 Some(picks) => scraper.with_picks(picks.clone()),
                 None => scraper,
@@ -192,8 +189,9 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
             limit,
             how,
         } => {
-            let server = server
-                .with_tls(cfg.tls.as_ref())
+            let server = cfg
+                .reach
+                .target(server)
                 .map_err(|e| SamplerError::Source(format!("--prometheus-url: {e}")))?;
             Service::Prometheus {
                 memory: Box::new(PromQuery::new(&server, &memory, cfg.scrape_timeout)),

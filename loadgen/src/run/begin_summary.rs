@@ -82,6 +82,13 @@ pub(super) fn begin_summary(
             .unwrap_or_default(),
     };
     summary.notes.extend(heap_notes);
+    if let Some(to) = p.target.redirected() {
+        // The figures are of the host the rule chose, not the name's.
+        summary.notes.push(format!(
+            "connections for {} go to {to} (--connect-to)",
+            p.target.authority
+        ));
+    }
     for note in &p.load_notes {
         eprintln!("note: {note}");
     }

@@ -21,7 +21,8 @@ pub(super) struct Prepared {
     pub(super) scenario: Scenario,
     pub(super) target: Target,
     /// The TLS client settings, when any URL of the run is https.
-    pub(super) tls: Option<crate::tls::ClientTls>,
+    /// The run's TLS settings and `--connect-to` rules, for every URL.
+    pub(super) reach: crate::target::Reach,
     pub(super) users: u32,
     pub(super) duration: Duration,
     pub(super) ramp_up: Duration,
@@ -55,10 +56,11 @@ impl Prepared {
 /// The scenario's defaults overridden by the flags, each checked; the
 /// thresholds with the flag-made ones and the defaults; the run folder.
 pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
-    let tls = crate::tls::for_urls(opts).map_err(usage)?;
-    let target = Target::parse(&opts.target)
-        .and_then(|t| t.with_tls(tls.as_ref()))
-        .map_err(usage)?;
+    let reach = crate::target::Reach {
+        tls: crate::tls::for_urls(opts).map_err(usage)?,
+        connect_to: opts.connect_to.clone(),
+    };
+    let target = reach.url(&opts.target).map_err(usage)?;
     let scenario = Scenario::load(&opts.scenario).map_err(usage)?;
     let flags = LoadFlags {
         users: opts.concurrent_users,
@@ -107,7 +109,7 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
     Ok(Prepared {
         scenario,
         target,
-        tls,
+        reach,
         users: shape.users,
         duration: shape.duration,
         ramp_up: shape.ramp_up,

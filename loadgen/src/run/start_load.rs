@@ -75,7 +75,7 @@ pub(super) async fn start_load(
         interval: opts.sample_interval,
         pid: started.server_pid,
         metrics_url: p.metrics_url.clone(),
-        tls: p.tls.clone(),
+        reach: p.reach.clone(),
         spawned: started.spawned.as_ref(),
         csv_path: p.out.join("samples.csv"),
         counters: plan.counters.clone(),

@@ -64,7 +64,7 @@ pub(super) async fn start_server(
     let mut notes = Vec::new();
     // A shard that does not sample memory takes no heap profiles either.
     let target = match p.part.samples_memory {
-        true => crate::memory::heap_profiles::endpoint(opts, &p.target, p.tls.as_ref(), &mut notes)
+        true => crate::memory::heap_profiles::endpoint(opts, &p.target, &p.reach, &mut notes)
             .await
             .map_err(setup)?,
         false => None,
