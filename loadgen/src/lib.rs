@@ -24,6 +24,7 @@ mod target;
 mod tls;
 
 // Top-level concerns the stages share, and the other commands.
+mod connect_to;
 mod dhat;
 mod exporter;
 mod gate;
@@ -35,11 +36,11 @@ pub mod shard;
 mod signals;
 mod watched;
 
+pub use connect_to::ConnectTo;
 pub use opts::{
     AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, MergeOpts, OnServerExit, Opts,
     ReportOpts, StageFlag,
 };
 pub use outcome::{Error, Outcome};
 pub use run::run;
-pub use scenario::{check_file, check_str, ScenarioError, ScenarioOutline};
-pub use target::ConnectTo;
+pub use scenario::{check_file, check_str, HeaderFlag, ScenarioError, ScenarioOutline};

@@ -111,11 +111,18 @@ pub struct LoadTestOpts {
     #[arg(long)]
     pub insecure: bool,
 
+    /// 'Name: value': a header sent with every request of the load (wrk's
+    /// and curl's -H); a step's own header of that name wins, `Host`
+    /// replaces the Host header. Repeatable. Values are never written to the
+    /// run folder.
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<crate::scenario::HeaderFlag>,
+
     /// HOST:PORT:TO_HOST:TO_PORT: connect to TO_HOST:TO_PORT for every URL
     /// of the run on HOST:PORT, keeping HOST as the Host header and the TLS
     /// name (curl's and oha's --connect-to). Repeatable.
     #[arg(long, value_name = "RULE")]
-    pub connect_to: Vec<crate::target::ConnectTo>,
+    pub connect_to: Vec<crate::connect_to::ConnectTo>,
 
     /// Virtual users: one keep-alive connection each. In the open model, the
     /// pool of users that serve the arrivals.

@@ -61,7 +61,9 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         connect_to: opts.connect_to.clone(),
     };
     let target = reach.url(&opts.target).map_err(usage)?;
-    let scenario = Scenario::load(&opts.scenario).map_err(usage)?;
+    let scenario = Scenario::load(&opts.scenario)
+        .map_err(usage)?
+        .with_headers(&opts.headers);
     let flags = LoadFlags {
         users: opts.concurrent_users,
         duration: opts.duration,
@@ -116,7 +118,11 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         model: shape.model,
         warm_up: shape.warm_up(),
         stages: shape.stages,
-        load_notes: shape.notes,
+        load_notes: shape
+            .notes
+            .into_iter()
+            .chain(header_note(&opts.headers))
+            .collect(),
         thresholds,
         out,
         metrics_url,
@@ -172,4 +178,21 @@ fn memory_side(
         )
     };
     Ok((watched, memory_source, metrics_url))
+}
+
+/// Which `--header`s every request carried, by name only: a value may be a
+/// credential, and the run folder is shared.
+fn header_note(headers: &[crate::scenario::HeaderFlag]) -> Option<String> {
+    let mut names: Vec<&str> = Vec::new();
+    for h in headers {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(&h.name)) {
+            names.push(&h.name);
+        }
+    }
+    (!names.is_empty()).then(|| {
+        format!(
+            "--header on every request: {} (values not recorded)",
+            names.join(", ")
+        )
+    })
 }

@@ -153,7 +153,11 @@ fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
         step_ids,
         step_names,
         addr: started.addr,
-        authority: p.target.authority.clone(),
+        // `--header 'Host: ...'` (the last one) names the virtual host.
+        authority: match opts.headers.iter().rev().find(|h| h.is_host()) {
+            Some(host) => host.value.clone(),
+            None => p.target.authority.clone(),
+        },
         base_path: p.target.base_path.clone(),
         tls: p.target.dial(),
         users: p.users,

@@ -21,6 +21,7 @@
 
 mod body;
 mod error;
+mod header_flag;
 mod model;
 mod parse;
 mod raw;
@@ -60,6 +61,7 @@ pub(crate) const BUILTIN: [(&str, &str); 7] = [
 ];
 
 pub use error::ScenarioError;
+pub use header_flag::HeaderFlag;
 #[cfg(test)]
 pub(crate) use model::Method;
 pub(crate) use model::{LoadDefaults, LoadModel, Scenario, Stage, Step};
