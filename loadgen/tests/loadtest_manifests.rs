@@ -140,6 +140,20 @@ fn every_pod_runs_its_shard_with_flags_clw_cli_parses() {
             );
             assert_eq!(lt.start_at, Some(start_at));
             assert_eq!(lt.concurrent_users, Some(300));
+            // Live metrics on the port Prometheus is told to scrape, kept
+            // up for one last scrape after the load.
+            let listen = lt.metrics_listen.expect("--metrics-listen");
+            let annotations = &spec["template"]["metadata"]["annotations"];
+            assert_eq!(annotations["prometheus.io/scrape"].as_str(), Some("true"));
+            assert_eq!(
+                annotations["prometheus.io/port"].as_str(),
+                Some(listen.port().to_string().as_str())
+            );
+            assert_eq!(
+                c["ports"][0]["containerPort"].as_i64(),
+                Some(i64::from(listen.port()))
+            );
+            assert!(lt.metrics_linger >= Duration::from_secs(15));
             // The TLS target is verified with the CA the pod mounts.
             assert!(lt.target.starts_with("https://"), "{}", lt.target);
             let cacert = lt.cacert.clone().expect("--cacert for the https target");
