@@ -23,6 +23,7 @@ use crate::config::{Invalid, TlsConfig};
 
 const CERT_KEY: &str = "authentication.service.tls.cert";
 const KEY_KEY: &str = "authentication.service.tls.key";
+const CLIENT_CA_KEY: &str = "authentication.service.tls.client_ca";
 
 fn invalid(key: &str, reason: impl Into<String>) -> Invalid {
     Invalid {
@@ -36,6 +37,12 @@ fn invalid(key: &str, reason: impl Into<String>) -> Invalid {
 /// leaf certificate was issued for.
 pub(crate) fn acceptor(cfg: &TlsConfig) -> Result<Option<TlsAcceptor>, Invalid> {
     let (cert_path, key_path) = match (&cfg.cert, &cfg.key) {
+        (None, None) if cfg.client_ca.is_some() => {
+            return Err(invalid(
+                CLIENT_CA_KEY,
+                "client certificates need TLS: set tls.cert and tls.key as well",
+            ))
+        }
         (None, None) => return Ok(None),
         (Some(c), Some(k)) => (c, k),
         (Some(_), None) => {
@@ -54,10 +61,14 @@ pub(crate) fn acceptor(cfg: &TlsConfig) -> Result<Option<TlsAcceptor>, Invalid> 
     let chain = read_chain(cert_path)?;
     let key = read_key(key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| invalid(CERT_KEY, format!("TLS set-up failed: {e}")))?
-        .with_no_client_auth()
+        .map_err(|e| invalid(CERT_KEY, format!("TLS set-up failed: {e}")))?;
+    let builder = match &cfg.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+    };
+    let mut config = builder
         // Checks that the key's public half is the leaf certificate's.
         .with_single_cert(chain, key)
         .map_err(|e| {
@@ -74,8 +85,30 @@ pub(crate) fn acceptor(cfg: &TlsConfig) -> Result<Option<TlsAcceptor>, Invalid> 
     Ok(Some(TlsAcceptor::from(Arc::new(config))))
 }
 
+/// Requires a client certificate signed by one of `path`'s CAs.
+fn client_verifier(
+    path: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, Invalid> {
+    let bad = |why: String| invalid(CLIENT_CA_KEY, format!("{}: {why}", path.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in read_pem_certs(path, CLIENT_CA_KEY)? {
+        roots
+            .add(ca)
+            .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| bad(format!("cannot verify clients with it: {e}")))
+}
+
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Invalid> {
-    let bad = |why: String| invalid(CERT_KEY, format!("{}: {why}", path.display()));
+    read_pem_certs(path, CERT_KEY)
+}
+
+/// The certificates of the PEM file `path`, named by config `key` in errors.
+fn read_pem_certs(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, Invalid> {
+    let bad = |why: String| invalid(key, format!("{}: {why}", path.display()));
     // Opened first so "cannot read" is told apart from "not PEM".
     std::fs::File::open(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     let chain = CertificateDer::pem_file_iter(path)
@@ -168,7 +201,11 @@ mod tests {
     }
 
     fn cfg(cert: Option<PathBuf>, key: Option<PathBuf>) -> TlsConfig {
-        TlsConfig { cert, key }
+        TlsConfig {
+            cert,
+            key,
+            client_ca: None,
+        }
     }
 
     #[test]
@@ -228,6 +265,40 @@ mod tests {
         for (c, key, why) in cases {
             let err = acceptor(&c).err().expect("refused");
             assert_eq!(err.key, key, "{c:?}: {err}");
+            assert!(err.reason.contains(why), "{c:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn client_certificates_need_tls_and_a_usable_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let cert = write(dir.path(), "cert.pem", &c.cert.pem());
+        let key = write(dir.path(), "key.pem", &c.key_pair.serialize_pem());
+        let junk = write(dir.path(), "junk.pem", "hello\n");
+        let with_ca = |ca: PathBuf, tls: bool| TlsConfig {
+            client_ca: Some(ca),
+            ..if tls {
+                cfg(Some(cert.clone()), Some(key.clone()))
+            } else {
+                cfg(None, None)
+            }
+        };
+        let mutual = acceptor(&with_ca(cert.clone(), true)).unwrap();
+        assert!(
+            mutual.is_some(),
+            "a CA file: clients must present a certificate"
+        );
+        for (c, why) in [
+            (with_ca(cert.clone(), false), "need TLS"),
+            (with_ca(junk, true), "junk.pem: no `BEGIN CERTIFICATE`"),
+            (
+                with_ca(dir.path().join("none.pem"), true),
+                "none.pem: cannot read it",
+            ),
+        ] {
+            let err = acceptor(&c).err().expect("refused");
+            assert_eq!(err.key, CLIENT_CA_KEY, "{c:?}: {err}");
             assert!(err.reason.contains(why), "{c:?}: {err}");
         }
     }

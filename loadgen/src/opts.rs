@@ -111,6 +111,15 @@ pub struct LoadTestOpts {
     #[arg(long)]
     pub insecure: bool,
 
+    /// For https URLs: present this PEM client certificate (chain, leaf
+    /// first) to a server that requires mutual TLS. Needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The PEM private key of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+
     /// 'Name: value': a header sent with every request of the load (wrk's
     /// and curl's -H); a step's own header of that name wins, `Host`
     /// replaces the Host header. Repeatable. Values are never written to the

@@ -1,6 +1,7 @@
 //! The client side of `https://` targets: one rustls configuration per run
 //! (ring as the crypto provider, TLS 1.3 and 1.2, ALPN `http/1.1`), built
-//! from `--cacert` and `--insecure` and shared by every connection clw-cli
+//! from `--cacert`, `--insecure` and the client certificate of `--cert` and
+//! `--key` (for a service that requires mutual TLS), and shared by every connection clw-cli
 //! opens to an https URL (the virtual users, the setup check, the metrics
 //! scrape, heap profiles).
 //!
@@ -20,8 +21,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -38,6 +40,20 @@ pub(crate) enum TlsError {
     CaCert { path: PathBuf, reason: String },
     #[error("no trusted CA certificates: the system store has none ({reason}); pass --cacert FILE with the CA that signed the target's certificate, or --insecure")]
     NoRoots { reason: String },
+    #[error("{flag} {}: {reason}", path.display())]
+    ClientCert {
+        flag: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
+}
+
+/// The client certificate chain and its key (`--cert`, `--key`), presented
+/// to a server that asks for one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Identity<'a> {
+    pub(crate) cert: &'a Path,
+    pub(crate) key: &'a Path,
 }
 
 /// The TLS client settings of a run; cheap to clone.
@@ -48,6 +64,8 @@ pub(crate) struct ClientTls {
     pub(crate) insecure: bool,
     /// The `--cacert` file, if any.
     pub(crate) cacert: Option<PathBuf>,
+    /// The `--cert` file presented to the server, if any.
+    pub(crate) client_cert: Option<PathBuf>,
     /// Handshakes completed through this configuration, by every clone.
     handshakes: Arc<AtomicU64>,
 }
@@ -66,26 +84,52 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 impl ClientTls {
-    /// System roots plus `cacert`, or no verification with `insecure`.
+    /// System roots plus `cacert`, or no verification with `insecure`; no
+    /// client certificate.
     pub(crate) fn new(cacert: Option<&Path>, insecure: bool) -> Result<ClientTls, TlsError> {
+        ClientTls::with_identity(cacert, insecure, None)
+    }
+
+    /// As [`ClientTls::new`], presenting `identity` to a server that asks
+    /// for a client certificate (mutual TLS).
+    pub(crate) fn with_identity(
+        cacert: Option<&Path>,
+        insecure: bool,
+        identity: Option<Identity<'_>>,
+    ) -> Result<ClientTls, TlsError> {
         let builder = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .expect("ring supports the default protocol versions");
-        let mut config = if insecure {
+        let builder = if insecure {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
-                .with_no_client_auth()
         } else {
-            builder
-                .with_root_certificates(roots(cacert)?)
-                .with_no_client_auth()
+            builder.with_root_certificates(roots(cacert)?)
+        };
+        let mut config = match identity {
+            None => builder.with_no_client_auth(),
+            Some(id) => {
+                let (chain, key) = read_identity(id)?;
+                // Checks that the key's public half is the leaf's.
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| TlsError::ClientCert {
+                        flag: "--key",
+                        path: id.key.to_path_buf(),
+                        reason: format!(
+                            "does not go with the certificate {}: {e}",
+                            id.cert.display()
+                        ),
+                    })?
+            }
         };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(ClientTls {
             connector: TlsConnector::from(Arc::new(config)),
             insecure,
             cacert: cacert.map(Path::to_path_buf),
+            client_cert: identity.map(|id| id.cert.to_path_buf()),
             handshakes: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -113,6 +157,7 @@ impl ClientTls {
             handshakes: self.handshakes(),
             verified: !self.insecure,
             cacert: self.cacert.as_ref().map(|p| p.display().to_string()),
+            client_cert: self.client_cert.as_ref().map(|p| p.display().to_string()),
             warning: self.insecure.then(|| INSECURE_WARNING.to_string()),
         }
     }
@@ -127,13 +172,20 @@ pub(crate) fn for_urls(opts: &crate::opts::LoadTestOpts) -> Result<Option<Client
     let any = https(&opts.target)
         || opts.metrics_url.as_deref().is_some_and(https)
         || opts.heap_profile_url.as_deref().is_some_and(https);
+    let identity = match (&opts.cert, &opts.key) {
+        (Some(cert), Some(key)) => Some(Identity { cert, key }),
+        _ => None,
+    };
     if !any {
         if let Some(path) = &opts.cacert {
             roots(Some(path))?;
         }
+        if let Some(id) = identity {
+            read_identity(id)?;
+        }
         return Ok(None);
     }
-    let tls = ClientTls::new(opts.cacert.as_deref(), opts.insecure)?;
+    let tls = ClientTls::with_identity(opts.cacert.as_deref(), opts.insecure, identity)?;
     if tls.insecure {
         eprintln!("{INSECURE_WARNING}");
     }
@@ -154,27 +206,98 @@ impl TlsDial {
         self.tls.connect(self.name.clone(), tcp).await
     }
 
-    /// The setup check before the load: one handshake with `addr`, so an
-    /// untrusted certificate or a plain-HTTP port is one clear error (exit
-    /// 3) rather than every request failing with `tls`.
-    pub(crate) async fn check(&self, addr: SocketAddr, url: &str) -> Result<(), String> {
+    /// The setup check before the load: one handshake with `addr` and one
+    /// `HEAD /` over it, so an untrusted certificate, a plain-HTTP port or
+    /// a client certificate the server refuses is one clear error (exit 3)
+    /// rather than every request failing. The request is needed for the
+    /// last: in TLS 1.3 the client's handshake is over before the server
+    /// has judged its certificate, and the refusal comes as the first read.
+    pub(crate) async fn check(
+        &self,
+        addr: SocketAddr,
+        url: &str,
+        authority: &str,
+    ) -> Result<(), String> {
         let fail = |why: String| format!("TLS handshake with {url} ({addr}) failed: {why}");
-        let tcp = TcpStream::connect(addr)
-            .await
-            .map_err(|e| fail(format!("cannot connect: {e}")))?;
-        match tokio::time::timeout(std::time::Duration::from_secs(5), self.connect(tcp)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => {
-                let hint = if e.to_string().contains("certificate") {
-                    "; pass --cacert FILE with the CA that signed the server's certificate, or --insecure to skip verification"
-                } else {
-                    "; is it an https port?"
-                };
-                Err(fail(format!("{e}{hint}")))
+        let hint = |e: &std::io::Error| {
+            let text = e.to_string();
+            if text.contains("CertificateRequired") || text.contains("client cert") {
+                "; the server asks for a client certificate: pass --cert FILE --key FILE"
+            } else if text.contains("BadCertificate") || text.contains("UnknownCA") {
+                "; the server refused the client certificate (--cert): is it signed by a CA the server trusts?"
+            } else if text.contains("certificate") {
+                "; pass --cacert FILE with the CA that signed the server's certificate, or --insecure to skip verification"
+            } else {
+                "; is it an https port?"
             }
+        };
+        let exchange = async {
+            let tcp = TcpStream::connect(addr)
+                .await
+                .map_err(|e| fail(format!("cannot connect: {e}")))?;
+            let mut tls = self
+                .connect(tcp)
+                .await
+                .map_err(|e| fail(format!("{e}{}", hint(&e))))?;
+            let head = format!("HEAD / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+            let mut first = [0u8; 16];
+            let answered = match tls.write_all(head.as_bytes()).await {
+                Ok(()) => tls.read(&mut first).await,
+                Err(e) => Err(e),
+            };
+            match answered {
+                Ok(_) => Ok(()),
+                Err(e) => Err(fail(format!("{e}{}", hint(&e)))),
+            }
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), exchange).await {
+            Ok(result) => result,
             Err(_) => Err(fail("no answer within 5s; is it an https port?".into())),
         }
     }
+}
+
+/// `--cert`'s chain and `--key`'s key, each a clear error naming its flag
+/// and file when it cannot be used.
+fn read_identity(
+    id: Identity<'_>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+    let bad = |flag, path: &Path, reason: String| TlsError::ClientCert {
+        flag,
+        path: path.to_path_buf(),
+        reason,
+    };
+    std::fs::File::open(id.cert)
+        .map_err(|e| bad("--cert", id.cert, format!("cannot read it: {e}")))?;
+    let chain = CertificateDer::pem_file_iter(id.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            bad(
+                "--cert",
+                id.cert,
+                format!("not a PEM certificate file: {}", pem_reason(&e)),
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(bad(
+            "--cert",
+            id.cert,
+            "no `-----BEGIN CERTIFICATE-----` block in it".into(),
+        ));
+    }
+    std::fs::File::open(id.key)
+        .map_err(|e| bad("--key", id.key, format!("cannot read it: {e}")))?;
+    let key = PrivateKeyDer::from_pem_file(id.key).map_err(|e| {
+        bad(
+            "--key",
+            id.key,
+            format!(
+                "no usable PEM private key (PKCS#8, PKCS#1 or SEC1): {}",
+                pem_reason(&e)
+            ),
+        )
+    })?;
+    Ok((chain, key))
 }
 
 /// The system's roots, then `cacert`'s certificates. A `--cacert` file

@@ -331,3 +331,109 @@ async fn connect_to_dials_another_address_and_verifies_the_name() {
     server.shutdown().await.unwrap();
     wrong.shutdown().await.unwrap();
 }
+
+/// A CA, a client certificate it signed (PEM files in `dir`), and the
+/// paths: ca.pem, client.pem, client.key.
+fn client_identity(dir: &std::path::Path, cn: &str) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("{cn} CA"));
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, cn);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client = params.signed_by(&key, &ca, &ca_key).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("client.pem"), client.pem()).unwrap();
+    std::fs::write(dir.join("client.key"), key.serialize_pem()).unwrap();
+}
+
+/// A service that requires mutual TLS: clw-cli presents --cert/--key and
+/// the load runs; without them, or with a certificate of another CA, the
+/// setup check stops the run (exit 3) saying what to pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_presents_the_client_certificate() {
+    let cert = Cert::new();
+    let ours = tempfile::tempdir().unwrap();
+    client_identity(ours.path(), "clw-cli");
+    let theirs = tempfile::tempdir().unwrap();
+    client_identity(theirs.path(), "stranger");
+    let mut cfg = clw_auth::Config::for_tests();
+    cfg.service.tls.cert = Some(cert.pem());
+    cfg.service.tls.key = Some(cert.dir.path().join("key.pem"));
+    cfg.service.tls.client_ca = Some(ours.path().join("ca.pem"));
+    let server = clw_auth::Server::bind(cfg).await.unwrap().spawn();
+    let port = server.addr().port();
+    let run = |identity: Option<&std::path::Path>| {
+        let test = LoadTest::new(
+            format!("https://localhost:{port}"),
+            "scenarios/ready-only.toml",
+        );
+        let mut flags = format!(
+            "--concurrent-users 2 --duration 1s --sample-interval 200ms --cacert {}",
+            cert.pem().display()
+        );
+        if let Some(dir) = identity {
+            flags += &format!(
+                " --cert {} --key {}",
+                dir.join("client.pem").display(),
+                dir.join("client.key").display()
+            );
+        }
+        (test, flags)
+    };
+
+    let (test, flags) = run(Some(ours.path()));
+    let outcome = clw_cli::run(test.opts(&flags)).await.expect("run succeeds");
+    let s = summary(&test.out);
+    assert_eq!(outcome.exit_code, 0, "{s}");
+    assert_eq!(s["requests"]["failed"], 0, "{s}");
+    assert!(s["requests"]["ok"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(
+        s["tls"]["client_cert"],
+        ours.path().join("client.pem").display().to_string()
+    );
+    assert_eq!(
+        s["tls"]["handshakes"].as_u64().unwrap(),
+        server.state().metrics.tls_handshakes_total(),
+        "{s}"
+    );
+
+    for (identity, says) in [
+        (None, "pass --cert FILE --key FILE"),
+        (Some(theirs.path()), "refused the client certificate"),
+    ] {
+        let (test, flags) = run(identity);
+        let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
+        assert_eq!(err.exit_code(), 3, "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_key_that_is_not_the_certificates_is_a_usage_error() {
+    let ours = tempfile::tempdir().unwrap();
+    client_identity(ours.path(), "clw-cli");
+    let other = tempfile::tempdir().unwrap();
+    client_identity(other.path(), "other");
+    let test = LoadTest::new("https://127.0.0.1:1".into(), "scenarios/ready-only.toml");
+    let flags = format!(
+        "--duration 1s --cert {} --key {}",
+        ours.path().join("client.pem").display(),
+        other.path().join("client.key").display()
+    );
+    let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("--key") && text.contains("does not go with the certificate"),
+        "{text}"
+    );
+}

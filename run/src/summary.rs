@@ -241,6 +241,10 @@ pub struct TlsSummary {
     pub verified: bool,
     /// The `--cacert` file trusted besides the system's roots.
     pub cacert: Option<String>,
+    /// The client certificate (`--cert`) presented to a server that asks
+    /// for one (mutual TLS); absent when none was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<String>,
     /// Set when verification was off: the warning every output repeats.
     pub warning: Option<String>,
 }

@@ -47,6 +47,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("CLAW_AUTH_ADMIN_TOKEN", "service.admin_token"),
     ("CLAW_AUTH_TLS_CERT", "service.tls.cert"),
     ("CLAW_AUTH_TLS_KEY", "service.tls.key"),
+    ("CLAW_AUTH_TLS_CLIENT_CA", "service.tls.client_ca"),
     ("CLAW_SESSION_MAX_CLAIMS_SIZE", "session.max_claims_size"),
     ("CLAW_SESSION_CACHE_MODE", "session.cache.mode"),
     ("CLAW_SESSION_CACHE_LEAK", "session.cache.leak"),

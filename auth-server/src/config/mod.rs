@@ -83,6 +83,10 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching the leaf.
     pub key: Option<PathBuf>,
+    /// PEM CA certificate(s): when set, every client must present a
+    /// certificate they signed (mutual TLS, as a service mesh or a
+    /// zero-trust staging network asks); unset, none is asked for.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl TlsConfig {

@@ -87,7 +87,9 @@ async fn start_target(
     let (Some(cmd), Some(limit)) = (&opts.spawn_server, opts.memory_limit) else {
         check_reachable(addr, &p.target).await?;
         if let Some(dial) = p.target.dial() {
-            dial.check(addr, &p.target.url).await.map_err(setup)?;
+            dial.check(addr, &p.target.url, &p.target.authority)
+                .await
+                .map_err(setup)?;
         }
         return Ok((addr, None));
     };
