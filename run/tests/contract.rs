@@ -120,6 +120,7 @@ fn fully_populated() -> RunSummary {
             handshakes: 2,
             verified: false,
             cacert: Some("ca.pem".into()),
+            client_cert: Some("client.pem".into()),
             warning: Some("WARNING: ...".into()),
         }),
         throughput_rps: Some(1.0),

@@ -129,7 +129,15 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
             (Some(ca), true) => format!("verified (system roots + {ca})"),
             (None, true) => "verified (system roots)".to_string(),
         };
-        let _ = writeln!(o, "  tls       {} handshakes, {trust}", tls.handshakes);
+        let client = match &tls.client_cert {
+            Some(cert) => format!(", client certificate {cert}"),
+            None => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "  tls       {} handshakes, {trust}{client}",
+            tls.handshakes
+        );
         if let Some(warning) = &tls.warning {
             let _ = writeln!(o, "  {warning}");
         }
@@ -275,13 +283,20 @@ mod tests {
                 handshakes: 5,
                 verified: true,
                 cacert: Some("ca.pem".into()),
+                client_cert: None,
                 warning: None,
             }),
             ..RunSummary::default()
         };
         let text = render(&s, Path::new("run"));
         assert!(
-            text.contains("tls       5 handshakes, verified (system roots + ca.pem)"),
+            text.contains("tls       5 handshakes, verified (system roots + ca.pem)\n"),
+            "{text}"
+        );
+        s.tls.as_mut().unwrap().client_cert = Some("me.pem".into());
+        let text = render(&s, Path::new("run"));
+        assert!(
+            text.contains("verified (system roots + ca.pem), client certificate me.pem"),
             "{text}"
         );
         assert!(!text.contains("WARNING"), "{text}");
