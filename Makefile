@@ -149,6 +149,30 @@ leak-repro:
 	  || { echo "leak NOT reproduced: see reports/leak-repro/summary.json"; exit 1; }
 	@$(JQ) -r '$(TOP_SITES)' reports/leak-repro/summary.json
 
+# The load at which a build stops levelling off: capacity-steps (25, 50,
+# 100 and 200 users, each held 50 s) against profiles/CAPACITY_PROFILE.json
+# under MEMORY_LIMIT. Prints each hold's throughput, p99, peak RSS and
+# memory slope from summary.json's stages, and the first hold whose memory
+# still climbs (grows by more than 1 MiB and 5% of its peak over the hold).
+CAPACITY_PROFILE ?= fixed
+CAPACITY_PORT ?= 38445
+CAPACITY_OUT = reports/capacity-$(CAPACITY_PROFILE)
+CAPACITY_TABLE = [.stages[] | select(.from == .target and .end_s > .start_s) \
+  | . + {grown: ((.memory_slope_bytes_per_s // 0) * (.end_s - .start_s)), peak: (.peak_allocated_bytes // .peak_rss_bytes // 0)} \
+  | . + {climbs: (.grown > 1048576 and .grown > 0.05 * .peak)}] as $$holds \
+  | ($$holds[] | "\(.target) users: \(.throughput_rps // 0 | round) req/s, p99 \(.p99_ms // 0) ms, peak RSS \((.peak_rss_bytes // 0) / 1048576 * 10 | round / 10) MiB, memory \(.grown / 1048576 * 10 | round / 10) MiB over the hold: \(if .climbs then "still climbing" else "levelled off" end)"), \
+  ([$$holds[] | select(.climbs)] | if length == 0 then "levelled off at every hold up to \($$holds[-1].target) users" else "stops levelling off at \(.[0].target) users" end)
+.PHONY: capacity
+capacity:
+	@$(NEED_JQ)
+	$(CARGO) build --release -p clw-cli -p clw-auth --bins
+	rm -rf $(CAPACITY_OUT)
+	$(MEM_BIN)/clw-cli auth load-test --scenario scenarios/capacity-steps.toml \
+	  --target http://127.0.0.1:$(CAPACITY_PORT) \
+	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/$(CAPACITY_PROFILE).json --port $(CAPACITY_PORT)" \
+	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out $(CAPACITY_OUT) || true
+	@$(JQ) -r '$(CAPACITY_TABLE)' $(CAPACITY_OUT)/summary.json
+
 # The fix under the same load: the fixed server must stay under 80% of the
 # limit for DURATION seconds, never be killed, and read as `bounded`.
 fix-verify:
