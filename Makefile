@@ -157,11 +157,16 @@ leak-repro:
 CAPACITY_PROFILE ?= fixed
 CAPACITY_PORT ?= 38445
 CAPACITY_OUT = reports/capacity-$(CAPACITY_PROFILE)
-CAPACITY_TABLE = [.stages[] | select(.from == .target and .end_s > .start_s) \
-  | . + {grown: ((.memory_slope_bytes_per_s // 0) * (.end_s - .start_s)), peak: (.peak_allocated_bytes // .peak_rss_bytes // 0)} \
-  | . + {climbs: (.grown > 1048576 and .grown > 0.05 * .peak)}] as $$holds \
-  | ($$holds[] | "\(.target) users: \(.throughput_rps // 0 | round) req/s, p99 \(.p99_ms // 0) ms, peak RSS \((.peak_rss_bytes // 0) / 1048576 * 10 | round / 10) MiB, memory \(.grown / 1048576 * 10 | round / 10) MiB over the hold: \(if .climbs then "still climbing" else "levelled off" end)"), \
-  ([$$holds[] | select(.climbs)] | if length == 0 then "levelled off at every hold up to \($$holds[-1].target) users" else "stops levelling off at \(.[0].target) users" end)
+CAPACITY_TABLE = def mib: . / 1048576 * 10 | round / 10 | if . == 0 then 0 else . end; \
+  [.stages[] | select(.from == .target and .end_s > .start_s) \
+  | . + {reached: ((.requests // 0) > 0)} \
+  | . + {covered: (if .reached and (.throughput_rps // 0) > 0 then .requests / .throughput_rps else .end_s - .start_s end)} \
+  | . + {grown: ((.memory_slope_bytes_per_s // 0) * .covered), peak: (.peak_allocated_bytes // .peak_rss_bytes // 0)} \
+  | . + {climbs: (.reached and .grown > 1048576 and .grown > 0.05 * .peak)}] as $$holds \
+  | ($$holds[] | if .reached then "\(.target) users: \(.throughput_rps | round) req/s, p99 \(.p99_ms) ms, peak RSS \(.peak_rss_bytes // 0 | mib) MiB, \(if .peak_allocated_bytes then "allocated" else "RSS" end) \(.grown | mib | if . > 0 then "+\(.)" else "\(.)" end) MiB over \(.covered | round) s: \(if .climbs then "still climbing" else "levelled off" end)" else "\(.target) users: not reached (the run ended first)" end), \
+  (if .server.exit.oom_killed then "the server was OOM-killed at \(.server.exit.at_s | round) s" else empty end), \
+  ([$$holds[] | select(.climbs)] | if length > 0 then "stops levelling off at \(.[0].target) users" \
+   else ([$$holds[] | select(.reached)] | if length == 0 then "no hold was reached" else "levelled off at every hold reached, up to \(.[-1].target) users" end) end)
 .PHONY: capacity
 capacity:
 	@$(NEED_JQ)
