@@ -155,6 +155,8 @@ impl ClientTls {
     pub(crate) fn summary(&self) -> clw_run::TlsSummary {
         clw_run::TlsSummary {
             handshakes: self.handshakes(),
+            // The load's own figure, filled in at the end of the run.
+            handshake_ms: None,
             verified: !self.insecure,
             cacert: self.cacert.as_ref().map(|p| p.display().to_string()),
             client_cert: self.client_cert.as_ref().map(|p| p.display().to_string()),

@@ -109,6 +109,14 @@ async fn a_load_over_tls_counts_what_the_server_counts() {
         "{s}"
     );
     assert!(server_handshakes >= 6, "setup + 4 users + scraper: {s}");
+    // The 4 users' handshakes, each inside its first request's latency.
+    let took = &tls["handshake_ms"];
+    let max = took["max"].as_f64().expect("handshake figures");
+    assert!(took["p50"].as_f64().unwrap() > 0.0, "{s}");
+    assert!(
+        max <= s["latency_ms"]["max"].as_f64().unwrap(),
+        "a handshake longer than every request that contains one: {s}"
+    );
     // The memory sampler read the target's /metrics over https.
     assert!(s["memory"]["samples"].as_u64().unwrap() >= 3, "{s}");
     assert_eq!(s["memory"]["sources"]["rss"], "metrics", "{s}");

@@ -228,7 +228,7 @@ pub struct Requests {
 }
 
 /// `tls`: how clw-cli spoke TLS to the target.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TlsSummary {
     /// TLS handshakes clw-cli completed during the run, each a new
@@ -237,6 +237,12 @@ pub struct TlsSummary {
     /// connections over https. Against one server that scrapes itself,
     /// the server counts exactly these.
     pub handshakes: u64,
+    /// How long the load's TLS handshakes took (ms; from the TCP
+    /// connection to the end of the handshake, which is also inside the
+    /// latency of the request that opened the connection), as k6's
+    /// `http_req_tls_handshaking`. Null when the load opened none, and in
+    /// a merged run (percentiles of shards do not add up).
+    pub handshake_ms: Option<Percentiles>,
     /// The server's certificate was verified (false with `--insecure`).
     pub verified: bool,
     /// The `--cacert` file trusted besides the system's roots.

@@ -118,6 +118,7 @@ fn fully_populated() -> RunSummary {
         connections_opened: 1,
         tls: Some(TlsSummary {
             handshakes: 2,
+            handshake_ms: p(1.0),
             verified: false,
             cacert: Some("ca.pem".into()),
             client_cert: Some("client.pem".into()),

@@ -102,6 +102,8 @@ pub(crate) struct Conn {
     /// Connections opened so far (the first one included); over TLS, each
     /// is a completed handshake.
     pub(crate) connects: u64,
+    /// The last connection's TLS handshake (µs), until taken.
+    handshake_us: Option<u64>,
 }
 
 impl Conn {
@@ -114,7 +116,14 @@ impl Conn {
             pos: 0,
             len: 0,
             connects: 0,
+            handshake_us: None,
         }
+    }
+
+    /// How long the TLS handshake of a connection opened since the last
+    /// call took, in µs; `None` when none was opened (or it was plain).
+    pub(crate) fn take_handshake(&mut self) -> Option<u64> {
+        self.handshake_us.take()
     }
 
     /// Speak TLS (`https://` targets) when `tls` is set.
@@ -171,18 +180,20 @@ impl Conn {
     }
 
     async fn connect(&mut self) -> Result<(), Attempt> {
-        let stream = Stream::open(self.addr, self.tls.as_ref())
-            .await
-            .map_err(|e| {
-                Attempt::Failed(match e {
-                    OpenError::Connect => TransportError::Connect,
-                    OpenError::Tls => TransportError::Tls,
-                })
-            })?;
+        let (stream, handshake) =
+            Stream::open(self.addr, self.tls.as_ref())
+                .await
+                .map_err(|e| {
+                    Attempt::Failed(match e {
+                        OpenError::Connect => TransportError::Connect,
+                        OpenError::Tls => TransportError::Tls,
+                    })
+                })?;
         self.stream = Some(stream);
         self.pos = 0;
         self.len = 0;
         self.connects += 1;
+        self.handshake_us = handshake.map(|d| d.as_micros() as u64);
         Ok(())
     }
 

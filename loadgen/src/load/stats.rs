@@ -151,6 +151,8 @@ pub(crate) struct IntervalStats {
     pub(crate) steps: Vec<StepStats>,
     pub(crate) by_error: BTreeMap<String, u64>,
     pub(crate) dropped_iterations: u64,
+    /// TLS handshakes of the load's connections (µs); `None` until one.
+    pub(crate) handshakes: Option<Histogram<u64>>,
 }
 
 impl IntervalStats {
@@ -195,6 +197,11 @@ impl IntervalStats {
             }
         };
         *self.steps[step].by_status.entry(status).or_default() += 1;
+    }
+
+    /// Record one TLS handshake that took `us`.
+    pub(crate) fn record_handshake(&mut self, us: u64) {
+        record(self.handshakes.get_or_insert_with(new_histogram), us);
     }
 
     fn count_error(&mut self, kind: &str) {
@@ -247,6 +254,12 @@ impl IntervalStats {
             *self.by_error.entry(kind.clone()).or_default() += n;
         }
         self.dropped_iterations += other.dropped_iterations;
+        if let Some(theirs) = &other.handshakes {
+            self.handshakes
+                .get_or_insert_with(new_histogram)
+                .add(theirs)
+                .expect("auto-resizing histograms always merge");
+        }
     }
 }
 

@@ -29,17 +29,22 @@ pub(crate) enum Stream {
 impl Stream {
     /// Connects to `addr`, then runs the TLS handshake when `tls` is set:
     /// both within the caller's request timeout, so the handshake is part
-    /// of the latency of the request that opened the connection.
-    pub(crate) async fn open(addr: SocketAddr, tls: Option<&TlsDial>) -> Result<Stream, OpenError> {
+    /// of the latency of the request that opened the connection. Returns
+    /// how long the handshake took, for its own figure.
+    pub(crate) async fn open(
+        addr: SocketAddr,
+        tls: Option<&TlsDial>,
+    ) -> Result<(Stream, Option<std::time::Duration>), OpenError> {
         let tcp = TcpStream::connect(addr)
             .await
             .map_err(|_| OpenError::Connect)?;
         // Requests are written whole; Nagle would only add delay.
         let _ = tcp.set_nodelay(true);
+        let started = std::time::Instant::now();
         match tls {
-            None => Ok(Stream::Plain(tcp)),
+            None => Ok((Stream::Plain(tcp), None)),
             Some(dial) => match dial.connect(tcp).await {
-                Ok(stream) => Ok(Stream::Tls(Box::new(stream))),
+                Ok(stream) => Ok((Stream::Tls(Box::new(stream)), Some(started.elapsed()))),
                 Err(e) => {
                     tracing::debug!("TLS handshake with {addr} failed: {e}");
                     Err(OpenError::Tls)

@@ -305,6 +305,9 @@ impl VirtualUser {
         let us = latency.as_micros() as u64;
         let corrected = late.map(|late| (latency + late).as_micros() as u64);
         let local = &self.local;
+        if let Some(handshake) = self.conn.take_handshake() {
+            local.stats.borrow_mut().record_handshake(handshake);
+        }
         local.completed.set(local.completed.get() + 1);
         let (sent, outcome_ok) = match result {
             Err(err) => {

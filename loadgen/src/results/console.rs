@@ -133,9 +133,13 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
             Some(cert) => format!(", client certificate {cert}"),
             None => String::new(),
         };
+        let took = match &tls.handshake_ms {
+            Some(ms) => format!(" (p50 {:.3} ms, p99 {:.3} ms)", ms.p50, ms.p99),
+            None => String::new(),
+        };
         let _ = writeln!(
             o,
-            "  tls       {} handshakes, {trust}{client}",
+            "  tls       {} handshakes{took}, {trust}{client}",
             tls.handshakes
         );
         if let Some(warning) = &tls.warning {
@@ -281,6 +285,7 @@ mod tests {
         let mut s = RunSummary {
             tls: Some(clw_run::TlsSummary {
                 handshakes: 5,
+                handshake_ms: None,
                 verified: true,
                 cacert: Some("ca.pem".into()),
                 client_cert: None,
@@ -294,9 +299,16 @@ mod tests {
             "{text}"
         );
         s.tls.as_mut().unwrap().client_cert = Some("me.pem".into());
+        s.tls.as_mut().unwrap().handshake_ms = Some(clw_run::Percentiles {
+            p50: 1.25,
+            p90: 2.0,
+            p99: 3.5,
+            p999: 4.0,
+            max: 4.0,
+        });
         let text = render(&s, Path::new("run"));
         assert!(
-            text.contains("verified (system roots + ca.pem), client certificate me.pem"),
+            text.contains("5 handshakes (p50 1.250 ms, p99 3.500 ms), verified (system roots + ca.pem), client certificate me.pem"),
             "{text}"
         );
         assert!(!text.contains("WARNING"), "{text}");

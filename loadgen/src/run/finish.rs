@@ -72,6 +72,12 @@ pub(super) async fn finish(
     if let (Some(tls), Some(dial)) = (summary.tls.as_mut(), p.target.dial()) {
         // Every connection is closed by now: the final count.
         tls.handshakes = dial.tls.handshakes();
+        tls.handshake_ms = ended
+            .totals
+            .stats
+            .handshakes
+            .as_ref()
+            .and_then(clw_run::Percentiles::of);
     }
     summary.complete = true;
     summary.write_atomic(&p.summary_path()).map_err(setup)?;

@@ -267,6 +267,9 @@ pub fn merge_summary(
             if s.shard.index != base.shard.index {
                 tls.handshakes += theirs.handshakes;
             }
+            // One shard's percentiles are not the run's, and shards'
+            // percentiles do not add up: unknown rather than wrong.
+            tls.handshake_ms = None;
         }
         out.connections_opened += s.summary.connections_opened;
         for (name, step) in &s.summary.steps {

@@ -117,6 +117,20 @@ fn counts_are_summed_memory_comes_from_the_sampling_shard() {
         expr: "p99_ms < 50".into(),
         ..ThresholdResult::default()
     }];
+    for (s, handshakes) in [(&mut one, 3), (&mut two, 4)] {
+        s.summary.tls = Some(crate::TlsSummary {
+            handshakes,
+            handshake_ms: Some(crate::Percentiles {
+                p50: 1.0,
+                p90: 1.0,
+                p99: 1.0,
+                p999: 1.0,
+                max: 1.0,
+            }),
+            verified: true,
+            ..crate::TlsSummary::default()
+        });
+    }
     one.summary.elapsed_s = Some(5.5);
     one.summary.interrupted = true;
     one.summary.interrupted_by = Some("SIGTERM".into());
@@ -140,6 +154,12 @@ fn counts_are_summed_memory_comes_from_the_sampling_shard() {
     assert_eq!(m.elapsed_s, Some(5.5));
     assert_eq!(m.throughput_rps, Some(20.0 / 5.5));
     assert_eq!(m.memory.unwrap().peak_rss_bytes, Some(42));
+    let tls = m.tls.unwrap();
+    assert_eq!(tls.handshakes, 7);
+    assert_eq!(
+        tls.handshake_ms, None,
+        "one shard's percentiles are not the run's"
+    );
     assert!(m.interrupted);
     assert_eq!(m.notes, ["shard 1/2: x"]);
     assert_eq!(m.shard, None);
