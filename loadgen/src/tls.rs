@@ -269,24 +269,8 @@ fn read_identity(
         path: path.to_path_buf(),
         reason,
     };
-    std::fs::File::open(id.cert)
-        .map_err(|e| bad("--cert", id.cert, format!("cannot read it: {e}")))?;
-    let chain = CertificateDer::pem_file_iter(id.cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| {
-            bad(
-                "--cert",
-                id.cert,
-                format!("not a PEM certificate file: {}", pem_reason(&e)),
-            )
-        })?;
-    if chain.is_empty() {
-        return Err(bad(
-            "--cert",
-            id.cert,
-            "no `-----BEGIN CERTIFICATE-----` block in it".into(),
-        ));
-    }
+    let chain = pem_certs(id.cert, "no `-----BEGIN CERTIFICATE-----` block in it")
+        .map_err(|reason| bad("--cert", id.cert, reason))?;
     std::fs::File::open(id.key)
         .map_err(|e| bad("--key", id.key, format!("cannot read it: {e}")))?;
     let key = PrivateKeyDer::from_pem_file(id.key).map_err(|e| {
@@ -302,6 +286,21 @@ fn read_identity(
     Ok((chain, key))
 }
 
+/// The certificates of the PEM file `path` (`--cacert`, `--cert`), at
+/// least one, or why not: unreadable, not PEM, or `empty` when it holds no
+/// certificate.
+fn pem_certs(path: &Path, empty: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    // Opened first so "cannot read" is told apart from "not PEM".
+    std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("not a PEM certificate file: {}", pem_reason(&e)))?;
+    if certs.is_empty() {
+        return Err(empty.into());
+    }
+    Ok(certs)
+}
+
 /// The system's roots, then `cacert`'s certificates. A `--cacert` file
 /// that cannot be used is an error of its own, whatever the system has.
 fn roots(cacert: Option<&Path>) -> Result<RootCertStore, TlsError> {
@@ -313,16 +312,11 @@ fn roots(cacert: Option<&Path>) -> Result<RootCertStore, TlsError> {
             path: path.to_path_buf(),
             reason,
         };
-        std::fs::File::open(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
-        let certs = CertificateDer::pem_file_iter(path)
-            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| bad(format!("not a PEM certificate file: {}", pem_reason(&e))))?;
-        if certs.is_empty() {
-            return Err(bad(
-                "no `-----BEGIN CERTIFICATE-----` block in it (a PEM CA certificate is expected)"
-                    .into(),
-            ));
-        }
+        let certs = pem_certs(
+            path,
+            "no `-----BEGIN CERTIFICATE-----` block in it (a PEM CA certificate is expected)",
+        )
+        .map_err(bad)?;
         for cert in certs {
             store
                 .add(cert)
