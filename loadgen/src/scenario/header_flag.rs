@@ -44,8 +44,7 @@ impl std::str::FromStr for HeaderFlag {
             return Err(format!("`{text}` is not `Name: value`"));
         };
         let name = name.trim();
-        let is_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-        if name.is_empty() || !name.bytes().all(is_token) {
+        if !super::parse::is_header_name(name) {
             return Err(format!("`{name}` is not a valid header name"));
         }
         if ENGINE_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {

@@ -26,6 +26,15 @@ const MAIN_FLOW: &str = "main";
 /// corrupt the framing of the connection.
 const RESERVED_HEADERS: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
 
+/// An HTTP header name: a non-empty token (RFC 9110). For a step's
+/// `headers` and for `--header` alike.
+pub(super) fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
     let src = Source { text, path };
     let raw: RawScenario = toml::from_str(text)
@@ -334,11 +343,7 @@ impl Compiler<'_> {
     ) -> Result<Vec<(String, Template)>, ScenarioError> {
         let mut headers = Vec::with_capacity(raw.len());
         for (name, value) in raw {
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-            {
+            if !is_header_name(name) {
                 return Err(self.at(value, format!("`{name}` is not a valid header name")));
             }
             if RESERVED_HEADERS
