@@ -20,8 +20,8 @@ use crate::watched::Watched;
 pub(super) struct Prepared {
     pub(super) scenario: Scenario,
     pub(super) target: Target,
-    /// The TLS client settings, when any URL of the run is https.
-    /// The run's TLS settings and `--connect-to` rules, for every URL.
+    /// The run's TLS settings (when any URL of it is https) and its
+    /// `--connect-to` rules, for every URL.
     pub(super) reach: crate::target::Reach,
     pub(super) users: u32,
     pub(super) duration: Duration,
@@ -183,12 +183,10 @@ fn memory_side(
 /// Which `--header`s every request carried, by name only: a value may be a
 /// credential, and the run folder is shared.
 fn header_note(headers: &[crate::scenario::HeaderFlag]) -> Option<String> {
-    let mut names: Vec<&str> = Vec::new();
-    for h in headers {
-        if !names.iter().any(|n| n.eq_ignore_ascii_case(&h.name)) {
-            names.push(&h.name);
-        }
-    }
+    let names: Vec<&str> = crate::scenario::HeaderFlag::effective(headers)
+        .iter()
+        .map(|h| h.name.as_str())
+        .collect();
     (!names.is_empty()).then(|| {
         format!(
             "--header on every request: {} (values not recorded)",

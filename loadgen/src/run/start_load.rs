@@ -24,7 +24,7 @@ use crate::outcome::{setup, Error};
 use crate::results::collector::{Collector, Live, Totals};
 use crate::results::output::LatencyCsv;
 use crate::results::progress::{self, Progress};
-use crate::scenario::LoadModel;
+use crate::scenario::{HeaderFlag, LoadModel};
 use crate::target::Target;
 
 /// The collector's run to its end: the totals, and a write error that
@@ -153,8 +153,11 @@ fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
         step_ids,
         step_names,
         addr: started.addr,
-        // `--header 'Host: ...'` (the last one) names the virtual host.
-        authority: match opts.headers.iter().rev().find(|h| h.is_host()) {
+        // `--header 'Host: ...'` names the virtual host.
+        authority: match HeaderFlag::effective(&opts.headers)
+            .into_iter()
+            .find(|h| h.is_host())
+        {
             Some(host) => host.value.clone(),
             None => p.target.authority.clone(),
         },

@@ -34,6 +34,23 @@ impl HeaderFlag {
     pub(crate) fn is_host(&self) -> bool {
         self.name.eq_ignore_ascii_case("host")
     }
+
+    /// The flags that take effect: one per name (compared without case),
+    /// the last flag's value in the first one's place, as curl lets a later
+    /// `-H` replace an earlier one. Every reader of `--header` goes by it.
+    pub(crate) fn effective(headers: &[HeaderFlag]) -> Vec<&HeaderFlag> {
+        let mut out: Vec<&HeaderFlag> = Vec::new();
+        for h in headers {
+            match out
+                .iter_mut()
+                .find(|o| o.name.eq_ignore_ascii_case(&h.name))
+            {
+                Some(earlier) => *earlier = h,
+                None => out.push(h),
+            }
+        }
+        out
+    }
 }
 
 impl std::str::FromStr for HeaderFlag {
@@ -71,12 +88,10 @@ impl Scenario {
     /// k6 request's params override the defaults. A later flag of the same
     /// name replaces an earlier one, as curl does.
     pub(crate) fn with_headers(mut self, headers: &[HeaderFlag]) -> Scenario {
-        let mut last: Vec<&HeaderFlag> = Vec::new();
-        for h in headers.iter().rev().filter(|h| !h.is_host()) {
-            if !last.iter().any(|l| l.name.eq_ignore_ascii_case(&h.name)) {
-                last.push(h);
-            }
-        }
+        let last: Vec<&HeaderFlag> = HeaderFlag::effective(headers)
+            .into_iter()
+            .filter(|h| !h.is_host())
+            .collect();
         for step in self.flows.iter_mut().flat_map(|f| f.steps.iter_mut()) {
             for h in &last {
                 if !step
@@ -142,6 +157,15 @@ path = "/b"
             .iter()
             .map(|t| t.parse().unwrap())
             .collect();
+        let effective: Vec<(&str, &str)> = HeaderFlag::effective(&flags)
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_str()))
+            .collect();
+        assert_eq!(
+            effective,
+            [("X-Api-Key", "{new}"), ("Host", "h.example")],
+            "one per name, the last value in the first place"
+        );
         let s = s.with_headers(&flags);
         let rendered = |step: usize| -> Vec<(String, String)> {
             s.flows[0].steps[step]
