@@ -58,7 +58,7 @@ pub(crate) fn acceptor(cfg: &TlsConfig) -> Result<Option<TlsAcceptor>, Invalid> 
             ))
         }
     };
-    let chain = read_chain(cert_path)?;
+    let chain = read_pem_certs(cert_path, CERT_KEY)?;
     let key = read_key(key_path)?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ServerConfig::builder_with_provider(provider.clone())
@@ -100,10 +100,6 @@ fn client_verifier(
     rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .build()
         .map_err(|e| bad(format!("cannot verify clients with it: {e}")))
-}
-
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Invalid> {
-    read_pem_certs(path, CERT_KEY)
 }
 
 /// The certificates of the PEM file `path`, named by config `key` in errors.
