@@ -11,6 +11,7 @@
 # Usage:
 #   bench-heap-profile.sh CLW_AUTH [DURATION_S] [CONNECTIONS] [ROUNDS]
 set -euo pipefail
+. "$(dirname "$0")/listening.sh"
 AUTH=${1:?clw-auth binary}
 DURATION=${2:-10}
 CONNS=${3:-50}
@@ -37,13 +38,8 @@ run() {  # $1: on|off; appends "rps hwm_kib cpu_us_per_req" to $WORK/$1.txt
   CLAW_MEMORY_HEAP_PROFILE=$enabled CLAW_LOGIN_THROTTLE=false \
     "$AUTH" --config profiles/fixed.json --host 127.0.0.1 --port 0 >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
-  local addr=
-  for _ in $(seq 1 300); do
-    addr=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$WORK/server.log" | head -1 | sed 's/listening on //') || true
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
-  [ -n "$addr" ] || { echo "clw-auth did not start:"; cat "$WORK/server.log"; exit 3; }
+  wait_for_listen "$WORK/server.log" 300
+  local addr=$ADDR
   if [ "$1" = on ]; then
     grep -q 'heap profiling on' "$WORK/server.log" || { echo "profiling did not turn on:"; cat "$WORK/server.log"; exit 3; }
   fi

@@ -4,6 +4,7 @@
 # generator's requests/s and peak RSS, and their ratio.
 # Usage: bench-loadgen.sh CLW_CLI CLW_AUTH [DURATION_S] [USERS]
 set -euo pipefail
+. "$(dirname "$0")/../../auth-server/bench/listening.sh"
 CLI=${1:?clw-cli binary}
 AUTH=${2:?clw-auth binary}
 DURATION=${3:-10}
@@ -15,13 +16,7 @@ trap cleanup EXIT
 
 "$AUTH" --config profiles/fixed.json --host 127.0.0.1 --port 0 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
-ADDR=
-for _ in $(seq 1 100); do
-  ADDR=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$WORK/server.log" | head -1 | sed 's/listening on //') || true
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { echo "clw-auth did not start:"; cat "$WORK/server.log"; exit 3; }
+wait_for_listen "$WORK/server.log"
 
 SCENARIO=scenarios/ready-only.toml
 if [ ! -f "$SCENARIO" ]; then

@@ -9,6 +9,7 @@
 # against its plain-HTTP figure, and the load average.
 # Usage: bench-tls.sh CLW_CLI CLW_AUTH [DURATION_S] [USERS]
 set -euo pipefail
+. "$(dirname "$0")/../../auth-server/bench/listening.sh"
 CLI=${1:?clw-cli binary}
 AUTH=${2:?clw-auth binary}
 DURATION=${3:-10}
@@ -32,13 +33,7 @@ openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key
 start_server() {  # $1: name; the rest: environment; sets ADDR to host:port
   env "${@:2}" "$AUTH" --config profiles/fixed.json --host 127.0.0.1 --port 0 >"$WORK/$1.log" 2>&1 &
   PIDS+=($!)
-  ADDR=
-  for _ in $(seq 1 100); do
-    ADDR=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$WORK/$1.log" | head -1 | sed 's/listening on //') || true
-    [ -n "$ADDR" ] && break
-    sleep 0.1
-  done
-  [ -n "$ADDR" ] || { echo "clw-auth ($1) did not start:" >&2; cat "$WORK/$1.log" >&2; exit 3; }
+  wait_for_listen "$WORK/$1.log"
 }
 start_server plain
 PLAIN=$ADDR

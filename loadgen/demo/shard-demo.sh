@@ -4,6 +4,7 @@
 # Prints each shard's line and the merged summary line.
 # Usage: shard-demo.sh CLW_CLI CLW_AUTH OUT [USERS] [DURATION_S] [SHARDS]
 set -euo pipefail
+. "$(dirname "$0")/../../auth-server/bench/listening.sh"
 CLI=${1:?clw-cli binary}
 AUTH=${2:?clw-auth binary}
 OUT=${3:?output folder}
@@ -23,13 +24,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 "$AUTH" --config profiles/fixed.json --host 127.0.0.1 --port 0 >"$OUT/clw-auth.log" 2>&1 &
 SERVER_PID=$!
-ADDR=
-for _ in $(seq 1 100); do
-  ADDR=$(grep -ao 'listening on [0-9.]*:[0-9]*' "$OUT/clw-auth.log" | head -1 | sed 's/listening on //') || true
-  [ -n "$ADDR" ] && break
-  sleep 0.1
-done
-[ -n "$ADDR" ] || { echo "clw-auth did not start:"; cat "$OUT/clw-auth.log"; exit 3; }
+wait_for_listen "$OUT/clw-auth.log"
 
 # Every shard starts its load at the same instant, a few seconds ahead so
 # that each has done its checks by then.
