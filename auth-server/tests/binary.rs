@@ -302,6 +302,26 @@ fn admin_token_is_redacted_and_never_logged() {
         ("CLAW_LOG_LEVEL", "trace"),
         ("CLAW_MEMORY_HEAP_PROFILE_SAMPLE_BYTES", "4K"),
     ]);
+    // Sampling starts with a `prof.reset` at start-up, so a server that has
+    // done nothing since may hold no sampled live allocation yet (the
+    // profile was empty about 1 run in 10). 50 sessions (of the 4 users)
+    // with 2 KB of claims each, ~100 KiB live, ~25 samples expected at
+    // 4 KiB, give it some.
+    let claims = format!("{{\"pad\":\"{}\"}}", "x".repeat(2000));
+    for i in 0..50 {
+        let body = format!(
+            "{{\"username\":\"user-{}\",\"password\":\"clw-load-test\",\"claims\":{claims}}}",
+            i % 4
+        );
+        let reply = http(
+            &addr,
+            &format!(
+                "POST /auth/login HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        );
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
     for auth in [TOKEN, "not-the-token-but-long-enough"] {
         let reply = http_raw(
             &addr,
