@@ -97,6 +97,46 @@ bench-loadgen:
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	loadgen/bench/bench-loadgen.sh $(CLW_BIN)/clw-cli $(CLW_BIN)/clw-auth $(BENCH_DURATION) $(BENCH_USERS)
 
+# Debian's nginx (the server of bench-jar and bench-peer), /usr/bin/time
+# and jq, installed when missing.
+NEED_BENCH_TOOLS = command -v nginx >/dev/null || (apt-get install -y nginx >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y nginx >/dev/null)); \
+  command -v /usr/bin/time >/dev/null || (apt-get install -y time >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y time >/dev/null)); \
+  command -v jq >/dev/null || (apt-get install -y jq >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y jq >/dev/null))
+
+.PHONY: bench-jar bench-peer
+JAR_DURATION ?= 10
+JAR_USERS ?= 20
+JAR_ROUNDS ?= 3
+# The cost of the cookie jar: clw-cli's CPU per request with [http]
+# cookies on against off, same nginx (two Set-Cookie on every answer),
+# JAR_ROUNDS rounds each, alternating; medians and the ratio (target
+# <= 1.10), checked against nginx's access log (Cookie headers received
+# with the jar on, none with it off). Prints and writes reports/bench-jar.txt.
+bench-jar:
+	@$(NEED_BENCH_TOOLS)
+	$(CARGO) build --release -p clw-cli --bins
+	loadgen/bench/bench-jar.sh $(CLW_BIN)/clw-cli $(JAR_DURATION) $(JAR_USERS) $(JAR_ROUNDS) reports/bench-jar.txt
+
+LOCUST_VERSION ?= 2.47.0
+BENCH_VENV ?= $(or $(CARGO_TARGET_DIR),target)/bench-venv
+PEER_DURATION ?= 20
+PEER_USERS ?= 20
+# Where services/express-session and services/locust live; the nginx
+# flow stands in while they are missing (PEER_SERVER=nginx|express forces one).
+SERVICES ?= services
+PEER_SERVER ?= auto
+# clw-cli beside Locust (PyPI locust==LOCUST_VERSION, FastHttpUser, one
+# process, in a venv at BENCH_VENV) running the same cookie flow on the
+# same server: requests/s and client CPU per request of Locust, clw-cli
+# --threads 1 and clw-cli's default threads; each must have ~0 failures.
+# Prints and writes reports/bench-peer.txt.
+bench-peer:
+	@$(NEED_BENCH_TOOLS)
+	@$(BENCH_VENV)/bin/locust --version 2>/dev/null | grep -q "^locust $(LOCUST_VERSION) " \
+	  || { python3 -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/pip install -q "locust==$(LOCUST_VERSION)"; }
+	$(CARGO) build --release -p clw-cli --bins
+	SERVICES=$(SERVICES) PEER_SERVER=$(PEER_SERVER) loadgen/bench/bench-peer.sh $(CLW_BIN)/clw-cli $(BENCH_VENV)/bin/locust $(PEER_DURATION) $(PEER_USERS) reports/bench-peer.txt
+
 # clw-cli against wrk over https on the same TLS clw-auth (a throw-away
 # self-signed certificate), and clw-cli over plain HTTP for its RSS, in one
 # run: requests/s ratio (target >= 0.95x wrk) and peak RSS over TLS vs plain.
@@ -221,7 +261,7 @@ compare:
 # --- fuzzing (cargo fuzz on nightly; not part of `make test`) ---
 .PHONY: fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= http_request config_load scenario_parse
+FUZZ_TARGETS ?= http_request config_load scenario_parse run_folder
 CARGO_NIGHTLY ?= cargo +nightly
 
 # Each target in fuzz/fuzz_targets/ for FUZZ_SECONDS, from the committed
@@ -409,3 +449,16 @@ shard-demo:
 	@command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq jq >/dev/null)
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	loadgen/demo/shard-demo.sh $(SHARD_BIN)/clw-cli $(SHARD_BIN)/clw-auth reports/shard-demo $(SHARD_USERS) $(SHARD_DURATION) $(SHARDS)
+
+# --- real services nobody here wrote (services/, docs/real-services.md) ---
+.PHONY: real-services
+# Installs the services (services/install.sh: npm ci per Node service,
+# Debian's golang-go when go is missing, the Go binary in
+# target/real-services), then drives them with clw-cli on loopback
+# (loadgen/tests/real_services.rs). CLW_REQUIRE_REAL_SERVICES=1 makes a
+# test fail, instead of skipping, when a service is missing. Runs one test
+# at a time: their memory verdicts need the 2 cores to themselves.
+real-services:
+	REAL_SERVICES_DIR=$(or $(CARGO_TARGET_DIR),target)/real-services services/install.sh
+	CLW_REQUIRE_REAL_SERVICES=1 REAL_SERVICES_DIR=$(or $(CARGO_TARGET_DIR),target)/real-services \
+	  $(CARGO) test -p clw-cli --test real_services -- --test-threads=1 --nocapture

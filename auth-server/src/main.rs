@@ -145,17 +145,27 @@ fn init_logging(format: &LogFormat, level: &str) {
 
 #[tokio::main]
 async fn serve(cfg: clw_auth::Config) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let server = Server::bind(cfg).await.context("start-up failed")?;
-    server.run_until(shutdown_signal()).await?;
+    server.run_until(shutdown).await?;
     Ok(())
 }
 
 /// Resolves on SIGTERM (what Docker and Kubernetes send) or SIGINT.
-async fn shutdown_signal() {
+///
+/// The handlers are installed here, before the server binds, not on the
+/// future's first poll: the accept loop's `select!` may serve the first
+/// connections (a readiness probe) without polling the shutdown branch,
+/// and a SIGTERM arriving then would take the default action and kill the
+/// process instead of draining it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
     }
 }

@@ -166,9 +166,11 @@ const NAME_PREFIX: &str = "clw-limit-";
 
 /// Remove the cgroups in `base` that an earlier clw-limit made and left
 /// behind (its process was SIGKILLed, so no drop ran): named by
-/// [`create_in`], their creator no longer running, and no process inside.
-/// Anything else is left alone: other tools' cgroups, ours of a live
-/// process, one with processes still in it. Returns the removed ones.
+/// [`create_in`] and their creator no longer running. A server still
+/// inside (a wrapper's child that outlived the harness, holding its port)
+/// is an orphan of that dead run: every task in it is killed first, the
+/// cgroup being the unit of the server. Anything else is left alone: other
+/// tools' cgroups, ours of a live process. Returns the removed ones.
 pub(crate) fn remove_stale(base: &Path) -> Vec<PathBuf> {
     let Ok(entries) = fs::read_dir(base) else {
         return Vec::new();
@@ -187,13 +189,50 @@ pub(crate) fn remove_stale(base: &Path) -> Vec<PathBuf> {
             let (Ok(pid), true) = (pid.parse::<u32>(), n.parse::<u64>().is_ok()) else {
                 return false;
             };
-            pid != std::process::id()
-                && !process_exists(pid)
-                && fs::read_to_string(entry.path().join("cgroup.procs"))
-                    .is_ok_and(|procs| procs.trim().is_empty())
+            pid != std::process::id() && !process_exists(pid) && empty_by_kill(&entry.path())
         })
         .filter_map(|entry| fs::remove_dir(entry.path()).ok().map(|()| entry.path()))
         .collect()
+}
+
+/// Every leftover of a dead clw-limit in every place one could have been
+/// made (both versions): removed, its orphans killed (see [`remove_stale`]).
+pub(crate) fn sweep() -> Vec<PathBuf> {
+    let (Ok(mountinfo), Ok(own)) = (
+        fs::read_to_string("/proc/self/mountinfo"),
+        fs::read_to_string("/proc/self/cgroup"),
+    ) else {
+        return Vec::new();
+    };
+    [Version::V2, Version::V1]
+        .into_iter()
+        .flat_map(|v| candidate_bases(v, &mountinfo, &own))
+        .flat_map(|base| remove_stale(&base))
+        .collect()
+}
+
+/// Kills every task of the cgroup at `dir` and waits (up to 2 s) for it to
+/// be empty; true once it is.
+fn empty_by_kill(dir: &Path) -> bool {
+    let procs = dir.join("cgroup.procs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let Ok(text) = fs::read_to_string(&procs) else {
+            return false;
+        };
+        let pids: Vec<i32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        if pids.is_empty() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        for pid in pids {
+            // SAFETY: kill(2) of a task listed in our own leftover cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Whether a process with this PID runs (possibly someone else's).

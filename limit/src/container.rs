@@ -68,6 +68,10 @@ pub struct CgroupReading {
     pub working_set: u64,
     /// The raw usage, file cache included.
     pub usage: u64,
+    /// memory.stat's inactive file cache (v2 `inactive_file`, v1
+    /// `total_inactive_file`); `None` when memory.stat could not be read,
+    /// and `working_set` is then the raw usage.
+    pub inactive_file: Option<u64>,
     /// The limit; `None` when unlimited.
     pub limit: Option<u64>,
 }
@@ -115,10 +119,10 @@ impl CgroupMemory {
             })?;
         // A cgroup without memory.stat (none seen in practice) counts its
         // file cache as used rather than failing the sample.
-        let inactive = read("memory.stat")
+        let inactive_file = read("memory.stat")
             .ok()
-            .and_then(|stat| keyed_value(&stat, self.version.inactive_file_key()))
-            .unwrap_or(0);
+            .and_then(|stat| keyed_value(&stat, self.version.inactive_file_key()));
+        let inactive = inactive_file.unwrap_or(0);
         let limit = read(self.version.limit_file())
             .ok()
             .and_then(|text| text.trim().parse::<u64>().ok())
@@ -126,6 +130,7 @@ impl CgroupMemory {
         Ok(CgroupReading {
             working_set: usage.saturating_sub(inactive),
             usage,
+            inactive_file,
             limit,
         })
     }
@@ -291,6 +296,7 @@ mod tests {
             CgroupReading {
                 working_set: 178257920 - 62914560,
                 usage: 178257920,
+                inactive_file: Some(62914560),
                 limit: Some(268435456),
             }
         );

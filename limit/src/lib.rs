@@ -182,6 +182,15 @@ pub enum LimitError {
     ZeroLimit,
 }
 
+/// Removes the memory cgroups an earlier clw-limit left behind when it was
+/// killed (SIGKILL: no drop ran), killing any process still inside first:
+/// a wrapper's server that outlived its harness would otherwise keep the
+/// port and the cgroup. Call it before checking that a port is free; a
+/// spawn does it too. Returns the cgroups removed.
+pub fn sweep_leftover_cgroups() -> Vec<std::path::PathBuf> {
+    cgroup::sweep()
+}
+
 /// Start `spec.program` under `spec.limit_bytes`, with the first method that
 /// works (or only `spec.prefer`). The reasons earlier methods were skipped are
 /// in [`Limited::notes`].

@@ -1,6 +1,7 @@
 //! Cgroups left behind by a clw-limit whose process was SIGKILLed (no drop
-//! ran) are removed by the next spawn, and nothing else is: not another
-//! tool's cgroup, not one of a live process, not one with processes in it.
+//! ran) are removed by the next spawn, with any orphan still inside (a
+//! wrapper's server that outlived the harness) killed first; nothing else
+//! is: not another tool's cgroup, not one of a live clw-limit.
 //! Prints why it skips where no memory cgroup can be created here.
 
 use std::path::PathBuf;
@@ -64,7 +65,8 @@ async fn stale_cgroups_of_killed_runs_are_removed_by_the_next_spawn() {
         for d in &cleanup.0 {
             std::fs::create_dir(d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
         }
-        // A process still inside: its cgroup is not stale, whoever made it.
+        // An orphan of the dead run still inside: killed, and its cgroup
+        // removed (the cgroup is the server's unit).
         let inside = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
@@ -73,16 +75,16 @@ async fn stale_cgroups_of_killed_runs_are_removed_by_the_next_spawn() {
         cleanup.1 = Some(inside);
 
         let second = sleeper(&dir, method).unwrap();
-        assert!(!stale.exists(), "{method}: {} was left", stale.display());
-        for kept in [&busy, &live, &foreign] {
+        for gone in [&stale, &busy] {
+            assert!(!gone.exists(), "{method}: {} was left", gone.display());
+        }
+        let status = cleanup.1.as_mut().unwrap().wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "{method}: the orphan was killed");
+        for kept in [&live, &foreign] {
             assert!(kept.exists(), "{method}: {} was removed", kept.display());
         }
         drop((first, second));
-        // Move the sleeper out, so its cgroup can go.
-        let _ = std::fs::write(
-            base.join("cgroup.procs"),
-            cleanup.1.as_ref().unwrap().id().to_string(),
-        );
         drop(cleanup);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

@@ -26,11 +26,13 @@ mod tls;
 // Top-level concerns the stages share, and the other commands.
 mod connect_to;
 mod dhat;
+mod escape;
 mod exporter;
 mod gate;
 mod merge;
 mod opts;
 mod outcome;
+mod proctree;
 mod redact;
 pub mod shard;
 mod signals;

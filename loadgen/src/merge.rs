@@ -9,7 +9,7 @@ use std::path::Path;
 use clw_run::merge::{self, ShardRun};
 
 use crate::opts::MergeOpts;
-use crate::outcome::{setup, usage, Error, Outcome};
+use crate::outcome::{run_file, usage, Error, Outcome};
 use crate::results::summary;
 
 pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
@@ -26,6 +26,7 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
             opts.out.display()
         )));
     }
+    let _lock = crate::outcome::lock_folder(&opts.out)?;
     // One shard's latency.hlog in memory at a time.
     let mut sum = merge::IntervalSum::default();
     for shard in &shards {
@@ -35,7 +36,7 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
     let mut merged = merge::merge_summary(&shards, &info, &intervals);
     let steps: Vec<String> = merged.steps.keys().cloned().collect();
     let open = merged.model == "open";
-    merge::write_files(&opts.out, &shards, &info, &intervals, &steps, open).map_err(setup)?;
+    merge::write_files(&opts.out, &shards, &info, &intervals, &steps, open).map_err(run_file)?;
     // Stage figures again, from the merged latency (and the sampling
     // shard's samples): the base shard's were its own load only.
     summary::set_stage_figures(&mut merged, &opts.out);
@@ -44,11 +45,15 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
         merged.failures.push(merge::partial_failure(&info));
         merged.passed = Some(false);
     }
+    // The console first (below), then the outputs, each failure kept.
     let path = opts.out.join(clw_run::files::SUMMARY);
-    merged.write_atomic(&path).map_err(setup)?;
-    if !opts.no_report {
+    let mut unwritten = Vec::new();
+    if let Err(e) = merged.write_atomic(&path) {
+        unwritten.push(e.to_string());
+    }
+    if !opts.no_report && unwritten.is_empty() {
         if let Err(e) = clw_report::render_run(&opts.out) {
-            eprintln!("warning: the HTML report could not be rendered: {e}");
+            unwritten.push(format!("the HTML report: {e}"));
         }
     }
     if !opts.quiet {
@@ -60,6 +65,9 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
         );
     }
     print!("{}", crate::results::console::render(&merged, &opts.out));
+    if !unwritten.is_empty() {
+        return Err(Error::Output(unwritten.join("; ")));
+    }
     let passed = merged.passed.unwrap_or(false);
     Ok(Outcome {
         exit_code: if passed { 0 } else { 1 },

@@ -124,7 +124,7 @@ pub struct LoadTestOpts {
     /// and curl's -H); a step's own header of that name wins, `Host`
     /// replaces the Host header. Repeatable. Values are never written to the
     /// run folder.
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    #[arg(short = 'H', long = "header", value_name = "HEADER", value_parser = HeaderParser)]
     pub headers: Vec<crate::scenario::HeaderFlag>,
 
     /// HOST:PORT:TO_HOST:TO_PORT: connect to TO_HOST:TO_PORT for every URL
@@ -201,6 +201,15 @@ pub struct LoadTestOpts {
     #[arg(long, conflicts_with = "metrics_url")]
     pub no_metrics: bool,
 
+    /// Do not measure the server's memory at all: no /proc, no /metrics, no
+    /// heap profiles. Every memory threshold (the default `peak_rss_percent
+    /// < 80` and `verdict != leak` included) is then skipped, and every
+    /// output says so. Without it, a run whose memory could not be measured
+    /// fails its memory thresholds ("no memory samples"): a dead or mistyped
+    /// memory source never turns the memory gate off silently.
+    #[arg(long, conflicts_with_all = ["metrics_url", "memory_metric", "limit_metric", "heap_metric", "logins_metric", "prometheus_url", "cgroup", "container", "heap_profile", "heap_profile_url", "max_peak_rss_percent"])]
+    pub no_memory: bool,
+
     /// The series of the metrics page that holds the service's memory, as
     /// a Prometheus selector:
     /// `container_memory_working_set_bytes{pod=~"auth-.*",container="auth"}`
@@ -214,6 +223,23 @@ pub struct LoadTestOpts {
     /// --memory-limit is not given.
     #[arg(long, value_name = "SELECTOR", conflicts_with_all = ["no_metrics", "prometheus_url", "cgroup", "container"])]
     pub limit_metric: Option<String>,
+
+    /// The service's own heap gauge on its metrics page, as a Prometheus
+    /// selector: `nodejs_heap_size_used_bytes` (prom-client),
+    /// `go_memstats_heap_inuse_bytes`, `jvm_memory_used_bytes{area="heap"}`
+    /// (several matching series are summed: one per pool). The verdict and
+    /// the retained bytes per login use it, as they use clw-auth's
+    /// allocator gauge. Absent at the first sample: exit 3.
+    #[arg(long, value_name = "SELECTOR", conflicts_with = "no_metrics")]
+    pub heap_metric: Option<String>,
+
+    /// The service's counter of successful logins on its metrics page
+    /// (`http_requests_total{route="/login",code="200"}`; several matching
+    /// series are summed), for the retained bytes per login when it does
+    /// not export clw-auth's `clw_logins_total`. Absent at the first
+    /// sample: exit 3.
+    #[arg(long, value_name = "SELECTOR", conflicts_with = "no_metrics")]
+    pub logins_metric: Option<String>,
 
     /// How several series matching --memory-metric / --limit-metric (or
     /// returned by --memory-query / --limit-query) make one figure: `max`,
@@ -321,9 +347,26 @@ pub struct LoadTestOpts {
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub memory_limit: Option<u64>,
 
-    /// How long a spawned server may take to answer GET /ready with 200.
+    /// Refuse to start (exit 3) when the filesystem of --out has less than
+    /// this free: a run whose outputs cannot be written measured for
+    /// nothing. 0 turns the check off.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
+    pub min_free_space: u64,
+
+    /// How long a spawned server may take to be ready (GET /ready answering
+    /// 2xx, or as --ready-path / --ready-tcp say).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub ready_timeout: Duration,
+
+    /// A spawned server is ready when GET PATH (after the target's base
+    /// path) answers 2xx; default /ready.
+    #[arg(long, value_name = "PATH", requires = "spawn_server")]
+    pub ready_path: Option<String>,
+
+    /// A spawned server is ready once its port accepts a TCP connection
+    /// (for a server without a readiness endpoint).
+    #[arg(long, requires = "spawn_server", conflicts_with = "ready_path")]
+    pub ready_tcp: bool,
 
     /// What to do when a spawned server dies during the run.
     #[arg(long, value_enum, default_value_t = OnServerExit::Stop)]
@@ -574,5 +617,33 @@ mod tests {
         assert!(with(&["--arrival-rate", "0"]).is_err());
         assert!(with(&["--threshold", "p99_ms"]).is_err());
         assert!(with(&["--threshold", "p99_ms=abc"]).is_err());
+    }
+}
+
+/// `-H`'s parser: clap's own would echo the rejected value in its error,
+/// and a header value is often a credential (`Authorization: Bearer ...`).
+/// The error says what is wrong, never the value.
+#[derive(Clone)]
+struct HeaderParser;
+
+impl clap::builder::TypedValueParser for HeaderParser {
+    type Value = crate::scenario::HeaderFlag;
+
+    fn parse_ref(
+        &self,
+        _cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let invalid = |why: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "invalid --header (its text is not shown: it may hold a credential): {why}\n"
+                ),
+            )
+        };
+        let text = value.to_str().ok_or_else(|| invalid("not UTF-8"))?;
+        text.parse().map_err(|why: String| invalid(&why))
     }
 }

@@ -11,6 +11,7 @@
 //! stopped), `finish` (judge, write, report).
 
 mod begin_summary;
+mod disk;
 mod finish;
 mod prepare;
 mod start_load;
@@ -141,18 +142,36 @@ fn dhat(opts: &DhatOpts) -> Result<Outcome, Error> {
     })
 }
 
+/// A report's failure as an exit code: a folder that is no run, a file
+/// that cannot be read or breaks its contract is bad input (2); a page or
+/// chart that cannot be written is an output not written (4); a chart or
+/// template that fails to render is a setup failure (3).
+pub(crate) fn report_error(e: clw_report::ReportError) -> Error {
+    use clw_report::ReportError as R;
+    match e {
+        R::NotARunFolder(_) | R::Io { .. } | R::Csv { .. } | R::NoRuns => usage(e),
+        R::Write { .. } => Error::Output(e.to_string()),
+        R::Chart { .. } | R::Template { .. } => setup(e),
+    }
+}
+
 /// `clw-cli report RUN_DIR...`: one run's page, a comparison of several,
 /// and/or an index.
 fn report(opts: ReportOpts) -> Result<Outcome, Error> {
     // A run killed before its summary was written still has its CSVs:
     // clw-report decides what is a run folder, and says what is missing.
-    let not_a_run = |e: clw_report::ReportError| match e {
-        clw_report::ReportError::NotARunFolder(_) => usage(e.to_string()),
-        other => setup(other),
-    };
+    let not_a_run = report_error;
     let out_dir = match &opts.runs[..] {
         [] => None,
         [run] => {
+            // Not while a run (or another report) writes the folder.
+            // (A path that is no folder is left to clw-report to name.)
+            let _lock = match run.is_dir() {
+                true => Some(
+                    clw_run::lock::FolderLock::acquire(run).map_err(crate::outcome::folder_lock)?,
+                ),
+                false => None,
+            };
             let rendered = clw_report::render_run(run).map_err(not_a_run)?;
             for notice in &rendered.notices {
                 eprintln!("note: {notice}");
@@ -165,13 +184,14 @@ fn report(opts: ReportOpts) -> Result<Outcome, Error> {
                 PathBuf::from("reports")
                     .join(format!("compare-{}", folder_stamp(SystemTime::now())))
             });
+            let _lock = crate::outcome::lock_folder(&out)?;
             let rendered = clw_report::render_comparison(runs, &out).map_err(not_a_run)?;
             println!("comparison: {}", rendered.page.display());
             Some(out)
         }
     };
     if let Some(dir) = &opts.index {
-        let page = clw_report::render_index(dir).map_err(setup)?;
+        let page = clw_report::render_index(dir).map_err(report_error)?;
         println!("index: {}", page.display());
     }
     Ok(Outcome {

@@ -70,8 +70,9 @@ impl Reach {
 impl Target {
     /// Parse `http[s]://host[:port][/path]` (port 80 or 443 by default).
     pub(crate) fn parse(url: &str) -> Result<Target, TargetError> {
+        // The URL is shown in the error: never with its credentials.
         let bad = |reason: &str| TargetError::Bad {
-            url: url.to_string(),
+            url: crate::redact::url(url),
             reason: reason.to_string(),
         };
         let trimmed = url.trim();
@@ -87,13 +88,17 @@ impl Target {
             None => (rest, ""),
         };
         if path.contains(['?', '#']) {
-            return Err(bad("a target may not carry a query or fragment"));
+            return Err(bad(
+                "a URL here may not carry a query or fragment: a token there would be recorded; pass it with -H 'Name: value'",
+            ));
         }
         if authority.is_empty() {
             return Err(bad("no host"));
         }
         if authority.contains('@') {
-            return Err(bad("user info in the URL is not supported"));
+            return Err(bad(
+                "user info in the URL is not supported (it would be recorded): pass credentials with -H 'Authorization: ...'",
+            ));
         }
         let default_port = if https { 443 } else { 80 };
         let (host, port) =
@@ -256,10 +261,17 @@ mod tests {
             ("http://:80", "no host"),
             ("http://x:99999", "bad port"),
             ("http://x/?a=1", "query"),
+            ("http://u:pw@x", "user info"),
         ] {
             let err = Target::parse(url).unwrap_err().to_string();
-            assert!(err.contains(why) && err.contains(url), "{url}: {err}");
+            // Quoted as shown: user info and query values redacted.
+            let shown = crate::redact::url(url);
+            assert!(err.contains(why) && err.contains(&shown), "{url}: {err}");
         }
+        let err = Target::parse("http://u:pw@x/?token=t0k")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("pw") && !err.contains("t0k"), "{err}");
     }
 
     #[tokio::test]

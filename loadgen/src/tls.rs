@@ -10,8 +10,12 @@
 //! system, or in a container's ca-certificates, is trusted as curl would
 //! trust it; a compiled-in Mozilla list such as `webpki-roots` would not
 //! know it, and would go stale with the binary), plus the PEM certificates
-//! of `--cacert`. `--insecure` turns verification off, and every output
+//! of `--cacert`, which may also be the server's own self-signed
+//! certificate, even one marked CA:TRUE as `openssl req -x509` makes it
+//! ([`verifier`]). `--insecure` turns verification off, and every output
 //! of the run says so ([`INSECURE_WARNING`]).
+
+mod verifier;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,7 +109,14 @@ impl ClientTls {
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoVerification(provider())))
         } else {
-            builder.with_root_certificates(roots(cacert)?)
+            let (roots, pinned) = roots(cacert)?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier::CacertVerifier::new(
+                    roots,
+                    pinned,
+                    provider(),
+                )))
         };
         let mut config = match identity {
             None => builder.with_no_client_auth(),
@@ -221,18 +232,8 @@ impl TlsDial {
         authority: &str,
     ) -> Result<(), String> {
         let fail = |why: String| format!("TLS handshake with {url} ({addr}) failed: {why}");
-        let hint = |e: &std::io::Error| {
-            let text = e.to_string();
-            if text.contains("CertificateRequired") || text.contains("client cert") {
-                "; the server asks for a client certificate: pass --cert FILE --key FILE"
-            } else if text.contains("BadCertificate") || text.contains("UnknownCA") {
-                "; the server refused the client certificate (--cert): is it signed by a CA the server trusts?"
-            } else if text.contains("certificate") {
-                "; pass --cacert FILE with the CA that signed the server's certificate, or --insecure to skip verification"
-            } else {
-                "; is it an https port?"
-            }
-        };
+        let client_cert = self.tls.client_cert.as_deref();
+        let hint = |e: &std::io::Error| hint(e, self.tls.cacert.as_deref(), client_cert);
         let exchange = async {
             let tcp = TcpStream::connect(addr)
                 .await
@@ -257,6 +258,87 @@ impl TlsDial {
             Err(_) => Err(fail("no answer within 5s; is it an https port?".into())),
         }
     }
+}
+
+/// Whether the server at `addr` answers a TLS ClientHello as TLS: the
+/// handshake completes (nothing verified: only the protocol is asked), or
+/// the server ends it with a TLS alert (it wants a client certificate, say).
+/// A plain HTTP server answers with bytes that are no TLS record (hyper,
+/// nginx: a 400 at once) or waits for more (then 1 s is the bound).
+pub(crate) async fn speaks_tls(addr: std::net::SocketAddr) -> bool {
+    let Ok(tls) = ClientTls::new(None, true) else {
+        return false;
+    };
+    let attempt = async {
+        let tcp = TcpStream::connect(addr).await.ok()?;
+        let name = ServerName::try_from("localhost").ok()?;
+        Some(match tls.connect(name, tcp).await {
+            Ok(_) => true,
+            Err(e) => matches!(
+                e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()),
+                Some(rustls::Error::AlertReceived(_))
+            ),
+        })
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(1), attempt)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+/// What to do about a failed handshake, after rustls' reason: told by the
+/// error's kind when rustls gave one, else by its text.
+fn hint(e: &std::io::Error, cacert: Option<&Path>, client_cert: Option<&Path>) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as R};
+    let rustls = e.get_ref().and_then(|e| e.downcast_ref::<R>());
+    let issuer = match cacert {
+        Some(path) => format!(
+            "its issuer is neither one of the system's CAs nor in --cacert {}: pass the CA that signed it, or --insecure to skip verification",
+            path.display()
+        ),
+        None => "pass --cacert FILE with the CA that signed the server's certificate, or --insecure to skip verification".into(),
+    };
+    let why = match rustls {
+        Some(R::AlertReceived(A::CertificateRequired)) => {
+            "the server asks for a client certificate: pass --cert FILE --key FILE".into()
+        }
+        Some(R::AlertReceived(A::BadCertificate | A::UnknownCA)) => {
+            "the server refused the client certificate (--cert): is it signed by a CA the server trusts?".into()
+        }
+        // A client certificate the server could not verify (its signature,
+        // or a chain it does not accept) ends in decrypt_error, not in a
+        // sign that the port is not TLS.
+        Some(R::AlertReceived(A::DecryptError | A::AccessDenied | A::CertificateUnknown))
+            if client_cert.is_some() =>
+        {
+            format!(
+                "the server refused the client certificate (--cert {}): it could not verify it; is --key that certificate's key, and is it signed by a CA the server trusts?",
+                client_cert.map(Path::display).map(|d| d.to_string()).unwrap_or_default()
+            )
+        }
+        Some(R::InvalidCertificate(C::UnknownIssuer)) => issuer,
+        Some(R::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. })) => {
+            "the certificate does not name the host the URL has: use a name (or IP address) it carries, with --connect-to to dial another address".into()
+        }
+        Some(R::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        )) => "the server's certificate is outside its validity period (or this machine's clock is off)".into(),
+        Some(R::InvalidCertificate(C::InvalidPurpose | C::InvalidPurposeContext { .. })) => {
+            "the server's certificate does not allow server authentication (extended key usage)".into()
+        }
+        Some(e) if verifier::is_ca_used_as_end_entity(e) => match cacert {
+            Some(path) => format!(
+                "the server's certificate is a CA certificate (CA:TRUE) and not one of those in --cacert {}: such a certificate is trusted only when --cacert holds that very certificate",
+                path.display()
+            ),
+            None => "the server's certificate is a CA certificate (CA:TRUE): pass it with --cacert FILE to trust it, or --insecure to skip verification".into(),
+        },
+        Some(R::InvalidCertificate(_)) => issuer,
+        _ if e.to_string().contains("certificate") => issuer,
+        _ => "is it an https port?".into(),
+    };
+    format!("; {why}")
 }
 
 /// `--cert`'s chain and `--key`'s key, each a clear error naming its flag
@@ -301,9 +383,10 @@ fn pem_certs(path: &Path, empty: &str) -> Result<Vec<CertificateDer<'static>>, S
     Ok(certs)
 }
 
-/// The system's roots, then `cacert`'s certificates. A `--cacert` file
-/// that cannot be used is an error of its own, whatever the system has.
-fn roots(cacert: Option<&Path>) -> Result<RootCertStore, TlsError> {
+/// The system's roots, then `cacert`'s certificates (also returned alone,
+/// for the verifier). A `--cacert` file that cannot be used is an error of
+/// its own, whatever the system has.
+fn roots(cacert: Option<&Path>) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), TlsError> {
     let mut store = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     let (added, _ignored) = store.add_parsable_certificates(native.certs);
@@ -317,19 +400,21 @@ fn roots(cacert: Option<&Path>) -> Result<RootCertStore, TlsError> {
             "no `-----BEGIN CERTIFICATE-----` block in it (a PEM CA certificate is expected)",
         )
         .map_err(bad)?;
-        for cert in certs {
+        for cert in &certs {
             store
-                .add(cert)
+                .add(cert.clone())
                 .map_err(|e| bad(format!("not a usable CA certificate: {e}")))?;
         }
-    } else if added == 0 {
+        return Ok((store, certs));
+    }
+    if added == 0 {
         let reason = match native.errors.first() {
             Some(e) => e.to_string(),
             None => "no certificate found".into(),
         };
         return Err(TlsError::NoRoots { reason });
     }
-    Ok(store)
+    Ok((store, Vec::new()))
 }
 
 /// `--insecure`: any certificate is accepted; signatures are still checked

@@ -24,7 +24,7 @@ async fn request_counts_match_the_servers_own_counters() {
     let addr = handle.addr();
     let test = LoadTest::with_scenario_text(format!("http://{addr}"), SESSIONS);
     let out = &test.out;
-    let outcome = clw_cli::run(test.opts("--concurrent-users 4 --duration 2s --no-metrics"))
+    let outcome = clw_cli::run(test.opts("--concurrent-users 4 --duration 2s --no-memory"))
         .await
         .expect("run succeeds");
     assert_eq!(outcome.exit_code, 0);

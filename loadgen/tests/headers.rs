@@ -71,7 +71,7 @@ fn values<'a>(head: &'a str, name: &str) -> Vec<&'a str> {
 async fn every_request_carries_the_header_unless_its_step_sets_its_own() {
     let (addr, heads) = recording_server().await;
     let test = LoadTest::with_scenario_text(format!("http://{addr}"), TWO_STEPS);
-    let flags = "--concurrent-users 2 --duration 1s --no-metrics --no-heap-profile \
+    let flags = "--concurrent-users 2 --duration 1s --no-memory \
                  -H X-Api-Key:s3cret-from-the-flag --header X-Tenant:blue -H Host:auth.example";
     let outcome = clw_cli::run(test.opts(flags))
         .await
@@ -118,6 +118,7 @@ fn a_header_that_would_break_the_request_is_a_usage_error() {
     for (header, why) in [
         ("Content-Length:9", "set by clw-cli itself"),
         ("No-Colon", "is not `Name: value`"),
+        ("Authorization=Bearer s3cr3t-value", "is not `Name: value`"),
     ] {
         let err = clw_cli::Opts::try_parse_from([
             "clw-cli",
@@ -132,5 +133,10 @@ fn a_header_that_would_break_the_request_is_a_usage_error() {
         assert_eq!(err.exit_code(), 2, "{err}");
         let text = err.to_string();
         assert!(text.contains("--header") && text.contains(why), "{text}");
+        // The value may be a credential: never echoed.
+        assert!(
+            !text.contains("s3cr3t") && !text.contains("No-Colon"),
+            "{text}"
+        );
     }
 }

@@ -234,7 +234,7 @@ fn clw_cli_child(test: &LoadTest, args: &[&str], stderr: Stdio) -> std::process:
             "load-test",
             "--quiet",
             "--no-report",
-            "--no-metrics",
+            "--no-memory",
             "--concurrent-users",
             "2",
         ])

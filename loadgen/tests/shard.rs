@@ -194,6 +194,23 @@ async fn three_shards_merge_exactly_into_the_servers_counts() {
         .map(|l| l.split(',').nth(2).unwrap().parse::<u64>().unwrap())
         .sum();
     assert_eq!(per_second, total);
+    // errors.csv is the shards' summed: its `all` rows give the failures.
+    let (rows, _) = clw_run::read_errors(&merged.join("errors.csv")).unwrap();
+    let failed: u64 = rows
+        .iter()
+        .filter(|r| r.kind == "all")
+        .map(|r| r.errors)
+        .sum();
+    assert_eq!(failed, m["requests"]["failed"].as_u64().unwrap());
+    let seconds = rows.iter().filter(|r| r.kind == "all").count();
+    let intervals = csv
+        .lines()
+        .filter(|l| l.split(',').nth(1) == Some("all"))
+        .count();
+    assert_eq!(
+        seconds, intervals,
+        "one errors.csv interval per latency.csv one"
+    );
 
     // The merged samples.csv carries the whole run's throughput (every
     // shard's responses), not the sampling shard's share of it; its

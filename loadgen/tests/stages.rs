@@ -248,7 +248,7 @@ async fn stage_flags_replace_the_scenarios_load() {
         format!("http://{}", handle.addr()),
         "scenarios/ready-only.toml",
     );
-    let outcome = clw_cli::run(test.opts("--stage 1s:3 --stage 1s:3 --threads 2 --no-metrics"))
+    let outcome = clw_cli::run(test.opts("--stage 1s:3 --stage 1s:3 --threads 2 --no-memory"))
         .await
         .expect("run succeeds");
     let s = summary(&test.out);

@@ -27,11 +27,29 @@ impl Cert {
     fn for_names(names: &[&str]) -> Cert {
         let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
         let c = rcgen::generate_simple_self_signed(names).unwrap();
+        Cert::written(&c.cert, &c.key_pair)
+    }
+
+    /// Self-signed and marked CA:TRUE, as `openssl req -x509 -newkey
+    /// rsa:2048 -nodes -subj /CN=localhost -addext
+    /// subjectAltName=IP:127.0.0.1` makes it (the usual way).
+    fn self_signed_ca() -> Cert {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params =
+            rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "localhost");
+        Cert::written(&params.self_signed(&key).unwrap(), &key)
+    }
+
+    fn written(cert: &rcgen::Certificate, key: &rcgen::KeyPair) -> Cert {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("cert.pem"), c.cert.pem()).unwrap();
-        std::fs::write(dir.path().join("key.pem"), c.key_pair.serialize_pem()).unwrap();
+        std::fs::write(dir.path().join("cert.pem"), cert.pem()).unwrap();
+        std::fs::write(dir.path().join("key.pem"), key.serialize_pem()).unwrap();
         Cert {
-            der: c.cert.der().clone(),
+            der: cert.der().clone(),
             dir,
         }
     }
@@ -141,7 +159,7 @@ async fn insecure_skips_verification_and_says_so_in_every_output() {
     let addr = server.addr();
     let test = LoadTest::with_scenario_text(format!("https://127.0.0.1:{}", addr.port()), SESSIONS);
     let outcome =
-        clw_cli::run(test.opts("--concurrent-users 2 --duration 1s --no-metrics --insecure"))
+        clw_cli::run(test.opts("--concurrent-users 2 --duration 1s --no-memory --insecure"))
             .await
             .expect("run succeeds without any CA");
     assert_eq!(outcome.exit_code, 0);
@@ -183,6 +201,72 @@ async fn a_certificate_from_another_ca_stops_the_run_before_the_load() {
         "{msg}"
     );
     assert_eq!(server.state().metrics.tls_handshakes_total(), 0);
+    server.shutdown().await.unwrap();
+}
+
+/// A self-signed CA:TRUE certificate passed with `--cacert` is trusted as
+/// the server's own, as curl trusts it (webpki alone refuses it as
+/// `CaUsedAsEndEntity`); another such certificate is still refused, saying
+/// why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_ca_certificate_in_cacert_is_the_servers_own() {
+    let cert = Cert::self_signed_ca();
+    let server = start_tls_auth(&cert).await;
+    let port = server.addr().port();
+    for host in ["127.0.0.1", "localhost"] {
+        let test = LoadTest::new(
+            format!("https://{host}:{port}"),
+            "scenarios/ready-only.toml",
+        );
+        let flags = format!(
+            "--concurrent-users 2 --duration 1s --sample-interval 200ms --cacert {}",
+            cert.pem().display()
+        );
+        let outcome = clw_cli::run(test.opts(&flags)).await.expect("run succeeds");
+        let s = summary(&test.out);
+        assert_eq!(outcome.exit_code, 0, "{s}");
+        assert_eq!(s["requests"]["failed"], 0, "{s}");
+        assert!(s["requests"]["ok"].as_u64().unwrap() > 0, "{s}");
+        assert_eq!(s["tls"]["verified"], true, "{s}");
+    }
+    let handshakes = server.state().metrics.tls_handshakes_total();
+    assert!(handshakes > 0);
+
+    let other = Cert::self_signed_ca();
+    let test = LoadTest::new(
+        format!("https://127.0.0.1:{port}"),
+        "scenarios/ready-only.toml",
+    );
+    let flags = format!("--duration 1s --cacert {}", other.pem().display());
+    let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("is a CA certificate (CA:TRUE) and not one of those in --cacert")
+            && msg.contains(&other.pem().display().to_string()),
+        "{msg}"
+    );
+    assert_eq!(
+        server.state().metrics.tls_handshakes_total(),
+        handshakes,
+        "no handshake completed with the refused certificate"
+    );
+    // The right certificate for another name is refused for the name.
+    let test = LoadTest::new(
+        format!("https://auth.invalid:{port}"),
+        "scenarios/ready-only.toml",
+    );
+    let flags = format!(
+        "--duration 1s --cacert {} --connect-to auth.invalid:{port}:127.0.0.1:{port}",
+        cert.pem().display()
+    );
+    let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    assert!(
+        err.to_string()
+            .contains("the certificate does not name the host"),
+        "{err}"
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -372,6 +456,10 @@ async fn mutual_tls_presents_the_client_certificate() {
     client_identity(ours.path(), "clw-cli");
     let theirs = tempfile::tempdir().unwrap();
     client_identity(theirs.path(), "stranger");
+    // Rogue: a CA with our CA's very name but another key, so the server
+    // finds the issuer and the signature fails (a decrypt_error alert).
+    let rogue = tempfile::tempdir().unwrap();
+    client_identity(rogue.path(), "clw-cli");
     let mut cfg = clw_auth::Config::for_tests();
     cfg.service.tls.cert = Some(cert.pem());
     cfg.service.tls.key = Some(cert.dir.path().join("key.pem"));
@@ -416,6 +504,7 @@ async fn mutual_tls_presents_the_client_certificate() {
     for (identity, says) in [
         (None, "pass --cert FILE --key FILE"),
         (Some(theirs.path()), "refused the client certificate"),
+        (Some(rogue.path()), "refused the client certificate"),
     ] {
         let (test, flags) = run(identity);
         let err = clw_cli::run(test.opts(&flags)).await.unwrap_err();
@@ -444,4 +533,63 @@ async fn a_key_that_is_not_the_certificates_is_a_usage_error() {
         text.contains("--key") && text.contains("does not go with the certificate"),
         "{text}"
     );
+}
+
+/// An `http://` target on a TLS port stops at start (exit 3) saying to use
+/// https://, instead of a whole load of protocol errors: against clw-auth's
+/// rustls and against OpenSSL's own `s_server`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_target_on_a_tls_port_is_told_to_use_https() {
+    let cert = Cert::new();
+    let server = start_tls_auth(&cert).await;
+    let mut ports = vec![(server.addr().port(), "rustls")];
+    let openssl_port = common::free_port();
+    let openssl = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{openssl_port}"))
+        .arg("-cert")
+        .arg(cert.pem())
+        .arg("-key")
+        .arg(cert.dir.path().join("key.pem"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    let mut openssl = match openssl {
+        Ok(child) => Some(child),
+        Err(e) => {
+            println!("SKIPPED the OpenSSL half of an_http_target_on_a_tls_port_is_told_to_use_https: {e}");
+            None
+        }
+    };
+    if openssl.is_some() {
+        let port = openssl_port;
+        common::wait_until(
+            std::time::Duration::from_secs(10),
+            "s_server listens",
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        ports.push((port, "openssl s_server"));
+    }
+    for (port, who) in ports {
+        let test = LoadTest::new(
+            format!("http://localhost:{port}"),
+            "scenarios/ready-only.toml",
+        );
+        let err = clw_cli::run(test.opts("--duration 1s --no-memory"))
+            .await
+            .expect_err(who);
+        assert_eq!(err.exit_code(), 3, "{who}: {err}");
+        assert!(
+            err.to_string().contains(&format!(
+                "this port speaks TLS: use https://localhost:{port}"
+            )),
+            "{who}: {err}"
+        );
+    }
+    if let Some(child) = openssl.as_mut() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    server.shutdown().await.unwrap();
 }

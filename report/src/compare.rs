@@ -107,7 +107,7 @@ pub fn render_comparison(runs: &[PathBuf], out: &Path) -> Result<Rendered, Repor
         .iter()
         .map(|d| Run::load(d))
         .collect::<Result<Vec<_>, _>>()?;
-    std::fs::create_dir_all(out).map_err(|e| ReportError::io(out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| ReportError::write(out, e))?;
     let mut notices: Vec<String> = loaded
         .iter()
         .flat_map(|r| r.notices.iter().map(move |n| format!("{}: {n}", r.name)))
@@ -122,7 +122,7 @@ pub fn render_comparison(runs: &[PathBuf], out: &Path) -> Result<Rendered, Repor
     let names: Vec<&str> = loaded.iter().map(|r| r.name.as_str()).collect();
     let json = serde_json::json!({ "runs": names, "dirs": runs });
     clw_run::write_atomic(&marker, format!("{json:#}\n").as_bytes())
-        .map_err(|e| ReportError::io(&marker, e))?;
+        .map_err(|e| ReportError::write(&marker, e))?;
     files.push(marker);
 
     let view = CompareView {
@@ -144,8 +144,18 @@ pub fn render_comparison(runs: &[PathBuf], out: &Path) -> Result<Rendered, Repor
     })
 }
 
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `to` relative to directory `from`, with `/` separators, for links that
-/// keep working when the reports folder is copied elsewhere.
+/// keep working when the reports folder is copied elsewhere. Each segment
+/// is percent-encoded and the link starts with `./` or `../`, so that no
+/// folder name, however it was chosen (`javascript:alert(1)`,
+/// `https:x`), can become a scheme or another host in an `href`.
 pub(crate) fn relative(from: &Path, to: &Path) -> String {
     let abs = |p: &Path| {
         p.canonicalize()
@@ -156,11 +166,12 @@ pub(crate) fn relative(from: &Path, to: &Path) -> String {
     let to: Vec<Component> = to.components().collect();
     let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
     let mut parts: Vec<String> = vec!["..".to_string(); from.len() - common];
-    parts.extend(
-        to[common..]
-            .iter()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
-    );
+    if parts.is_empty() {
+        parts.push(".".into());
+    }
+    parts.extend(to[common..].iter().map(|c| {
+        percent_encoding::utf8_percent_encode(&c.as_os_str().to_string_lossy(), SEGMENT).to_string()
+    }));
     parts.join("/")
 }
 

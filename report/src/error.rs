@@ -14,9 +14,19 @@ pub enum ReportError {
     /// The folder has none of samples.csv, latency.csv, summary.json.
     #[error("{0}: not a run folder (no samples.csv, latency.csv or summary.json)")]
     NotARunFolder(PathBuf),
-    /// Reading or writing a file failed.
+    /// Reading a file (or listing a folder) of the run failed: bad input.
     #[error("{path}: {source}")]
     Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing an output (a page, a chart, a folder for them) failed: the
+    /// disk is full or the folder is read-only. Apart from [`ReportError::Io`]
+    /// so that callers can tell a broken input from an output they promised
+    /// and could not write (clw-cli exits 4 on this one).
+    #[error("cannot write {path}: {source}")]
+    Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -46,15 +56,27 @@ impl ReportError {
             source,
         }
     }
+
+    /// An output at `path` could not be written.
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        ReportError::Write {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// The failure is an output the caller asked for, not its input.
+    pub fn is_output(&self) -> bool {
+        matches!(self, ReportError::Write { .. })
+    }
 }
 
 impl From<clw_run::RunFileError> for ReportError {
     fn from(e: clw_run::RunFileError) -> Self {
         use clw_run::RunFileError as E;
         match e {
-            E::Read { path, source } | E::Write { path, source } => {
-                ReportError::Io { path, source }
-            }
+            E::Read { path, source } => ReportError::Io { path, source },
+            E::Write { path, source } => ReportError::Write { path, source },
             E::Parse { path, line, reason } => ReportError::Csv { path, line, reason },
             E::MissingColumn { path, column } => ReportError::Csv {
                 path,
@@ -72,5 +94,22 @@ impl From<clw_run::RunFileError> for ReportError {
                 reason: message,
             },
         }
+    }
+}
+
+/// The result of reading a run-folder file that may be absent (a folder
+/// written before the file existed): `Ok(None)` then, any other failure
+/// an error.
+pub(crate) fn unless_absent<T>(
+    read: Result<T, clw_run::RunFileError>,
+) -> Result<Option<T>, ReportError> {
+    match read {
+        Ok(v) => Ok(Some(v)),
+        Err(clw_run::RunFileError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
     }
 }

@@ -101,9 +101,9 @@ impl Growth {
         let svg = flame_graph(&folded)?;
         let path = dir.join(FLAME_FILE);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| ReportError::io(parent, e))?;
+            crate::chart::real_dir(parent)?;
         }
-        clw_run::write_atomic(&path, svg.as_bytes()).map_err(|e| ReportError::io(&path, e))?;
+        clw_run::write_atomic(&path, svg.as_bytes()).map_err(|e| ReportError::write(&path, e))?;
         files.push(path);
         Ok(Growth {
             sites: sites.iter().map(SiteRow::new).collect(),

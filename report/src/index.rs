@@ -57,10 +57,10 @@ pub fn render_index(reports_dir: &Path) -> Result<PathBuf, ReportError> {
         let link = dir
             .join("index.html")
             .exists()
-            .then(|| format!("{name}/index.html"));
+            .then(|| crate::compare::relative(reports_dir, &dir.join("index.html")));
         let marker = dir.join(crate::compare::MARKER);
         if marker.exists() {
-            let runs = std::fs::read(&marker)
+            let runs = clw_run::bounded::read_capped(&marker, clw_run::bounded::JSON_CAP)
                 .ok()
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                 .and_then(|v| {

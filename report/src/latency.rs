@@ -2,8 +2,6 @@
 
 use std::path::Path;
 
-use clw_run::RunFileError;
-
 use crate::error::ReportError;
 use crate::samples::Series;
 
@@ -13,6 +11,10 @@ use crate::samples::Series;
 pub(crate) struct Latency {
     pub(crate) t_s: Vec<f64>,
     pub(crate) count: Series,
+    /// Requests per second of each interval: `count` over the interval's
+    /// length (from the previous row's end), so the series integrates to
+    /// the requests counted: summary.json's `requests.total`.
+    pub(crate) rps: Series,
     pub(crate) p50: Series,
     pub(crate) p90: Series,
     pub(crate) p99: Series,
@@ -33,14 +35,9 @@ impl Latency {
         notices: &mut Vec<String>,
     ) -> Result<Option<Latency>, ReportError> {
         let path = dir.join(clw_run::files::LATENCY);
-        let (rows, truncated) = match clw_run::read_latency(&path) {
-            Ok(read) => read,
-            Err(RunFileError::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e.into()),
+        let Some((rows, truncated)) = crate::error::unless_absent(clw_run::read_latency(&path))?
+        else {
+            return Ok(None);
         };
         if truncated {
             notices.push("latency.csv truncated: last row ignored".into());
@@ -53,8 +50,12 @@ impl Latency {
                 }
                 continue;
             }
+            let start = out.t_s.last().copied().unwrap_or(0.0);
+            let length = r.t_s - start;
             out.t_s.push(r.t_s);
             out.count.push(Some(r.count as f64));
+            out.rps
+                .push((length > 0.0).then(|| r.count as f64 / length));
             out.p50.push(r.p50_ms);
             out.p90.push(r.p90_ms);
             out.p99.push(r.p99_ms);
@@ -73,6 +74,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn throughput_integrates_to_the_requests_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("latency.csv"),
+            "t_s,step,count\n1.000,all,100\n2.000,all,300\n2.250,all,50\n",
+        )
+        .unwrap();
+        let l = Latency::read(dir.path(), &mut Vec::new()).unwrap().unwrap();
+        assert_eq!(l.rps, vec![Some(100.0), Some(300.0), Some(200.0)]);
+        let mut start = 0.0;
+        let integral: f64 = l
+            .t_s
+            .iter()
+            .zip(&l.rps)
+            .map(|(t, r)| {
+                let area = r.unwrap() * (t - start);
+                start = *t;
+                area
+            })
+            .sum();
+        assert_eq!(integral, 450.0);
+    }
+
+    #[test]
     fn keeps_all_rows_and_lists_steps() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -86,5 +111,6 @@ mod tests {
         assert_eq!(l.steps, vec!["login", "validate"]);
         assert_eq!(l.max, vec![Some(4.0), Some(9.0)]);
         assert_eq!(l.cp99, vec![None, Some(4.0)]);
+        assert_eq!(l.rps, vec![Some(5.0), Some(6.0)]);
     }
 }

@@ -10,6 +10,7 @@
 mod chart;
 mod compare;
 mod error;
+mod errors;
 pub mod fixtures;
 mod font;
 mod format;

@@ -68,7 +68,7 @@ pub(crate) fn write(name: &str, view: impl Serialize, out: &Path) -> Result<(), 
         .map_err(template_err)?
         .render(minijinja::context! { v => view, generator => concat!("clw-report ", env!("CARGO_PKG_VERSION")) })
         .map_err(template_err)?;
-    clw_run::write_atomic(out, html.as_bytes()).map_err(|e| ReportError::io(out, e))
+    clw_run::write_atomic(out, html.as_bytes()).map_err(|e| ReportError::write(out, e))
 }
 
 #[cfg(test)]

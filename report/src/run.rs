@@ -8,6 +8,7 @@ use clw_run::analysis::{self, AnalysisInput, Series};
 use clw_run::{MemoryReport, Percentiles, Requests, RunFileError, RunSummary, StageSummary};
 
 use crate::error::ReportError;
+use crate::errors::Errors;
 use crate::latency::Latency;
 use crate::samples::{self, Samples};
 
@@ -18,6 +19,8 @@ pub(crate) struct Run {
     pub(crate) name: String,
     pub(crate) samples: Samples,
     pub(crate) latency: Latency,
+    /// errors.csv; `None` in run folders written before it existed.
+    pub(crate) errors: Option<Errors>,
     pub(crate) summary: Option<RunSummary>,
     /// summary.json `stages[]`, with figures (recomputed for a killed run);
     /// empty for a constant load.
@@ -39,6 +42,7 @@ impl Run {
         let mut notices = Vec::new();
         let samples = Samples::read(dir, &mut notices)?;
         let latency = Latency::read(dir, &mut notices)?;
+        let errors = Errors::read(dir, &mut notices)?;
         let summary = read_summary(dir, &mut notices);
         let summary_present = dir.join(clw_run::files::SUMMARY).exists();
         if samples.is_none() && latency.is_none() && !summary_present {
@@ -65,12 +69,36 @@ impl Run {
             dir: dir.to_path_buf(),
             samples,
             latency: latency.unwrap_or_default(),
+            errors,
             summary,
             stages,
             memory,
             recomputed,
             notices,
         })
+    }
+
+    /// Requests per second over time, and where they come from: latency.csv's
+    /// exact per-second counts (the requests summary.json counts, so the
+    /// chart integrates to its figures), else samples.csv's sampled rate.
+    pub(crate) fn throughput(&self) -> (&[f64], &crate::samples::Series, &'static str) {
+        if self.latency.t_s.is_empty() {
+            (&self.samples.t_s, &self.samples.rps, "samples.csv")
+        } else {
+            (&self.latency.t_s, &self.latency.rps, "latency.csv")
+        }
+    }
+
+    /// summary.json's requests sent after the server's death (a finished
+    /// run's; they are in no other figure).
+    pub(crate) fn after_death(&self) -> Option<&clw_run::AfterDeath> {
+        self.finished().and_then(|s| s.after_death.as_ref())
+    }
+
+    /// When the server died (OOM kill or otherwise), seconds since load
+    /// start, when known.
+    pub(crate) fn death_at(&self) -> Option<f64> {
+        self.summary.as_ref()?.server.exit.as_ref()?.at_s
     }
 
     /// The memory figures and verdict (see [`Run::recomputed`]).
@@ -143,11 +171,37 @@ impl Run {
     /// the server-memory series when present (RSS, or a container's memory
     /// from another source), else the highest sample of the best series.
     pub(crate) fn peak_memory(&self) -> Option<(f64, &'static str)> {
+        // Under a memory cgroup: what the cgroup charged, which the share
+        // of the limit is of (RSS is then shown beside it).
+        if let Some((p, what)) = self.peak_charged() {
+            return Some((p, what));
+        }
         if let Some(p) = self.memory().and_then(|m| m.peak_rss_bytes) {
             return Some((p as f64, self.samples.memory_noun()));
         }
         let (label, series) = self.samples.primary_memory()?;
         samples::peak(series).map(|p| (p, label))
+    }
+
+    /// The peak of the cgroup's charged memory and its name (`cgroup
+    /// working set`, `cgroup usage`), when the server ran in one.
+    pub(crate) fn peak_charged(&self) -> Option<(f64, &'static str)> {
+        let m = self.memory()?;
+        let what = match m.peak_percent_of.as_deref()? {
+            "cgroup working set" => "cgroup working set",
+            "cgroup usage" => "cgroup usage",
+            _ => return None,
+        };
+        Some((m.peak_charged_bytes? as f64, what))
+    }
+
+    /// Peak RSS, when a cgroup's charged memory is the headline figure.
+    pub(crate) fn rss_beside_charged(&self) -> Option<f64> {
+        self.peak_charged()?;
+        let m = self.memory()?;
+        m.peak_rss_bytes
+            .filter(|_| self.samples.memory_noun() == "RSS")
+            .map(|b| b as f64)
     }
 
     /// Peak as % of the limit: summary.json's figure, else computed.

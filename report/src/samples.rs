@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use clw_run::{MemorySource, RunFileError};
+use clw_run::MemorySource;
 
 use crate::error::ReportError;
 
@@ -36,14 +36,8 @@ impl Samples {
         notices: &mut Vec<String>,
     ) -> Result<Option<Samples>, ReportError> {
         let path = dir.join(clw_run::files::SAMPLES);
-        let file = match clw_run::read_samples(&path) {
-            Ok(file) => file,
-            Err(RunFileError::Read { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e.into()),
+        let Some(file) = crate::error::unless_absent(clw_run::read_samples(&path))? else {
+            return Ok(None);
         };
         if file.truncated_tail {
             notices.push("samples.csv truncated: last row ignored".into());

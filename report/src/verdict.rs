@@ -36,9 +36,22 @@ impl Banner {
         };
 
         let mut headline = Vec::new();
+        let rss_beside = run
+            .rss_beside_charged()
+            .map(|rss| format!(" (RSS {})", format::format_bytes(rss)))
+            .unwrap_or_default();
+        let killed = oom.is_some();
         match (run.peak_memory(), run.limit_bytes(), run.peak_percent()) {
+            // A server that lived through a limit its figure passed: the
+            // limit is not enforced on that figure; never "112%".
+            (Some((peak, what)), Some(limit), Some(pct)) if pct > 100.0 && !killed => headline
+                .push(format!(
+                    "peak {what} {} is above the {} limit, which the server survived: not enforced on {what}{rss_beside}",
+                    format::format_bytes(peak),
+                    format::format_bytes(limit)
+                )),
             (Some((peak, what)), Some(limit), Some(pct)) => headline.push(format!(
-                "peak {what} {} = {} of the {} limit",
+                "peak {what} {} = {} of the {} limit{rss_beside}",
                 format::format_bytes(peak),
                 format::percent(Some(pct)),
                 format::format_bytes(limit)
@@ -47,6 +60,9 @@ impl Banner {
                 "peak {what} {} (no memory limit known)",
                 format::format_bytes(peak)
             )),
+            (None, _, _) if run.summary.as_ref().is_some_and(|s| s.no_memory) => {
+                headline.push(clw_run::threshold::MEMORY_OPTED_OUT.into())
+            }
             (None, _, _) => headline.push("no memory figures recorded".into()),
         }
         if let Some(at) = oom {

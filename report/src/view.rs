@@ -17,6 +17,11 @@ pub(crate) struct RunView {
     pub(crate) figures: Vec<Figure>,
     pub(crate) notices: Vec<String>,
     pub(crate) charts: Vec<Written>,
+    /// Why a chart is not on the page (no data for this service).
+    pub(crate) left_out: Vec<String>,
+    /// What clw-cli printed besides the figures: the server's death as it
+    /// was told, the notes, an `--abort-on-fail` stop (summary.json).
+    pub(crate) notes: Vec<String>,
     /// The heap growth section: sites and flame graph (`None`: no heap
     /// profiles and no `memory.growth_sites`).
     pub(crate) growth: Option<Growth>,
@@ -114,6 +119,8 @@ impl RunView {
             figures: figures(run),
             notices,
             charts,
+            left_out: crate::chart::run::left_out(run),
+            notes: s.map(console_notes).unwrap_or_default(),
             growth,
             steps: steps(run),
             stages: crate::stages::rows(&run.stages, s.is_some_and(|s| s.model == "open")),
@@ -127,7 +134,7 @@ impl RunView {
                             } else {
                                 t.expr.clone()
                             },
-                            actual: t.actual_text().unwrap_or_else(|| DASH.into()),
+                            actual: t.actual_shown(DASH),
                             passed: t.passed,
                         })
                         .collect()
@@ -135,19 +142,67 @@ impl RunView {
                 .unwrap_or_default(),
             gate: s.and_then(|s| s.passed),
             evidence: run.memory().map(|m| m.evidence.clone()).unwrap_or_default(),
-            errors_by: run
-                .requests()
-                .map(|r| {
-                    r.by_error
-                        .iter()
-                        .filter(|(_, n)| **n > 0)
-                        .map(|(k, n)| (k.clone(), format::count(Some(*n as f64))))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            errors_by: errors_by(run),
             setup: s.map(|s| setup(run, s)).unwrap_or_default(),
         }
     }
+}
+
+/// Errors by kind as the page lists them: the server's life's, then those
+/// of requests sent after its death, marked as not counted.
+fn errors_by(run: &Run) -> Vec<(String, String)> {
+    let count = |n: &u64| format::count(Some(*n as f64));
+    let life = run.requests().into_iter().flat_map(|r| &r.by_error);
+    let dead = run.after_death().into_iter().flat_map(|d| &d.by_error);
+    life.filter(|(_, n)| **n > 0)
+        .map(|(k, n)| (k.clone(), count(n)))
+        .chain(
+            dead.filter(|(_, n)| **n > 0)
+                .map(|(k, n)| (format!("{k} after death (not counted)"), count(n))),
+        )
+        .collect()
+}
+
+/// The lines the console printed under the figures, in its order: the
+/// server's death (as printed under the progress line), the notes, the
+/// reason the load was aborted.
+fn console_notes(s: &clw_run::RunSummary) -> Vec<String> {
+    let death = s.server.exit.as_ref().and_then(|e| e.message.as_deref());
+    death
+        .into_iter()
+        .flat_map(str::lines)
+        .map(String::from)
+        .chain(s.notes.iter().cloned())
+        .chain(
+            s.aborted
+                .iter()
+                .map(|why| format!("--abort-on-fail: {why}")),
+        )
+        .collect()
+}
+
+/// The Requests card's note: failures, and the requests sent after the
+/// server's death that no figure counts.
+fn requests_note(run: &Run, total: Option<f64>, failed: Option<f64>) -> String {
+    let mut note = match (total, failed) {
+        (Some(t), Some(f)) if t > 0.0 => format!(
+            "{} failed ({})",
+            format::count(Some(f)),
+            format::percent(Some(f * 100.0 / t))
+        ),
+        _ => String::new(),
+    };
+    if let Some(dead) = run.after_death().filter(|d| d.requests > 0) {
+        if !note.is_empty() {
+            note.push_str("; ");
+        }
+        note.push_str(&format!(
+            "after death: {} more sent, {} failed, not counted",
+            format::count(Some(dead.requests as f64)),
+            format::count(Some(dead.failed as f64))
+        ));
+    }
+    note
 }
 
 fn figures(run: &Run) -> Vec<Figure> {
@@ -190,16 +245,7 @@ fn figures(run: &Run) -> Vec<Figure> {
         Figure {
             label: "Requests",
             value: format::count(total),
-            note: match (total, failed) {
-                (Some(t), Some(f)) if t > 0.0 => {
-                    format!(
-                        "{} failed ({})",
-                        format::count(Some(f)),
-                        format::percent(Some(f * 100.0 / t))
-                    )
-                }
-                _ => String::new(),
-            },
+            note: requests_note(run, total, failed),
         },
         Figure {
             label: "Throughput",
@@ -207,10 +253,16 @@ fn figures(run: &Run) -> Vec<Figure> {
                 .and_then(|s| s.throughput_rps)
                 .map(|r| format!("{r:.0} req/s"))
                 .unwrap_or_else(|| DASH.into()),
-            note: s
-                .and_then(|s| s.elapsed_s)
-                .map(|e| format!("over {}", format::format_duration(e)))
-                .unwrap_or_default(),
+            note: match (s, run.after_death()) {
+                (Some(s), Some(_)) => s
+                    .life_s()
+                    .map(|l| format!("over the server's life, {}", format::format_duration(l)))
+                    .unwrap_or_default(),
+                (s, _) => s
+                    .and_then(|s| s.elapsed_s)
+                    .map(|e| format!("over {}", format::format_duration(e)))
+                    .unwrap_or_default(),
+            },
         },
         Figure {
             label: "p99 latency",
@@ -353,7 +405,10 @@ fn setup(run: &Run, s: &RunSummary) -> Vec<(String, String)> {
         if let Some(limit) = &sources.limit {
             list.push(format!("limit: {limit}"));
         }
-        list.push(format!("rss: {}", none(&sources.rss)));
+        list.push(match &sources.rss_scope {
+            Some(scope) => format!("rss: {} ({scope})", none(&sources.rss)),
+            None => format!("rss: {}", none(&sources.rss)),
+        });
         rows.push(("Memory sources", list.join(", ")));
     }
     let h = &s.host;

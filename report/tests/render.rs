@@ -173,9 +173,15 @@ fn a_leak_never_shows_a_plateau_even_from_an_old_summary() {
 fn run_without_memory_figures_or_server_renders_inconclusive() {
     let (_root, dir) = run(fixtures::no_server);
     render_run(&dir).unwrap();
-    assert_charts(&dir, &CHARTS);
+    // No session or eviction counts: the session-cache chart is left out,
+    // and the page says why.
+    let charts: Vec<&str> = CHARTS.into_iter().filter(|c| *c != "cache").collect();
+    assert_eq!(charts.len(), CHARTS.len() - 1);
+    assert_charts(&dir, &charts);
+    assert!(!dir.join("charts/cache.svg").exists());
     let html = page(&dir);
-    assert_eq!(assert_self_contained(&html), CHARTS.len());
+    assert_eq!(assert_self_contained(&html), charts.len());
+    assert!(html.contains("The session cache chart is left out because this service exported no session-cache metrics"));
     assert!(html.contains(r#"class="banner inconclusive""#));
     assert!(html.contains("no memory figures recorded"));
     assert!(html.contains("not spawned by clw-cli"));
@@ -260,9 +266,9 @@ fn comparison_overlays_runs_and_index_lists_everything() {
     assert_eq!(index, root.path().join("index.html"));
     let html = std::fs::read_to_string(&index).unwrap();
     assert_eq!(assert_self_contained(&html), 0);
-    assert!(html.contains(r#"href="leak-repro/index.html""#));
-    assert!(html.contains(r#"href="fix-verify/index.html""#));
-    assert!(html.contains(r#"href="compare/index.html""#));
+    assert!(html.contains(r#"href="./leak-repro/index.html""#));
+    assert!(html.contains(r#"href="./fix-verify/index.html""#));
+    assert!(html.contains(r#"href="./compare/index.html""#));
     assert!(html.contains("leak-repro vs fix-verify"));
     assert!(!html.contains("not-a-run"));
     assert!(
@@ -327,4 +333,21 @@ fn run_failures_and_interruption_are_on_the_page() {
     ] {
         assert!(html.contains(expected), "page lacks {expected:?}");
     }
+}
+
+/// A folder's name is never a scheme in a link: `report --index` over a
+/// folder named `javascript:alert(document.domain)` links to it by a
+/// relative, percent-encoded path.
+#[test]
+fn index_links_are_relative_encoded_paths_never_a_scheme() {
+    let root = tempfile::tempdir().unwrap();
+    let hostile = root.path().join("javascript:alert(document.domain)");
+    fixtures::bounded_sawtooth(&hostile).unwrap();
+    render_run(&hostile).unwrap();
+    let html = std::fs::read_to_string(render_index(root.path()).unwrap()).unwrap();
+    assert!(!html.contains(r#"href="javascript:"#), "{html}");
+    assert!(
+        html.contains(r#"href="./javascript%3Aalert%28document.domain%29/index.html""#),
+        "{html}"
+    );
 }

@@ -33,6 +33,8 @@ fn write_run(dir: &Path, finished: bool) {
                 t_s: second as f64 + 0.5,
                 rss_bytes: Some(second << 20),
                 rps: Some(10.0 * (second + 1) as f64),
+                // clw-auth's session count: the cache chart has data.
+                sessions: Some(100 * second),
                 ..SampleRow::default()
             })
             .unwrap();

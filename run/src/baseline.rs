@@ -224,7 +224,7 @@ impl Baseline {
     }
 
     pub fn read(path: &Path) -> Result<Baseline, RunFileError> {
-        let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+        let bytes = crate::bounded::read_capped(path, crate::bounded::JSON_CAP)?;
         let baseline: Baseline =
             serde_json::from_slice(&bytes).map_err(|source| RunFileError::Json {
                 path: path.to_path_buf(),

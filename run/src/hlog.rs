@@ -74,7 +74,7 @@ impl HdrLog {
 /// latency.hlog's `StartTime`: the wall-clock instant of the load's start
 /// (millisecond precision), or None when the log has none.
 pub fn read_hlog_start(path: &Path) -> Result<Option<SystemTime>, RunFileError> {
-    let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+    let bytes = crate::bounded::read_table(path)?;
     let (complete, _) = crate::table::complete_rows(&bytes);
     for entry in IntervalLogIterator::new(complete) {
         match entry {
@@ -116,7 +116,7 @@ pub struct HlogInterval {
 /// Reads every interval of latency.hlog. A last line cut off by a kill is
 /// dropped, as in the CSV files; the flag says whether that happened.
 pub fn read_hlog(path: &Path) -> Result<(Vec<HlogInterval>, bool), RunFileError> {
-    let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+    let bytes = crate::bounded::read_table(path)?;
     let (complete, truncated) = crate::table::complete_rows(&bytes);
     let parse = |reason: String| RunFileError::Parse {
         path: path.to_path_buf(),
@@ -132,9 +132,20 @@ pub fn read_hlog(path: &Path) -> Result<(Vec<HlogInterval>, bool), RunFileError>
         let raw = base64::engine::general_purpose::STANDARD
             .decode(i.encoded_histogram())
             .map_err(|e| parse(format!("interval at {:?}: {e}", i.start_timestamp())))?;
+        let raw = within_histogram_cap(&raw)
+            .map_err(|e| parse(format!("interval at {:?}: {e}", i.start_timestamp())))?;
         let histogram: Histogram<u64> = deserializer
             .deserialize(&mut &raw[..])
             .map_err(|e| parse(format!("interval at {:?}: {e:?}", i.start_timestamp())))?;
+        // No interval of a real run holds 2^48 recordings; one that claims
+        // to (counts of u64::MAX, saturated) would make percentiles lie.
+        if histogram.len() >= crate::merge::MAX_REQUESTS {
+            return Err(parse(format!(
+                "interval at {:?} claims {} recordings: impossible",
+                i.start_timestamp(),
+                histogram.len()
+            )));
+        }
         out.push(HlogInterval {
             tag: i.tag().map(|t| t.as_str().to_string()),
             start: i.start_timestamp(),
@@ -143,6 +154,52 @@ pub fn read_hlog(path: &Path) -> Result<(Vec<HlogInterval>, bool), RunFileError>
         });
     }
     Ok((out, truncated))
+}
+
+/// The V2 cookies of hdrhistogram's serialization (plain and deflated).
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+/// A plain V2 header: cookie, payload length, offset, digits, low, high, ratio.
+const V2_HEADER: usize = 40;
+
+/// One encoded interval histogram as a plain V2 buffer whose claimed
+/// payload is really there and within [`crate::bounded::HISTOGRAM_CAP`].
+/// hdrhistogram's deserializer allocates the header's claimed payload
+/// length before reading it, so a ~100-byte line claiming 2 GB would
+/// allocate 2 GB; this inflates at most the cap and checks the claim first.
+fn within_histogram_cap(raw: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cap = crate::bounded::HISTOGRAM_CAP;
+    let word = |b: &[u8], at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let plain = match word(raw, 0) {
+        Some(V2_COMPRESSED_COOKIE) => {
+            let mut out = Vec::new();
+            flate2::read::ZlibDecoder::new(raw.get(8..).unwrap_or_default())
+                .take(cap as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("cannot inflate the histogram: {e}"))?;
+            if out.len() > cap {
+                return Err(format!(
+                    "the histogram inflates past the {cap} bytes an interval may hold"
+                ));
+            }
+            out
+        }
+        _ => raw.to_vec(),
+    };
+    // Other cookies are left to the deserializer, which refuses them.
+    if word(&plain, 0) == Some(V2_COOKIE) {
+        let claimed = word(&plain, 4).ok_or("histogram header cut short")? as usize;
+        let present = plain.len().saturating_sub(V2_HEADER);
+        if claimed > present || claimed > cap {
+            return Err(format!(
+                "histogram claims a {claimed}-byte payload but holds {present} bytes"
+            ));
+        }
+    }
+    Ok(plain)
 }
 
 #[cfg(test)]
@@ -179,5 +236,37 @@ mod tests {
         let start = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
         HdrLog::create(&path, start).unwrap();
         assert_eq!(read_hlog_start(&path).unwrap(), Some(start));
+    }
+
+    /// A ~100-byte interval whose header claims a 2 GiB payload, plain and
+    /// deflated: refused naming the file, without allocating the claim.
+    #[test]
+    fn a_histogram_claiming_more_than_it_holds_is_refused() {
+        use base64::Engine;
+        use hdrhistogram::serialization::{Serializer, V2Serializer};
+        use std::io::Write;
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        h.record(100).unwrap();
+        let mut plain = Vec::new();
+        V2Serializer::new().serialize(&h, &mut plain).unwrap();
+        plain[4..8].copy_from_slice(&(1u32 << 31).to_be_bytes());
+        let mut deflater =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        deflater.write_all(&plain).unwrap();
+        let deflated = deflater.finish().unwrap();
+        let mut compressed = V2_COMPRESSED_COOKIE.to_be_bytes().to_vec();
+        compressed.extend((deflated.len() as u32).to_be_bytes());
+        compressed.extend(deflated);
+        let dir = tempfile::tempdir().unwrap();
+        for raw in [plain, compressed] {
+            let path = dir.path().join("latency.hlog");
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+            std::fs::write(&path, format!("0.000,1.000,0.100,{b64}\n")).unwrap();
+            let err = read_hlog(&path).unwrap_err().to_string();
+            assert!(
+                err.contains("latency.hlog") && err.contains("claims a 2147483648-byte payload"),
+                "{err}"
+            );
+        }
     }
 }

@@ -111,7 +111,7 @@ impl LatencyWriter {
 /// latency.csv as read back: every row with a time, and whether a cut-off
 /// last row was dropped.
 pub fn read_latency(path: &Path) -> Result<(Vec<LatencyRow>, bool), RunFileError> {
-    let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+    let bytes = crate::bounded::read_table(path)?;
     let (complete, truncated_tail) = complete_rows(&bytes);
     let mut table = Table::new(complete, path)?;
     let t_col = table.require("t_s")?;

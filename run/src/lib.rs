@@ -8,6 +8,7 @@
 //! - [`SampleRow`] / [`SamplesWriter`] / [`read_samples`]: samples.csv;
 //! - [`LatencyRow`] / [`LatencyWriter`] / [`read_latency`]: latency.csv;
 //! - [`HdrLog`] / [`read_hlog`]: latency.hlog;
+//! - [`ErrorsRow`] / [`ErrorsWriter`] / [`read_errors`]: errors.csv;
 //! - [`analysis`]: the memory verdict, a pure function of samples.csv (plus
 //!   the limit, ramp-up and OOM kill), run by clw-cli at the end of a load
 //!   test and by clw-report when summary.json lacks one.
@@ -19,11 +20,14 @@
 pub mod analysis;
 pub mod atomic;
 pub mod baseline;
+pub mod bounded;
 mod de;
 mod error;
+mod errors;
 pub mod heap;
 mod hlog;
 mod latency;
+pub mod lock;
 mod memory;
 pub mod merge;
 mod samples;
@@ -34,6 +38,7 @@ pub mod threshold;
 
 pub use atomic::write_atomic;
 pub use error::RunFileError;
+pub use errors::{read_errors, ErrorsRow, ErrorsWriter, ERRORS_HEADER};
 pub use heap::GrowthSite;
 pub use hlog::{read_hlog, read_hlog_start, HdrLog, HlogInterval};
 pub use latency::{read_latency, LatencyRow, LatencyWriter, LATENCY_HEADER};
@@ -43,8 +48,8 @@ pub use samples::{
 };
 pub use stages::{fill_figures as fill_stage_figures, StageSummary};
 pub use summary::{
-    Host, MergeInfo, Percentiles, Requests, RunSummary, ServerExit, ServerInfo, ShardInfo,
-    StepSummary, ThresholdResult, TlsSummary, SCHEMA_VERSION,
+    AfterDeath, Host, MergeInfo, Percentiles, Requests, RunSummary, ServerExit, ServerInfo,
+    ShardInfo, StepSummary, ThresholdResult, TlsSummary, SCHEMA_VERSION,
 };
 
 /// The file names inside a run folder.
@@ -53,4 +58,5 @@ pub mod files {
     pub const SAMPLES: &str = "samples.csv";
     pub const LATENCY: &str = "latency.csv";
     pub const HLOG: &str = "latency.hlog";
+    pub const ERRORS: &str = "errors.csv";
 }

@@ -45,6 +45,10 @@ impl std::fmt::Display for Verdict {
 pub struct MemorySources {
     /// `proc` (/proc/PID/status) or `metrics` (process_resident_memory_bytes).
     pub rss: Option<String>,
+    /// What `proc` measured when it was more than one process: `process
+    /// tree of PID (N processes)`. Absent for one process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rss_scope: Option<String>,
     /// `metrics` (clw_jemalloc_* gauges).
     pub allocator: Option<String>,
     /// The limit method (`cgroup-v1`, ...) whose usage file was read.
@@ -53,6 +57,10 @@ pub struct MemorySources {
     /// service's own `clw_memory_limit_bytes`). Absent when unknown.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit: Option<String>,
+    /// The `--heap-metric` selector whose series is the allocated bytes
+    /// (the service's own heap gauge); absent for clw-auth's allocator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heap_metric: Option<String>,
 }
 
 /// summary.json's `memory` block. Unknown numbers are `None` (null), never 0.
@@ -65,7 +73,21 @@ pub struct MemoryReport {
     #[serde(deserialize_with = "crate::de::null_default")]
     pub sources: MemorySources,
     pub peak_rss_bytes: Option<u64>,
+    /// The peak's share of the limit: of the figure `peak_percent_of`
+    /// names (the cgroup's charged memory when the server ran in one, else
+    /// `peak_rss_bytes`). The field guide's 80% rule reads it.
     pub peak_rss_percent: Option<f64>,
+    /// What `peak_rss_percent` is a share of: `cgroup working set` (usage
+    /// less inactive file cache), `cgroup usage`, `RSS` or `server memory`.
+    /// Absent in summaries written before it (then: RSS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_percent_of: Option<String>,
+    /// The peak of the cgroup's charged memory (`peak_percent_of`), when
+    /// the server ran in a memory cgroup: what the kernel charged against
+    /// the limit and OOM-kills on. RSS can exceed it (file pages the cgroup
+    /// does not charge).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_charged_bytes: Option<u64>,
     pub peak_allocated_bytes: Option<u64>,
     pub peak_allocated_percent: Option<f64>,
     pub slope_bytes_per_s: Option<f64>,

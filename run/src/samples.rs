@@ -9,7 +9,7 @@ use crate::table::{complete_rows, Table};
 
 /// samples.csv's header, in the documented order. Readers look columns up
 /// by name, so columns may be appended later.
-pub const SAMPLES_HEADER: [&str; 14] = [
+pub const SAMPLES_HEADER: [&str; 15] = [
     "t_s",
     "rss_bytes",
     "hwm_bytes",
@@ -24,6 +24,7 @@ pub const SAMPLES_HEADER: [&str; 14] = [
     "logins",
     "capacity",
     "source",
+    "cgroup_working_set_bytes",
 ];
 
 /// Where a row's server memory (`rss_bytes`) came from: the `source`
@@ -111,6 +112,11 @@ pub struct SampleRow {
     /// Where `rss_bytes` came from; `None` when it is blank, and in files
     /// written before the column existed.
     pub source: Option<MemorySource>,
+    /// The server's memory cgroup's usage less its inactive file cache
+    /// (v2 `memory.current` − `inactive_file`, v1 `memory.usage_in_bytes`
+    /// − `total_inactive_file`): what the kernel charges against the limit
+    /// and OOM-kills on. Blank without a cgroup, or without its memory.stat.
+    pub cgroup_working_set_bytes: Option<u64>,
 }
 
 /// samples.csv being written.
@@ -154,6 +160,7 @@ impl SamplesWriter {
                 .map(MemorySource::as_str)
                 .unwrap_or_default()
                 .to_string(),
+            int(s.cgroup_working_set_bytes),
         ];
         self.out
             .write_record(&record)
@@ -177,7 +184,7 @@ pub struct SamplesFile {
 /// Reads samples.csv, looking columns up by name: a missing column reads as
 /// all blank, except `t_s`, which every row needs.
 pub fn read_samples(path: &Path) -> Result<SamplesFile, RunFileError> {
-    let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+    let bytes = crate::bounded::read_table(path)?;
     parse_samples(&bytes, path)
 }
 
@@ -220,6 +227,7 @@ pub fn parse_samples(bytes: &[u8], path: &Path) -> Result<SamplesFile, RunFileEr
                     )
                 })?),
             },
+            cgroup_working_set_bytes: int("cgroup_working_set_bytes")?,
         });
     }
     Ok(SamplesFile {
@@ -262,7 +270,7 @@ mod tests {
         assert_eq!(
             text,
             format!(
-                "{}0.250,1000,1200,,,,,,,12.50,0,3,,proc\n0.500,,,,,,,,,,,,,\n",
+                "{}0.250,1000,1200,,,,,,,12.50,0,3,,proc,\n0.500,,,,,,,,,,,,,,\n",
                 header()
             )
         );

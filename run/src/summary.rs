@@ -55,6 +55,11 @@ pub struct RunSummary {
     pub host: Host,
     #[serde(deserialize_with = "null_default")]
     pub requests: Requests,
+    /// Requests sent after the server died, counted apart: they are in
+    /// none of `requests`, `throughput_rps`, the latency figures or
+    /// `steps`. Absent when the server did not die during the load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_death: Option<AfterDeath>,
     pub dropped_iterations: u64,
     pub connections_opened: u64,
     /// `https://` targets only: the TLS side of the run; absent for plain
@@ -107,6 +112,11 @@ pub struct RunSummary {
     /// limit, an interruption...).
     #[serde(deserialize_with = "null_default")]
     pub notes: Vec<String>,
+    /// `--no-memory`: the user chose not to measure memory, so every
+    /// memory threshold is skipped (`why`) rather than failed for want of
+    /// samples. Absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub no_memory: bool,
 }
 
 impl Default for RunSummary {
@@ -128,6 +138,7 @@ impl Default for RunSummary {
             elapsed_s: None,
             host: Host::default(),
             requests: Requests::default(),
+            after_death: None,
             dropped_iterations: 0,
             connections_opened: 0,
             tls: None,
@@ -148,6 +159,7 @@ impl Default for RunSummary {
             shard: None,
             merged: None,
             notes: Vec::new(),
+            no_memory: false,
         }
     }
 }
@@ -225,6 +237,62 @@ pub struct Requests {
     /// Error kind (`connect`, `clw-session-evicted`, `http-503`...) -> count.
     #[serde(deserialize_with = "null_default")]
     pub by_error: BTreeMap<String, u64>,
+    /// The `capture-failed` requests of `by_error` by what failed:
+    /// `step login: capture sid = cookie "session": the response has no
+    /// cookie session` -> count. Absent when no capture failed.
+    #[serde(
+        deserialize_with = "null_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub capture_failed: BTreeMap<String, u64>,
+}
+
+/// `after_death`: the requests sent once the server was dead (refused
+/// connections, mostly: a fast failure that would inflate throughput and
+/// pull every latency percentile down if it were counted with the rest).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AfterDeath {
+    /// The death, seconds since load start (`server.exit.at_s`): a request
+    /// sent from then on is counted here.
+    pub from_s: f64,
+    pub requests: u64,
+    pub failed: u64,
+    /// Error kind -> count, as `requests.by_error`.
+    #[serde(deserialize_with = "null_default")]
+    pub by_error: BTreeMap<String, u64>,
+}
+
+impl AfterDeath {
+    /// In words, the same on the console and the report: "287769 requests
+    /// sent after the server died (connect 287769): not counted in
+    /// throughput or latency". The time of the death is `server.exit`'s to
+    /// say.
+    pub fn describe(&self) -> String {
+        let kinds: Vec<String> = self
+            .by_error
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
+        let ok = self.requests - self.failed.min(self.requests);
+        let mut what = kinds.join(", ");
+        if ok > 0 {
+            what = [what, format!("{ok} ok")]
+                .into_iter()
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(", ");
+        }
+        let what = if what.is_empty() {
+            String::new()
+        } else {
+            format!(" ({what})")
+        };
+        format!(
+            "{} requests sent after the server died{what}: not counted in throughput or latency",
+            self.requests
+        )
+    }
 }
 
 /// `tls`: how clw-cli spoke TLS to the target.
@@ -327,6 +395,10 @@ pub struct ServerExit {
     /// A `--server-pid` process (not clw-cli's child) disappeared; its exit
     /// status is unknown.
     pub vanished: bool,
+    /// The lines clw-cli printed for the death (the report shows them);
+    /// absent in summaries written before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// `thresholds[]`: one gate rule and how the run fared.
@@ -350,8 +422,14 @@ pub struct ThresholdResult {
     /// The rule as written: `login.p99_ms < 80`, `verdict != leak`.
     pub expr: String,
     /// `None` when the rule does not apply to this run (a % of the memory
-    /// limit when no limit is known).
+    /// limit when no limit is known, or `--no-memory`).
     pub passed: Option<bool>,
+    /// Why the rule was judged without a figure: `no memory limit known`
+    /// (skipped), `no memory samples` (failed: memory could not be
+    /// measured at all), `memory not measured (--no-memory)` (skipped).
+    /// Absent when the figure was there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl ThresholdResult {
@@ -362,6 +440,20 @@ impl ThresholdResult {
             (None, Some(a)) if a.fract() == 0.0 && a.abs() < 1e15 => Some(format!("{a:.0}")),
             (None, Some(a)) => Some(format!("{a:.3}")),
             (None, None) => None,
+        }
+    }
+}
+
+impl ThresholdResult {
+    /// The actual value as every output shows a rule: `missing` when the
+    /// run lacks it, then why it was judged without a figure (`unknown; no
+    /// memory samples`), so a failed or skipped rule says why wherever it
+    /// is shown (console, JUnit, Markdown, report).
+    pub fn actual_shown(&self, missing: &str) -> String {
+        let actual = self.actual_text().unwrap_or_else(|| missing.to_string());
+        match &self.why {
+            Some(why) => format!("{actual}; {why}"),
+            None => actual,
         }
     }
 }
@@ -387,6 +479,7 @@ impl From<crate::threshold::Judged> for ThresholdResult {
             actual_verdict,
             expr: j.threshold.source.clone(),
             passed: j.passed,
+            why: j.why.map(str::to_string),
         }
     }
 }
@@ -394,7 +487,7 @@ impl From<crate::threshold::Judged> for ThresholdResult {
 impl RunSummary {
     /// Reads a summary.json.
     pub fn read(path: &Path) -> Result<RunSummary, RunFileError> {
-        let bytes = std::fs::read(path).map_err(RunFileError::read(path))?;
+        let bytes = crate::bounded::read_capped(path, crate::bounded::JSON_CAP)?;
         serde_json::from_slice(&bytes).map_err(|source| RunFileError::Json {
             path: path.to_path_buf(),
             source,
@@ -409,6 +502,16 @@ impl RunSummary {
         crate::atomic::write_atomic(path, &text).map_err(RunFileError::write(path))
     }
 
+    /// The span the headline figures cover: the load's, or until the
+    /// server's death when it died during the load (`after_death`).
+    pub fn life_s(&self) -> Option<f64> {
+        let elapsed = self.elapsed_s?;
+        Some(match &self.after_death {
+            Some(d) => d.from_s.min(elapsed),
+            None => elapsed,
+        })
+    }
+
     /// The server was OOM-killed (for real or by the watchdog).
     pub fn oom_killed(&self) -> bool {
         self.server.exit.as_ref().is_some_and(|e| e.oom_killed)
@@ -420,6 +523,17 @@ impl RunSummary {
     }
 
     /// The memory limit: the memory block's, else the server's.
+    /// Some memory figure was measured: a peak of RSS, of the cgroup's
+    /// charge, or of allocated bytes (heap). A run without any cannot pass
+    /// a memory threshold (see [`crate::threshold::NO_MEMORY_SAMPLES`]).
+    pub fn memory_measured(&self) -> bool {
+        self.memory.as_ref().is_some_and(|m| {
+            m.peak_rss_bytes.is_some()
+                || m.peak_charged_bytes.is_some()
+                || m.peak_allocated_bytes.is_some()
+        })
+    }
+
     pub fn limit_bytes(&self) -> Option<u64> {
         self.memory
             .as_ref()
@@ -470,6 +584,27 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(back.schema_version, SCHEMA_VERSION);
         assert!(back.oom_killed());
+    }
+
+    #[test]
+    fn after_death_in_words() {
+        let mut d = AfterDeath {
+            from_s: 53.71,
+            requests: 287_769,
+            failed: 287_769,
+            by_error: BTreeMap::from([("connect".into(), 287_769)]),
+        };
+        assert_eq!(
+            d.describe(),
+            "287769 requests sent after the server died (connect 287769): not counted in throughput or latency"
+        );
+        d.by_error.clear();
+        d.failed = 0;
+        d.requests = 0;
+        assert_eq!(
+            d.describe(),
+            "0 requests sent after the server died: not counted in throughput or latency"
+        );
     }
 
     #[test]

@@ -202,6 +202,11 @@ const VERDICTS: [&str; 3] = ["leak", "bounded", "inconclusive"];
 // form (the old NAME=LIMIT included), each error with its column.
 pub fn parse(text: &str) -> Result<Threshold, ParseError> {
     let mut s = Scanner { text, pos: 0 };
+    // A rule is shown on one line everywhere (console, JUnit, a Markdown
+    // table): a newline or control character would break out of it.
+    if let Some(at) = text.find(char::is_control) {
+        return Err(s.error(at, "a rule is one line: no newline or control character"));
+    }
     s.skip_ws();
     let name_at = s.pos;
     let name = s.take_while(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
@@ -370,7 +375,20 @@ pub struct Judged {
     /// when no limit is known. A figure that should exist but does not
     /// fails, since a gate that passes on missing data passes broken runs.
     pub passed: Option<bool>,
+    /// Why the rule was judged without a figure: [`NO_LIMIT`] (skipped),
+    /// [`NO_MEMORY_SAMPLES`] (failed), [`MEMORY_OPTED_OUT`] (skipped).
+    pub why: Option<&'static str>,
 }
+
+/// A percentage of the limit when no limit is known: the rule is skipped.
+pub const NO_LIMIT: &str = "no memory limit known";
+/// A memory rule on a run whose memory could not be measured at all: it
+/// fails, so that a mistyped or dead memory source cannot turn the memory
+/// gate off without a word.
+pub const NO_MEMORY_SAMPLES: &str = "no memory samples";
+/// A memory rule on a run the user told not to measure memory
+/// (`--no-memory`): skipped, and said so in every output.
+pub const MEMORY_OPTED_OUT: &str = "memory not measured (--no-memory)";
 
 impl Threshold {
     /// This threshold's figure in `run`.
@@ -443,20 +461,22 @@ impl Threshold {
             self.metric,
             Metric::PeakRssPercent | Metric::PeakAllocatedPercent
         );
-        let passed = if of_limit && run.limit_bytes().is_none() {
-            None
+        let memory_rule = self.metric.is_memory();
+        let (passed, why) = if memory_rule && run.no_memory {
+            (None, Some(MEMORY_OPTED_OUT))
+        } else if memory_rule && !run.memory_measured() {
+            (Some(false), Some(NO_MEMORY_SAMPLES))
+        } else if of_limit && run.limit_bytes().is_none() {
+            (None, Some(NO_LIMIT))
         } else {
-            Some(
-                actual
-                    .as_ref()
-                    .and_then(|a| self.passes(a))
-                    .unwrap_or(false),
-            )
+            let passed = actual.as_ref().and_then(|a| self.passes(a));
+            (Some(passed.unwrap_or(false)), None)
         };
         Judged {
             threshold: self.clone(),
             actual,
             passed,
+            why,
         }
     }
 }

@@ -113,7 +113,14 @@ fn fully_populated() -> RunSummary {
             failed: 0,
             by_status: BTreeMap::from([("<status>".into(), 1)]),
             by_error: BTreeMap::from([("<kind>".into(), 1)]),
+            capture_failed: BTreeMap::from([("<reason>".into(), 1)]),
         },
+        after_death: Some(AfterDeath {
+            from_s: 1.0,
+            requests: 1,
+            failed: 1,
+            by_error: BTreeMap::from([("<kind>".into(), 1)]),
+        }),
         dropped_iterations: 0,
         connections_opened: 1,
         tls: Some(TlsSummary {
@@ -154,12 +161,16 @@ fn fully_populated() -> RunSummary {
             limit_bytes: Some(1),
             sources: MemorySources {
                 rss: Some("proc".into()),
+                rss_scope: Some("process tree of 1 (2 processes)".into()),
                 allocator: Some("metrics".into()),
                 cgroup: Some("cgroup-v2".into()),
                 limit: Some("--memory-limit".into()),
+                heap_metric: Some("nodejs_heap_size_used_bytes".into()),
             },
             peak_rss_bytes: Some(1),
             peak_rss_percent: Some(1.0),
+            peak_percent_of: Some("cgroup working set".into()),
+            peak_charged_bytes: Some(1),
             peak_allocated_bytes: Some(1),
             peak_allocated_percent: Some(1.0),
             slope_bytes_per_s: Some(1.0),
@@ -205,6 +216,7 @@ fn fully_populated() -> RunSummary {
                 oom_killed: true,
                 emulated: false,
                 vanished: false,
+                message: Some("m".into()),
             }),
         },
         thresholds: vec![ThresholdResult {
@@ -216,6 +228,7 @@ fn fully_populated() -> RunSummary {
             actual_verdict: Some("bounded".into()),
             expr: "verdict != leak".into(),
             passed: Some(true),
+            why: Some("no memory limit known".into()),
         }],
         passed: Some(false),
         failures: vec!["f".into()],
@@ -239,6 +252,7 @@ fn fully_populated() -> RunSummary {
             start_spread_s: Some(0.0),
         }),
         notes: vec!["n".into()],
+        no_memory: true,
     }
 }
 

@@ -22,7 +22,7 @@ pub(super) fn render(r: &GateResult) -> Result<String, Error> {
         } else {
             format!("threshold {} [{tag}]", t.expr)
         };
-        let actual = t.actual_text().unwrap_or_else(|| "missing".into());
+        let actual = t.actual_shown("missing");
         let status = match t.passed {
             Some(false) => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
@@ -32,7 +32,10 @@ pub(super) fn render(r: &GateResult) -> Result<String, Error> {
             Some(true) => TestCaseStatus::success(),
             None => {
                 let mut s = TestCaseStatus::skipped();
-                s.set_message("does not apply to this run (no memory limit known)");
+                s.set_message(format!(
+                    "does not apply to this run ({})",
+                    t.why.as_deref().unwrap_or(clw_run::threshold::NO_LIMIT)
+                ));
                 s
             }
         };

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use clw_run::baseline::{Comparison, GateMetric};
 
 use super::GateResult;
+use crate::escape::{md_cell, printable};
 
 /// A figure in its metric's unit: bytes as MiB/KiB, rates and times plain.
 pub(super) fn figure(metric: &str, value: f64) -> String {
@@ -44,7 +45,7 @@ fn actual(c: &Comparison) -> String {
 }
 
 fn threshold_actual(t: &clw_run::ThresholdResult) -> String {
-    t.actual_text().unwrap_or_else(|| "missing".into())
+    t.actual_shown("missing")
 }
 
 fn verdict(passed: Option<bool>) -> &'static str {
@@ -97,7 +98,7 @@ pub(super) fn console(r: &GateResult) -> String {
         );
     }
     let _ = writeln!(out, "gate {}", if r.passed() { "PASSED" } else { "FAILED" });
-    out
+    printable(&out)
 }
 
 /// The Markdown table: thresholds, then baseline metrics.
@@ -109,10 +110,14 @@ pub(super) fn table(r: &GateResult) -> String {
         if r.passed() { "passed" } else { "FAILED" }
     );
     for w in &r.setup_warnings {
-        let _ = writeln!(out, "> warning: setup differs from the baseline's: {w}\n");
+        let _ = writeln!(
+            out,
+            "> warning: setup differs from the baseline's: {}\n",
+            md_cell(w)
+        );
     }
     for (dir, why) in &r.run_failures {
-        let _ = writeln!(out, "> **run {dir} failed**: {why}\n");
+        let _ = writeln!(out, "> **run {} failed**: {}\n", md_cell(dir), md_cell(why));
     }
     let _ = writeln!(
         out,
@@ -122,14 +127,14 @@ pub(super) fn table(r: &GateResult) -> String {
     for (tag, t) in &r.thresholds {
         let _ = writeln!(
             out,
-            "| threshold `{}`{} | | {} | | | {} |",
-            t.expr,
+            "| threshold {}{} | | {} | | | {} |",
+            md_cell(&t.expr),
             if tag.is_empty() {
                 String::new()
             } else {
-                format!(" ({tag})")
+                format!(" ({})", md_cell(tag))
             },
-            threshold_actual(t),
+            md_cell(&threshold_actual(t)),
             verdict(t.passed)
         );
     }

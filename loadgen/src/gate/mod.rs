@@ -55,10 +55,13 @@ pub(crate) fn gate(opts: GateOpts) -> Result<Outcome, Error> {
         let summaries: Vec<RunSummary> = runs.iter().map(|r| r.summary.clone()).collect();
         let measured_on = setup::measured_on(&summaries);
         let baseline = Baseline::from_runs(&summaries, measured_on);
-        if let Some(parent) = opts.baseline.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| Error::Usage(format!("cannot create {}: {e}", parent.display())))?;
-        }
+        // One writer of the baseline's folder at a time.
+        let parent = opts
+            .baseline
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let _lock = crate::outcome::lock_folder(parent)?;
         baseline
             .write(&opts.baseline)
             .map_err(|e| Error::Usage(e.to_string()))?;
@@ -150,19 +153,19 @@ pub(crate) fn judge(
 
 /// Why a run fails the gate on its own, beyond its listed thresholds: it
 /// did not finish, or it judged itself failed for a reason no threshold
-/// names (a dead server, no successful request, an interruption).
+/// names (a dead server, no successful request, an interruption). The
+/// reason is the run's own `failures[]`, never a note: notes say what was
+/// degraded ("1 samples could not read /proc"), failures say why it failed.
 fn run_failure(s: &RunSummary) -> Option<String> {
     if !s.complete {
         return Some("the run did not finish (summary.json says complete: false)".into());
     }
+    if !s.failures.is_empty() {
+        return Some(s.failures.join("; "));
+    }
     let thresholds_failed = s.thresholds.iter().any(|t| t.passed == Some(false));
     if s.passed == Some(false) && !thresholds_failed {
-        let why = s
-            .notes
-            .last()
-            .cloned()
-            .unwrap_or_else(|| "the run failed (summary.json says passed: false)".into());
-        return Some(why);
+        return Some("the run failed (summary.json says passed: false)".into());
     }
     None
 }

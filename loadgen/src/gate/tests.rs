@@ -67,6 +67,23 @@ fn gate(args: &[&str]) -> i32 {
     }
 }
 
+/// A bounded run `root/base` and the baseline `root/b.json` written from
+/// it by `gate --update-baseline`: (run folder, baseline file).
+fn bounded_baseline(root: &Path) -> (PathBuf, PathBuf) {
+    let base = write_run(
+        root,
+        "base",
+        &summary(100 << 20, 50 << 20, Verdict::Bounded),
+    );
+    let baseline = root.join("b.json");
+    let b = baseline.to_str().unwrap();
+    assert_eq!(
+        gate(&[base.to_str().unwrap(), "--baseline", b, "--update-baseline"]),
+        0
+    );
+    (base, baseline)
+}
+
 /// The gate on `run` with JUnit and Markdown outputs; its exit code and
 /// the JUnit it wrote, read back with quick-junit's own parser.
 fn gate_with_outputs(
@@ -208,17 +225,8 @@ fn missing_or_unreadable_inputs_exit_2() {
 #[test]
 fn repeats_are_gated_on_their_median_and_an_unfinished_run_fails() {
     let tmp = tempfile::tempdir().unwrap();
-    let base = write_run(
-        tmp.path(),
-        "base",
-        &summary(100 << 20, 50 << 20, Verdict::Bounded),
-    );
-    let baseline = tmp.path().join("b.json");
+    let (base, baseline) = bounded_baseline(tmp.path());
     let b = baseline.to_str().unwrap();
-    assert_eq!(
-        gate(&[base.to_str().unwrap(), "--baseline", b, "--update-baseline"]),
-        0
-    );
     let repeats = tmp.path().join("repeats");
     write_run(
         &repeats,
@@ -263,4 +271,57 @@ fn repeats_are_gated_on_their_median_and_an_unfinished_run_fails() {
         ]),
         0
     );
+}
+
+/// The reason shown for a run that failed itself is its `failures[]`, on
+/// the console's lines, in JUnit and in the Markdown table, not the last
+/// note (which says what was degraded, not why it failed).
+#[test]
+fn a_failed_runs_reason_is_its_failure_not_its_last_note() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, baseline) = bounded_baseline(tmp.path());
+    let mut dead = summary(100 << 20, 50 << 20, Verdict::Bounded);
+    dead.passed = Some(false);
+    dead.failures = vec!["server died at 2.7 s, exit code 7".into()];
+    dead.notes = vec!["1 samples could not read /proc".into()];
+    let dead = write_run(tmp.path(), "dead", &dead);
+    let failure =
+        crate::gate::run_failure(&clw_run::RunSummary::read(&dead.join("summary.json")).unwrap());
+    assert_eq!(
+        failure.as_deref(),
+        Some("server died at 2.7 s, exit code 7")
+    );
+    let (junit, md) = (tmp.path().join("j.xml"), tmp.path().join("s.md"));
+    let (code, report) = gate_with_outputs(&dead, &baseline, &junit, &md);
+    assert_eq!(code, 1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    let table = std::fs::read_to_string(&md).unwrap();
+    for (what, text) in [("JUnit", &xml), ("Markdown", &table)] {
+        assert!(
+            text.contains("server died at 2.7 s, exit code 7"),
+            "{what}: {text}"
+        );
+        assert!(!text.contains("could not read /proc"), "{what}: {text}");
+    }
+    assert!(report.tests > 0);
+}
+
+/// Text from a run folder (its name, its failure) cannot break the
+/// Markdown table or inject HTML into a CI job's summary page.
+#[test]
+fn hostile_run_text_stays_inside_its_cell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, baseline) = bounded_baseline(tmp.path());
+    let mut dead = summary(100 << 20, 50 << 20, Verdict::Bounded);
+    dead.passed = Some(false);
+    dead.failures = vec!["died <img src=x onerror=alert(1)>\n| fake | row | `x`".into()];
+    let dead = write_run(tmp.path(), "run|`name`", &dead);
+    let (junit, md) = (tmp.path().join("j.xml"), tmp.path().join("s.md"));
+    let (code, _) = gate_with_outputs(&dead, &baseline, &junit, &md);
+    assert_eq!(code, 1);
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(!table.contains("<img"), "{table}");
+    assert!(!table.contains("\n| fake"), "{table}");
+    assert!(table.contains("run\\|\\`name\\`"), "{table}");
+    assert!(table.contains("&lt;img"), "{table}");
 }

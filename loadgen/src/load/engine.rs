@@ -3,8 +3,8 @@
 //! Like wrk, the engine runs one OS thread per core, each with its own
 //! single-threaded tokio runtime, and spreads the virtual users over them.
 //! A user never changes thread, so its thread's statistics are plain
-//! `RefCell`s: recording a request costs no lock, no atomic and no
-//! allocation. Once per second (aligned on load start) each worker sends the
+//! `RefCell`s: recording a request costs no lock and no allocation (one
+//! relaxed read of the death clock, which is written once). Once per second (aligned on load start) each worker sends the
 //! second's [`IntervalStats`] to the collector and starts afresh; every 50 ms
 //! it adds its completed/failed counts to the shared [`LoadCounters`] the
 //! sampler reads.
@@ -83,9 +83,11 @@ fn run_worker(
     local_set.block_on(&rt, async move {
         let t0 = Instant::from_std(t0);
         let steps = plan.step_names.len();
+        let death = plan.death.clone();
+        let fresh = move || IntervalStats::watching(steps, death.clone());
         let local = Rc::new(Local {
             plan: plan.clone(),
-            stats: RefCell::new(IntervalStats::new(steps)),
+            stats: RefCell::new(fresh()),
             completed: Cell::new(0),
             failed: Cell::new(0),
             connects: Cell::new(0),
@@ -121,7 +123,7 @@ fn run_worker(
                         local.stopped.notify_waiters();
                     }
                     if n % TICKS_PER_INTERVAL == 0 {
-                        let stats = local.stats.replace(IntervalStats::new(steps));
+                        let stats = local.stats.replace(fresh());
                         let msg = WorkerMsg {
                             worker,
                             index: n / TICKS_PER_INTERVAL - 1,

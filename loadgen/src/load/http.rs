@@ -68,7 +68,8 @@ pub(crate) struct Response {
 
 impl Response {
     /// The value of the first header named `name` (case-insensitive).
-    #[cfg(test)]
+    /// Parses the head again: only captures, the jar and redirects ask,
+    /// so plain requests pay nothing.
     pub(crate) fn header(&self, name: &str) -> Option<&[u8]> {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Response::new(&mut headers);
@@ -78,6 +79,38 @@ impl Response {
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| h.value)
+    }
+
+    /// Call `f` with the value of every header named `name`
+    /// (case-insensitive), in order (`Set-Cookie` comes several times).
+    pub(crate) fn for_each_header(&self, name: &str, mut f: impl FnMut(&[u8])) {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        if parsed.parse(&self.head).is_err() {
+            return;
+        }
+        for h in parsed.headers.iter() {
+            if h.name.eq_ignore_ascii_case(name) {
+                f(h.value);
+            }
+        }
+    }
+
+    /// A response with this head and no body, for tests of what reads
+    /// headers.
+    #[cfg(test)]
+    pub(crate) fn from_head(head: &[u8]) -> Response {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut parsed = httparse::Response::new(&mut headers);
+        let status = match parsed.parse(head) {
+            Ok(_) => parsed.code.unwrap_or(0),
+            Err(_) => 0,
+        };
+        Response {
+            status,
+            head: head.to_vec(),
+            body: Vec::new(),
+        }
     }
 }
 
@@ -455,13 +488,29 @@ pub(crate) fn end_request_line(out: &mut Vec<u8>, host: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// Finish the head and append the body. A JSON `body` gets its
-/// Content-Type; `Content-Length` is always sent for a body, and for a
-/// bodiless POST/PUT/PATCH (servers may answer 411 otherwise).
+/// Finish the head and append a JSON body (with its Content-Type) if any.
 pub(crate) fn finish_request(out: &mut Vec<u8>, method: &str, body: Option<&[u8]>) {
+    finish_request_as(out, method, body, Some(b"application/json"));
+}
+
+/// Finish the head and append the body, sent with `content_type` when
+/// given (a scenario step whose own headers carry one passes `None`, so
+/// the wire never has two). `Content-Length` is always sent for a body,
+/// and for a bodiless POST/PUT/PATCH (servers may answer 411 otherwise).
+pub(crate) fn finish_request_as(
+    out: &mut Vec<u8>,
+    method: &str,
+    body: Option<&[u8]>,
+    content_type: Option<&[u8]>,
+) {
     match body {
         Some(body) => {
-            out.extend_from_slice(b"Content-Type: application/json\r\nContent-Length: ");
+            if let Some(ct) = content_type {
+                out.extend_from_slice(b"Content-Type: ");
+                out.extend_from_slice(ct);
+                out.extend_from_slice(b"\r\n");
+            }
+            out.extend_from_slice(b"Content-Length: ");
             out.extend_from_slice(itoa::Buffer::new().format(body.len()).as_bytes());
             out.extend_from_slice(b"\r\n\r\n");
             out.extend_from_slice(body);

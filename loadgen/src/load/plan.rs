@@ -14,11 +14,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::counters::LoadCounters;
+use super::death::DeathClock;
 use super::stages::Stages;
 use super::stats::IntervalStats;
 use crate::scenario::{LoadModel, Scenario};
 
-/// Everything the workers share, read-only except the stop flag.
+/// Everything the workers share, read-only except the stop flag and the
+/// death clock.
 pub(crate) struct Plan {
     pub(crate) scenario: Scenario,
     /// Statistics index of `flows[f].steps[s]`: `step_ids[f][s]`. Steps of
@@ -30,6 +32,13 @@ pub(crate) struct Plan {
     pub(crate) authority: String,
     /// Prefix for every step's path.
     pub(crate) base_path: String,
+    /// `scheme://authority/`: the origin cookies are kept for and
+    /// redirects are resolved against.
+    pub(crate) origin: url::Url,
+    /// Other origins a redirect may lead to: those a `--connect-to` rule
+    /// sends to the target's own address, reached over the same
+    /// connection.
+    pub(crate) also: Vec<url::Origin>,
     /// `https://` targets: how each user's connection speaks TLS.
     pub(crate) tls: Option<crate::tls::TlsDial>,
     /// The whole run's users (every shard's): the ramp-up and the arrival
@@ -51,6 +60,9 @@ pub(crate) struct Plan {
     pub(crate) counters: Arc<LoadCounters>,
     /// Set to end the load early (server died, Ctrl-C).
     pub(crate) stop: AtomicBool,
+    /// Set by the supervisor when the server dies: requests sent from then
+    /// on are counted apart from the server's figures.
+    pub(crate) death: Arc<DeathClock>,
 }
 
 impl Plan {

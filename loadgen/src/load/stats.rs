@@ -8,9 +8,12 @@
 //! milliseconds keeps them a few kilobytes each.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use clw_run::Percentiles;
 use hdrhistogram::Histogram;
+
+use super::death::{AfterDeath, DeathClock};
 
 /// Significant digits kept by every histogram (0.1% value precision).
 pub(crate) const SIGFIGS: u8 = 3;
@@ -93,6 +96,15 @@ pub(crate) enum ErrorKind {
     Other,
 }
 
+/// The kinds the engine itself gives a response it refuses: a capture that
+/// found nothing, a redirect it could not follow.
+pub(crate) const ENGINE_KINDS: [&str; 4] = [
+    "capture-failed",
+    "redirect-without-location",
+    "redirect-bad-location",
+    "redirect-off-origin",
+];
+
 /// The error codes clw-auth answers with (auth-server/src/error.rs, checked
 /// by a test), the ones a load test of it can meet.
 pub(crate) const SERVER_CODES: [&str; 17] = [
@@ -119,8 +131,8 @@ impl ErrorKind {
     /// Fold the `kind` of a response with an unexpected status (see
     /// [`error_kind`]).
     fn of_response(status: u16, kind: &str) -> ErrorKind {
-        if kind == "capture-failed" {
-            return ErrorKind::Named("capture-failed");
+        if let Some(engine) = ENGINE_KINDS.iter().find(|k| **k == kind) {
+            return ErrorKind::Named(engine);
         }
         if let Some(known) = SERVER_CODES.iter().find(|c| **c == kind) {
             return ErrorKind::Named(known);
@@ -145,6 +157,8 @@ pub(crate) enum RequestOutcome<'a> {
 }
 
 /// Everything recorded by one worker (or merged over all workers) in one span.
+/// `steps`, `by_error` and the histograms hold the requests sent while the
+/// server lived; those sent after its death are in `after_death` only.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IntervalStats {
     /// Indexed by the scenario's step index.
@@ -153,6 +167,15 @@ pub(crate) struct IntervalStats {
     pub(crate) dropped_iterations: u64,
     /// TLS handshakes of the load's connections (µs); `None` until one.
     pub(crate) handshakes: Option<Histogram<u64>>,
+    /// `capture-failed` requests by (flow, step, capture): how many, and
+    /// the first one's reason (`step login: capture sid = cookie "session":
+    /// the response has no cookie session`), for the run's error line.
+    pub(crate) capture_misses: BTreeMap<(usize, usize, usize), (u64, String)>,
+    /// Requests sent after the server's death, counted apart.
+    pub(crate) after_death: AfterDeath,
+    /// Where a worker's stats learn of the death; `None` for merged stats
+    /// (and tests), which only add up what workers recorded.
+    clock: Option<Arc<DeathClock>>,
 }
 
 impl IntervalStats {
@@ -160,6 +183,15 @@ impl IntervalStats {
         IntervalStats {
             steps: (0..steps).map(|_| StepStats::new()).collect(),
             ..IntervalStats::default()
+        }
+    }
+
+    /// A worker's stats: requests sent after `clock`'s death go to
+    /// `after_death` instead of the server's figures.
+    pub(crate) fn watching(steps: usize, clock: Arc<DeathClock>) -> IntervalStats {
+        IntervalStats {
+            clock: Some(clock),
+            ..IntervalStats::new(steps)
         }
     }
 
@@ -172,6 +204,15 @@ impl IntervalStats {
         corrected_us: Option<u64>,
         outcome: RequestOutcome<'_>,
     ) {
+        if let Some(clock) = &self.clock {
+            if matches!(outcome, RequestOutcome::Transport { kind: "connect" }) {
+                clock.refused(latency_us);
+            }
+            if clock.sent_after_death(latency_us) {
+                self.record_after_death(outcome);
+                return;
+            }
+        }
         let s = &mut self.steps[step];
         s.requests += 1;
         record(&mut s.latency, latency_us);
@@ -199,19 +240,48 @@ impl IntervalStats {
         *self.steps[step].by_status.entry(status).or_default() += 1;
     }
 
+    /// Count a `capture-failed` request (already [`record`](Self::record)ed)
+    /// against its capture; `reason` is called only for the first one.
+    pub(crate) fn record_capture_miss(
+        &mut self,
+        key: (usize, usize, usize),
+        reason: impl FnOnce() -> String,
+    ) {
+        self.capture_misses
+            .entry(key)
+            .or_insert_with(|| (0, reason()))
+            .0 += 1;
+    }
+
+    /// `capture-failed` requests by reason, for the summary.
+    pub(crate) fn capture_failures(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        for (n, reason) in self.capture_misses.values() {
+            *out.entry(reason.clone()).or_default() += n;
+        }
+        out
+    }
+
+    /// A request sent after the server's death: counted, no latency.
+    fn record_after_death(&mut self, outcome: RequestOutcome<'_>) {
+        let d = &mut self.after_death;
+        d.requests += 1;
+        let kind = match outcome {
+            RequestOutcome::Ok { .. } => return,
+            RequestOutcome::BadStatus { kind, .. } => kind,
+            RequestOutcome::Transport { kind } => kind,
+        };
+        d.failed += 1;
+        count_kind(&mut d.by_error, kind);
+    }
+
     /// Record one TLS handshake that took `us`.
     pub(crate) fn record_handshake(&mut self, us: u64) {
         record(self.handshakes.get_or_insert_with(new_histogram), us);
     }
 
     fn count_error(&mut self, kind: &str) {
-        if let Some(n) = self.by_error.get_mut(kind) {
-            *n += 1;
-        } else if self.by_error.len() < MAX_ERROR_KINDS {
-            self.by_error.insert(kind.to_string(), 1);
-        } else {
-            *self.by_error.entry("other".to_string()).or_default() += 1;
-        }
+        count_kind(&mut self.by_error, kind);
     }
 
     /// Responses by status over all steps (requests that got none are not
@@ -253,13 +323,31 @@ impl IntervalStats {
         for (kind, n) in &other.by_error {
             *self.by_error.entry(kind.clone()).or_default() += n;
         }
+        for (key, (n, reason)) in &other.capture_misses {
+            self.capture_misses
+                .entry(*key)
+                .or_insert_with(|| (0, reason.clone()))
+                .0 += n;
+        }
         self.dropped_iterations += other.dropped_iterations;
+        self.after_death.add(&other.after_death);
         if let Some(theirs) = &other.handshakes {
             self.handshakes
                 .get_or_insert_with(new_histogram)
                 .add(theirs)
                 .expect("auto-resizing histograms always merge");
         }
+    }
+}
+
+/// Count one failure of `kind`, beyond [`MAX_ERROR_KINDS`] names as `other`.
+fn count_kind(by_error: &mut BTreeMap<String, u64>, kind: &str) {
+    if let Some(n) = by_error.get_mut(kind) {
+        *n += 1;
+    } else if by_error.len() < MAX_ERROR_KINDS {
+        by_error.insert(kind.to_string(), 1);
+    } else {
+        *by_error.entry("other".to_string()).or_default() += 1;
     }
 }
 
@@ -377,6 +465,39 @@ mod tests {
         all.add(&s);
         assert_eq!(all.steps[1].by_kind[&ErrorKind::Other], 2);
         assert_eq!(all.steps[1].by_status[&0], 2);
+    }
+
+    #[test]
+    fn requests_sent_after_the_death_are_counted_apart() {
+        let clock = Arc::new(DeathClock::default());
+        let mut s = IntervalStats::watching(1, clock.clone());
+        s.record(0, 20_000, None, RequestOutcome::Ok { status: 200 });
+        clock.set(std::time::Instant::now());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // In flight at the death (sent 1 s ago): the server's figures.
+        let reset = RequestOutcome::Transport { kind: "reset" };
+        s.record(0, 1_000_000, None, reset);
+        // Sent after it: refused in 0.1 ms, counted apart.
+        let refused = RequestOutcome::Transport { kind: "connect" };
+        for _ in 0..3 {
+            s.record(0, 100, Some(100), refused);
+        }
+        assert_eq!((s.requests(), s.errors()), (2, 1));
+        assert_eq!(s.steps[0].latency.len(), 2, "no refusal in the histogram");
+        assert_eq!(s.steps[0].corrected.len(), 0);
+        assert_eq!(s.by_error, BTreeMap::from([("reset".into(), 1)]));
+        assert_eq!(
+            s.after_death,
+            AfterDeath {
+                requests: 3,
+                failed: 3,
+                by_error: BTreeMap::from([("connect".into(), 3)]),
+            }
+        );
+        let mut total = IntervalStats::new(1);
+        total.add(&s);
+        total.add(&s);
+        assert_eq!((total.requests(), total.after_death.failed), (4, 6));
     }
 
     #[test]

@@ -18,11 +18,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use base64::Engine as _;
+
+use super::jar::{self, Jar};
 use super::plan::Local;
+use super::redirect::{self, Hop};
 use crate::load::http::{self, Conn, Response};
 use crate::load::stats::{error_kind, RequestOutcome};
 use crate::scenario::LoadModel;
-use crate::scenario::{capture_into, RenderCtx, Rng, Step, VarStore};
+use crate::scenario::{capture_into, RenderCtx, Reply, Rng, Step, VarStore};
 
 /// What happened to one request, for the iteration's control flow.
 enum Sent {
@@ -47,7 +51,36 @@ pub(crate) struct VirtualUser {
     password: Vec<u8>,
     request: Vec<u8>,
     body: Vec<u8>,
+    /// `user:password` of `basic_auth`, before base64.
+    credentials: Vec<u8>,
+    /// Path and query of the request last rendered, for the jar and for
+    /// resolving a relative `Location`.
+    path: Vec<u8>,
+    /// `[http] cookies`: the user's cookie jar.
+    jar: Option<Jar>,
     scratch: String,
+}
+
+/// A response as captures read it: headers and body from the response,
+/// cookies from the jar (or the response's own `Set-Cookie` without one).
+struct Answer<'a> {
+    resp: &'a Response,
+    jar: Option<&'a Jar>,
+}
+
+impl Reply for Answer<'_> {
+    fn body(&self) -> &[u8] {
+        &self.resp.body
+    }
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.resp.header(name)
+    }
+    fn cookie(&self, name: &str) -> Option<Vec<u8>> {
+        match self.jar {
+            Some(jar) => jar.get(name).map(|v| v.as_bytes().to_vec()),
+            None => jar::set_by(self.resp, name),
+        }
+    }
 }
 
 impl VirtualUser {
@@ -65,6 +98,13 @@ impl VirtualUser {
             password: Vec::new(),
             request: Vec::with_capacity(512),
             body: Vec::new(),
+            credentials: Vec::new(),
+            path: Vec::new(),
+            jar: plan
+                .scenario
+                .http
+                .cookies
+                .then(|| Jar::new(plan.origin.scheme() == "https", &plan.authority)),
             scratch: String::new(),
             local,
         }
@@ -207,7 +247,16 @@ impl VirtualUser {
         let flow_index = scenario.pick_flow_index(&self.rng);
         let flow = &scenario.flows[flow_index];
         self.user_index = scenario.users.pick_index(self.vu, &self.rng);
+        if let Some(table) = &scenario.users.table {
+            table.set_row(self.user_index, &mut self.vars);
+        }
         self.render_credentials();
+        if let Some(jar) = &mut self.jar {
+            if !scenario.http.keep_cookies {
+                // Each iteration is a new browser session.
+                jar.clear();
+            }
+        }
         let corrected = matches!(plan.model, LoadModel::Open { .. }).then_some(late);
         'steps: for (s, step) in flow.steps.iter().enumerate() {
             for _ in 0..step.repeat.max(1) {
@@ -252,13 +301,15 @@ impl VirtualUser {
             password: b"",
             vars: &self.vars,
             rng: &self.rng,
+            host: self.local.plan.authority.as_bytes(),
         };
         users.username.render(&ctx, &mut self.user);
         users.password.render(&ctx, &mut self.password);
     }
 
-    /// Render `flows[flow].steps[step]`'s request into the reused buffer.
-    fn render(&mut self, step: &Step) {
+    /// Render the request of `step` into the reused buffer: the step's
+    /// own, or the redirect `hop` it led to.
+    fn render(&mut self, step: &Step, hop: Option<&Hop>) {
         let plan = &self.local.plan;
         let ctx = RenderCtx {
             vu: self.vu,
@@ -268,97 +319,200 @@ impl VirtualUser {
             password: &self.password,
             vars: &self.vars,
             rng: &self.rng,
+            host: plan.authority.as_bytes(),
+        };
+        self.path.clear();
+        let method = match hop {
+            Some(h) => {
+                self.path.extend_from_slice(&h.path);
+                h.method
+            }
+            None => {
+                if step.path_from_var {
+                    // A captured `Location` (`path = "{next}"`): as the
+                    // server gave it; an absolute URL on the target's
+                    // origin is cut to its path and query.
+                    step.path.render(&ctx, &mut self.path);
+                    if self.path.starts_with(b"http") {
+                        if let Some(rest) = same_origin_path(&plan.origin, &self.path) {
+                            self.path = rest;
+                        }
+                    }
+                } else {
+                    self.path.extend_from_slice(plan.base_path.as_bytes());
+                    step.path.render(&ctx, &mut self.path);
+                }
+                step.method.as_str()
+            }
         };
         let out = &mut self.request;
         out.clear();
-        let method = step.method.as_str();
         http::begin_request(out, method);
-        out.extend_from_slice(plan.base_path.as_bytes());
-        step.path.render(&ctx, out);
-        http::end_request_line(out, &plan.authority);
+        out.extend_from_slice(&self.path);
+        let other_origin = hop.and_then(Hop::authority);
+        http::end_request_line(out, other_origin.as_deref().unwrap_or(&plan.authority));
+        let body = step
+            .body
+            .as_ref()
+            .filter(|_| hop.is_none_or(|h| h.keep_body));
         for (name, value) in &step.headers {
+            if body.is_none() && name.eq_ignore_ascii_case("content-type") {
+                continue;
+            }
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b": ");
             value.render(&ctx, out);
             out.extend_from_slice(b"\r\n");
         }
-        let body = step.body.as_ref().map(|template| {
+        if let Some(auth) = step.basic_auth.as_ref().filter(|_| other_origin.is_none()) {
+            // RFC 7617: base64 of `user:password`.
+            self.credentials.clear();
+            auth.username.render(&ctx, &mut self.credentials);
+            self.credentials.push(b':');
+            auth.password.render(&ctx, &mut self.credentials);
+            out.extend_from_slice(b"Authorization: Basic ");
+            let at = out.len();
+            let n = base64::encoded_len(self.credentials.len(), true).unwrap_or(0);
+            out.resize(at + n, 0);
+            let written = base64::engine::general_purpose::STANDARD
+                .encode_slice(&self.credentials, &mut out[at..])
+                .unwrap_or(0);
+            out.truncate(at + written);
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(jar) = &mut self.jar {
+            if !jar.is_empty() {
+                jar.at(hop.and_then(|h| h.origin.as_ref()), &self.path);
+                jar.write_header(out);
+            }
+        }
+        let body = body.map(|b| {
             self.body.clear();
-            template.render(&ctx, &mut self.body);
-            &self.body[..]
+            b.template.render(&ctx, &mut self.body);
+            (&self.body[..], b.content_type.as_deref().map(str::as_bytes))
         });
-        http::finish_request(out, method, body);
+        match body {
+            Some((bytes, ct)) => http::finish_request_as(out, method, Some(bytes), ct),
+            None => http::finish_request_as(out, method, None, None),
+        }
     }
 
-    /// Send one request of `flows[flow].steps[s]` and record it.
+    /// Send one request of `flows[flow].steps[s]`, following its
+    /// redirects, and record each (hops count as the step's requests).
     async fn send(&mut self, flow: usize, s: usize, late: Option<Duration>) -> Sent {
         let plan = self.local.plan.clone();
         let step = &plan.scenario.flows[flow].steps[s];
         let id = plan.step_ids[flow][s];
-        self.render(step);
-        let started = Instant::now();
-        let result = self
-            .conn
-            .send(&self.request, &mut self.resp, plan.timeout)
-            .await;
-        let latency = started.elapsed();
-        let us = latency.as_micros() as u64;
-        let corrected = late.map(|late| (latency + late).as_micros() as u64);
-        let local = &self.local;
-        if let Some(handshake) = self.conn.take_handshake() {
-            local.stats.borrow_mut().record_handshake(handshake);
-        }
-        local.completed.set(local.completed.get() + 1);
-        let (sent, outcome_ok) = match result {
-            Err(err) => {
-                local.stats.borrow_mut().record(
-                    id,
-                    us,
-                    corrected,
-                    RequestOutcome::Transport { kind: err.as_str() },
-                );
-                (Sent::Failed, false)
+        let mut hop: Option<Hop> = None;
+        let mut hops = 0;
+        loop {
+            self.render(step, hop.as_ref());
+            let started = Instant::now();
+            let result = self
+                .conn
+                .send(&self.request, &mut self.resp, plan.timeout)
+                .await;
+            let latency = started.elapsed();
+            let us = latency.as_micros() as u64;
+            let corrected = late.map(|late| (latency + late).as_micros() as u64);
+            let local = &self.local;
+            if let Some(handshake) = self.conn.take_handshake() {
+                local.stats.borrow_mut().record_handshake(handshake);
             }
-            Ok(()) => {
-                let status = self.resp.status;
-                if step.expect.contains(status) {
-                    match capture_into(&step.captures, &self.resp.body, &mut self.vars) {
-                        Ok(()) => {
-                            local.stats.borrow_mut().record(
-                                id,
-                                us,
-                                corrected,
-                                RequestOutcome::Ok { status },
-                            );
-                            (Sent::Ok, true)
+            local.completed.set(local.completed.get() + 1);
+            let record = |outcome| {
+                local.stats.borrow_mut().record(id, us, corrected, outcome);
+                if !matches!(outcome, RequestOutcome::Ok { .. }) {
+                    local.failed.set(local.failed.get() + 1);
+                }
+            };
+            if let Err(err) = result {
+                record(RequestOutcome::Transport { kind: err.as_str() });
+                return Sent::Failed;
+            }
+            let status = self.resp.status;
+            if let Some(jar) = &mut self.jar {
+                jar.store(
+                    &self.resp,
+                    hop.as_ref().and_then(|h| h.origin.as_ref()),
+                    &self.path,
+                );
+            }
+            if redirect::is_redirect(status) && hops < step.follow_redirects {
+                let method = hop.as_ref().map_or(step.method.as_str(), |h| h.method);
+                let base = hop
+                    .as_ref()
+                    .and_then(|h| h.origin.as_ref())
+                    .unwrap_or(&plan.origin);
+                match redirect::next_hop(
+                    base,
+                    &plan.origin,
+                    &plan.also,
+                    &self.path,
+                    method,
+                    status,
+                    self.resp.header("location"),
+                ) {
+                    Ok(next) => {
+                        record(RequestOutcome::Ok { status });
+                        hop = Some(next);
+                        hops += 1;
+                        if self.local.over() {
+                            return Sent::Failed;
                         }
-                        Err(_) => {
-                            let outcome = RequestOutcome::BadStatus {
-                                status,
-                                kind: "capture-failed",
-                            };
-                            local.stats.borrow_mut().record(id, us, corrected, outcome);
-                            (Sent::Failed, false)
-                        }
+                        continue;
                     }
-                } else {
-                    let kind = error_kind(status, &self.resp.body, &mut self.scratch);
-                    local.stats.borrow_mut().record(
-                        id,
-                        us,
-                        corrected,
-                        RequestOutcome::BadStatus { status, kind },
-                    );
-                    match step.reauth_on(status) {
-                        Some(login) => (Sent::Reauth(login), false),
-                        None => (Sent::Failed, false),
+                    Err(e) => {
+                        record(RequestOutcome::BadStatus {
+                            status,
+                            kind: e.as_str(),
+                        });
+                        return Sent::Failed;
                     }
                 }
             }
-        };
-        if !outcome_ok {
-            local.failed.set(local.failed.get() + 1);
+            if !step.expect.contains(status) {
+                let kind = error_kind(status, &self.resp.body, &mut self.scratch);
+                record(RequestOutcome::BadStatus { status, kind });
+                return match step.reauth_on(status) {
+                    Some(login) => Sent::Reauth(login),
+                    None => Sent::Failed,
+                };
+            }
+            let answer = Answer {
+                resp: &self.resp,
+                jar: self.jar.as_ref(),
+            };
+            return match capture_into(&step.captures, &answer, &mut self.vars) {
+                Ok(()) => {
+                    record(RequestOutcome::Ok { status });
+                    Sent::Ok
+                }
+                Err((c, why)) => {
+                    record(RequestOutcome::BadStatus {
+                        status,
+                        kind: "capture-failed",
+                    });
+                    let capture = &step.captures[c];
+                    local
+                        .stats
+                        .borrow_mut()
+                        .record_capture_miss((flow, s, c), || {
+                            format!(
+                                "step {}: capture {} = {}: {why}",
+                                step.name, capture.name, capture.selector
+                            )
+                        });
+                    Sent::Failed
+                }
+            };
         }
-        sent
     }
+}
+
+/// The path and query of `url` when it is an absolute URL on `origin`'s
+/// origin (a captured `Location` header), else `None`.
+fn same_origin_path(origin: &url::Url, url: &[u8]) -> Option<Vec<u8>> {
+    let url = url::Url::parse(std::str::from_utf8(url).ok()?).ok()?;
+    (url.origin() == origin.origin()).then(|| redirect::path_and_query(&url))
 }

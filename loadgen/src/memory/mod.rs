@@ -25,7 +25,11 @@ use sampler::{SamplerConfig, SamplerHandle, SamplerReport};
 pub(crate) struct MemoryConfig<'a> {
     pub(crate) interval: Duration,
     pub(crate) pid: Option<u32>,
+    /// Sample `pid` with its descendants (see [`crate::proctree`]).
+    pub(crate) pid_tree: bool,
     pub(crate) metrics_url: Option<String>,
+    /// `--metrics-url` was given (see [`SamplerConfig::metrics_url_given`]).
+    pub(crate) metrics_url_given: bool,
     /// How the run reaches its URLs (TLS, `--connect-to`), for the
     /// metrics URL and a Prometheus server.
     pub(crate) reach: crate::target::Reach,
@@ -40,6 +44,8 @@ pub(crate) struct MemoryConfig<'a> {
     pub(crate) ramp_up: Duration,
     /// Where the service's memory comes from.
     pub(crate) source: source::SourceSpec,
+    /// `--heap-metric` / `--logins-metric`.
+    pub(crate) gauges: selector::Gauges,
 }
 
 /// The sampler while it runs.
@@ -55,6 +61,9 @@ pub(crate) struct Memory {
     limit_given: bool,
     /// Where a limit not given comes from (`memory.sources.limit`).
     limit_word: &'static str,
+    /// "heap: SELECTOR from URL": the series `--heap-metric` chose, for the
+    /// notes once it was read.
+    heap_note: Option<String>,
 }
 
 /// The server's memory as last sampled, and the live verdict: what the
@@ -75,10 +84,12 @@ pub(crate) struct MemoryNow {
 
 impl Memory {
     /// Start sampling. A source a flag chose (`--memory-metric`,
-    /// `--memory-query`, `--cgroup`, `--container`) that gives nothing at
+    /// `--memory-query`, `--cgroup`, `--container`, `--metrics-url`,
+    /// `--heap-metric`) that gives nothing at
     /// the first sample is an error: the run would measure nothing.
     pub(crate) async fn start(cfg: MemoryConfig<'_>) -> Result<Memory, String> {
-        let explicit = cfg.source.is_explicit();
+        // A gauge a flag names is as explicit as a chosen source.
+        let explicit = cfg.source.is_explicit() || !cfg.gauges.is_empty() || cfg.metrics_url_given;
         if cfg.pid.is_none() && cfg.metrics_url.is_none() && !explicit {
             return Ok(Memory {
                 handle: None,
@@ -88,22 +99,37 @@ impl Memory {
                 cgroup_source: None,
                 limit_given: false,
                 limit_word: "metrics",
+                heap_note: None,
             });
         }
         let rss_source = if cfg.pid.is_some() { "proc" } else { "metrics" };
         let cgroup = cfg.spawned.and_then(|s| s.child.usage_probe());
+        let charged = cfg
+            .spawned
+            .and_then(|s| s.child.cgroup_dir())
+            .and_then(|dir| clw_limit::CgroupMemory::open(dir).ok());
         let cgroup_source = match &cfg.source {
             source::SourceSpec::Cgroup(read) => Some(read.version().as_str()),
             _ => cgroup.as_ref().map(|c| c.source().as_str()),
         };
         let limit_given = cfg.limit_bytes.is_some();
         let limit_word = cfg.source.limit_word();
+        let heap_note = cfg.gauges.heap.as_ref().map(|heap| {
+            format!(
+                "heap: {} from {} (--heap-metric): the verdict and the retained bytes per login use it",
+                heap.text(),
+                cfg.metrics_url.as_deref().unwrap_or("/metrics")
+            )
+        });
         let started = sampler::start(SamplerConfig {
             interval: cfg.interval,
             pid: cfg.pid,
+            pid_tree: cfg.pid_tree,
             metrics_url: cfg.metrics_url,
+            metrics_url_given: cfg.metrics_url_given,
             reach: cfg.reach,
             cgroup,
+            charged,
             csv_path: cfg.csv_path,
             counters: cfg.counters,
             scrape_timeout: cfg.scrape_timeout,
@@ -111,6 +137,7 @@ impl Memory {
             limit_bytes: cfg.limit_bytes,
             ramp_up: cfg.ramp_up,
             source: cfg.source,
+            gauges: cfg.gauges,
         })
         .await;
         match started {
@@ -122,6 +149,7 @@ impl Memory {
                 cgroup_source,
                 limit_given,
                 limit_word,
+                heap_note,
             }),
             Err(e) if explicit => Err(e.to_string()),
             Err(e) => Ok(Memory {
@@ -132,6 +160,7 @@ impl Memory {
                 cgroup_source,
                 limit_given,
                 limit_word,
+                heap_note,
             }),
         }
     }
@@ -248,6 +277,12 @@ impl Memory {
             }
             if let Some(e) = report.write_error {
                 notes.push(format!("samples.csv incomplete: {e}"));
+            }
+            if let Some(note) = self
+                .heap_note
+                .filter(|_| report.sources.heap_metric.is_some())
+            {
+                notes.push(note);
             }
             let mut found = report.sources;
             if given {

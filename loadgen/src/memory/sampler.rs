@@ -36,9 +36,11 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::prometheus::PromQuery;
+use super::selector::Gauges;
 use super::source::SourceSpec;
 use crate::load::counters::LoadCounters;
 use crate::opts::MemoryAggregate;
+use crate::proctree::TreeMemory;
 use clw_run::{MemorySource, MemorySources, RunFileError, SampleRow, SamplesWriter};
 use scrape::{MetricsFigures, ScrapeError, Scraper};
 
@@ -46,13 +48,23 @@ pub(crate) struct SamplerConfig {
     pub interval: Duration,
     /// The server's PID: RSS/HWM from /proc. None: RSS from /metrics.
     pub pid: Option<u32>,
+    /// The RSS of `pid` and its descendants, summed (no HWM): the server
+    /// is a descendant of `pid`, or its workers are.
+    pub pid_tree: bool,
     /// `http://host:port/path` of a Prometheus text endpoint (or https).
     pub metrics_url: Option<String>,
+    /// `--metrics-url` was given: the user chose that page, so a page that
+    /// cannot be read at the first sample is a setup error naming the flag
+    /// (a typo there must not turn the memory gate off without a word).
+    pub metrics_url_given: bool,
     /// How the run reaches its URLs (TLS, `--connect-to`), for
     /// `metrics_url` and a Prometheus server.
     pub reach: crate::target::Reach,
     /// The spawned server's cgroup usage.
     pub cgroup: Option<UsageProbe>,
+    /// The spawned server's memory cgroup, for what it charges against the
+    /// limit (usage less inactive file cache: `cgroup_working_set_bytes`).
+    pub charged: Option<CgroupMemory>,
     pub csv_path: PathBuf,
     pub counters: Arc<LoadCounters>,
     /// Bound on each /metrics GET, so a hung endpoint cannot stall sampling.
@@ -66,6 +78,8 @@ pub(crate) struct SamplerConfig {
     pub ramp_up: Duration,
     /// Where the service's memory comes from (docs/memory.md, Sources).
     pub source: SourceSpec,
+    /// `--heap-metric` / `--logins-metric`: the service's own gauges.
+    pub gauges: Gauges,
 }
 
 /// What the sampler did, for summary.json.
@@ -127,6 +141,8 @@ struct ServiceReading {
     memory: Option<u64>,
     /// The raw cgroup usage (the `cgroup_bytes` column).
     usage: Option<u64>,
+    /// Usage less inactive file cache, when memory.stat was read.
+    working_set: Option<u64>,
     limit: Option<u64>,
 }
 
@@ -165,14 +181,16 @@ impl SamplerHandle {
 /// Create samples.csv with its header and start sampling on a tokio task.
 pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerError> {
     let proc = match cfg.pid {
-        Some(pid) => {
-            Some(ProcMemory::open(pid).map_err(|source| SamplerError::Pid { pid, source })?)
-        }
+        Some(pid) => Some(
+            ProcReader::open(pid, cfg.pid_tree)
+                .map_err(|source| SamplerError::Pid { pid, source })?,
+        ),
         None => None,
     };
     let scraper = match &cfg.metrics_url {
         Some(url) => {
-            let scraper = Scraper::new(cfg.reach.url(url)?, cfg.scrape_timeout);
+            let scraper = Scraper::new(cfg.reach.url(url)?, cfg.scrape_timeout)
+                .with_gauges(cfg.gauges.clone());
             Some(match cfg.source.picks() {
                 Some(picks) => scraper.with_picks(picks.clone()),
                 None => scraper,
@@ -180,7 +198,8 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         }
         None => None,
     };
-    let explicit = cfg.source.is_explicit();
+    let explicit = cfg.source.is_explicit() || !cfg.gauges.is_empty() || cfg.metrics_url_given;
+    let heap_metric = cfg.gauges.heap.as_ref().map(|s| s.text().to_string());
     let service = match cfg.source {
         SourceSpec::Default | SourceSpec::Metrics(_) => Service::Scraped,
         SourceSpec::Prometheus {
@@ -205,6 +224,8 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         scraper,
         service,
         metrics_url: cfg.metrics_url.clone().unwrap_or_default(),
+        gauges: !cfg.gauges.is_empty(),
+        metrics_url_given: cfg.metrics_url_given,
     };
     if explicit {
         probe.check().await?;
@@ -222,11 +243,13 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         scraper,
         service,
         cgroup: cfg.cgroup,
+        charged: cfg.charged,
         counters: cfg.counters,
         csv,
         latest: Arc::clone(&latest),
         prev: None,
         report: SamplerReport::default(),
+        heap_metric,
         given_limit: cfg.limit_bytes,
         live: LiveVerdict::new(AnalysisInput {
             limit_bytes: cfg.limit_bytes,
@@ -250,14 +273,26 @@ struct Probe {
     scraper: Option<Scraper>,
     service: Service,
     metrics_url: String,
+    /// `--heap-metric` / `--logins-metric` name series of the page.
+    gauges: bool,
+    /// `--metrics-url` chose the page.
+    metrics_url_given: bool,
 }
 
 impl Probe {
     async fn check(&mut self) -> Result<(), SamplerError> {
         if let Some(scraper) = &mut self.scraper {
             if let Err(e) = scraper.scrape().await {
+                if self.metrics_url_given {
+                    return Err(SamplerError::Source(format!(
+                        "--metrics-url {}: {e}",
+                        self.metrics_url
+                    )));
+                }
                 // Only fatal when the page holds the chosen figures.
-                if matches!(e, ScrapeError::NoMatch(_)) || matches!(self.service, Service::Scraped)
+                if matches!(e, ScrapeError::NoMatch(_))
+                    || matches!(self.service, Service::Scraped)
+                    || self.gauges
                 {
                     return Err(SamplerError::Source(format!(
                         "metrics at {}: {e}",
@@ -287,8 +322,8 @@ async fn read_service(service: &mut Service) -> Result<ServiceReading, String> {
             };
             Ok(ServiceReading {
                 memory: Some(as_u64(value)),
-                usage: None,
                 limit: limit.map(as_u64),
+                ..ServiceReading::default()
             })
         }
         Service::Cgroup(cgroup) => {
@@ -296,24 +331,52 @@ async fn read_service(service: &mut Service) -> Result<ServiceReading, String> {
             Ok(ServiceReading {
                 memory: Some(r.working_set),
                 usage: Some(r.usage),
+                working_set: r.inactive_file.map(|_| r.working_set),
                 limit: r.limit,
             })
         }
     }
 }
 
+/// Where RSS is read from /proc: one process, or a process tree.
+enum ProcReader {
+    One(ProcMemory),
+    Tree(TreeMemory),
+}
+
+impl ProcReader {
+    fn open(pid: u32, tree: bool) -> std::io::Result<ProcReader> {
+        Ok(match tree {
+            true => ProcReader::Tree(TreeMemory::open(pid)?),
+            false => ProcReader::One(ProcMemory::open(pid)?),
+        })
+    }
+
+    /// RSS and HWM (none for a tree: a sum of peaks reached at different
+    /// times is no peak).
+    fn read(&mut self) -> std::io::Result<(u64, Option<u64>)> {
+        match self {
+            ProcReader::One(p) => p.read().map(|m| (m.rss_bytes, Some(m.hwm_bytes))),
+            ProcReader::Tree(t) => t.read().map(|rss| (rss, None)),
+        }
+    }
+}
+
 struct Sampler {
     start: Instant,
-    proc: Option<ProcMemory>,
+    proc: Option<ProcReader>,
     scraper: Option<Scraper>,
     service: Service,
     cgroup: Option<UsageProbe>,
+    charged: Option<CgroupMemory>,
     counters: Arc<LoadCounters>,
     csv: SamplesWriter,
     latest: Arc<Mutex<Option<SampleRow>>>,
     /// (t_s, completed, failed) at the previous sample.
     prev: Option<(f64, u64, u64)>,
     report: SamplerReport,
+    /// `--heap-metric` as written, for `memory.sources.heap_metric`.
+    heap_metric: Option<String>,
     given_limit: Option<u64>,
     /// The verdict so far, decided by the same analysis as the final one.
     live: LiveVerdict,
@@ -385,11 +448,18 @@ impl Sampler {
             self.report.advertised_limit = Some(limit);
             self.report.limit_origin = Some(self.limit_origin());
         }
+        // One reading of the spawned server's cgroup gives its usage and
+        // working set at the same instant; the usage file alone otherwise.
+        let charged = self.charged.as_ref().and_then(|c| c.read().ok());
         let mut sample = SampleRow {
             t_s,
             cgroup_bytes: service
                 .usage
+                .or(charged.map(|r| r.usage))
                 .or_else(|| self.cgroup.as_ref().and_then(UsageProbe::read)),
+            cgroup_working_set_bytes: service
+                .working_set
+                .or(charged.and_then(|r| r.inactive_file.map(|_| r.working_set))),
             allocated_bytes: as_u64(metrics.allocated),
             active_bytes: as_u64(metrics.active),
             resident_bytes: as_u64(metrics.resident),
@@ -412,11 +482,14 @@ impl Sampler {
             self.report.sources.rss = Some(source.as_str().into());
         } else if let (Service::Scraped, Some(proc)) = (&self.service, &mut self.proc) {
             match proc.read() {
-                Ok(mem) => {
-                    sample.rss_bytes = Some(mem.rss_bytes);
-                    sample.hwm_bytes = Some(mem.hwm_bytes);
+                Ok((rss, hwm)) => {
+                    sample.rss_bytes = Some(rss);
+                    sample.hwm_bytes = hwm;
                     sample.source = Some(MemorySource::Proc);
                     self.report.sources.rss = Some("proc".into());
+                    if let ProcReader::Tree(tree) = proc {
+                        self.report.sources.rss_scope = Some(tree.scope());
+                    }
                 }
                 Err(_) => self.report.proc_failures += 1,
             }
@@ -429,6 +502,9 @@ impl Sampler {
         }
         if metrics.has_allocator() {
             self.report.sources.allocator = Some("metrics".into());
+            if self.heap_metric.is_some() {
+                self.report.sources.heap_metric = self.heap_metric.clone();
+            }
         }
         if sample.cgroup_bytes.is_some() {
             self.report.sources.cgroup = match &self.service {

@@ -101,6 +101,49 @@ impl Selector {
     }
 }
 
+/// `--heap-metric` / `--logins-metric`: a service's own gauges that stand
+/// in for clw-auth's allocator gauge and login counter. Matching series are
+/// summed (a JVM has one heap series per pool).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Gauges {
+    pub(crate) heap: Option<Selector>,
+    pub(crate) logins: Option<Selector>,
+}
+
+impl Gauges {
+    /// Parsed from the flags; `Err` names the flag.
+    pub(crate) fn parse(heap: Option<&str>, logins: Option<&str>) -> Result<Gauges, String> {
+        let parse = |flag: &str, text: Option<&str>| {
+            text.map(|t| Selector::parse(t).map_err(|e| format!("{flag}: {e}")))
+                .transpose()
+        };
+        Ok(Gauges {
+            heap: parse("--heap-metric", heap)?,
+            logins: parse("--logins-metric", logins)?,
+        })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_none() && self.logins.is_none()
+    }
+
+    /// The heap and login figures of a page, each summed over the series
+    /// its selector matches; a selector matching nothing is an error naming
+    /// its flag and what the page had.
+    pub(crate) fn pick(&self, text: &str) -> Result<(Option<f64>, Option<f64>), String> {
+        let pick = |flag: &str, sel: &Option<Selector>| {
+            sel.as_ref()
+                .map(|s| s.pick(text, MemoryAggregate::Sum))
+                .transpose()
+                .map_err(|e| format!("{flag}: {e}"))
+        };
+        Ok((
+            pick("--heap-metric", &self.heap)?,
+            pick("--logins-metric", &self.logins)?,
+        ))
+    }
+}
+
 /// Sum or max of `values`; `None` when there are none.
 pub(crate) fn aggregate(values: impl Iterator<Item = f64>, how: MemoryAggregate) -> Option<f64> {
     values.fold(None, |acc, v| {
@@ -193,5 +236,30 @@ up 1
             let err = Selector::parse(bad).unwrap_err();
             assert!(err.contains(bad), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn heap_gauges_sum_every_matching_series() {
+        let jvm = r#"
+jvm_memory_used_bytes{area="heap",id="G1 Eden Space"} 1000
+jvm_memory_used_bytes{area="heap",id="G1 Old Gen"} 2500
+jvm_memory_used_bytes{area="nonheap",id="Metaspace"} 90000
+http_requests_total{route="/login",code="200"} 7
+http_requests_total{route="/login",code="401"} 2
+"#;
+        let g = Gauges::parse(
+            Some(r#"jvm_memory_used_bytes{area="heap"}"#),
+            Some(r#"http_requests_total{route="/login",code="200"}"#),
+        )
+        .unwrap();
+        assert_eq!(g.pick(jvm), Ok((Some(3500.0), Some(7.0))));
+        let g = Gauges::parse(Some("nodejs_heap_size_used_bytes"), None).unwrap();
+        let err = g.pick(jvm).unwrap_err();
+        assert!(
+            err.starts_with("--heap-metric: `nodejs_heap_size_used_bytes` matched no series; the page had jvm_memory_used_bytes"),
+            "{err}"
+        );
+        let err = Gauges::parse(None, Some("sum(x)")).unwrap_err();
+        assert!(err.starts_with("--logins-metric: "), "{err}");
     }
 }

@@ -12,7 +12,7 @@ use crate::load::engine::{WorkerMsg, INTERVAL};
 use clw_run::{HdrLog, RunFileError};
 
 use crate::load::stats::{percentiles, IntervalStats};
-use crate::results::output::LatencyCsv;
+use crate::results::output::{ErrorsCsv, LatencyCsv};
 
 /// What the progress line shows; updated once per interval.
 #[derive(Debug, Clone, Default)]
@@ -40,6 +40,7 @@ pub(crate) struct Collector {
     step_names: Vec<String>,
     csv: LatencyCsv,
     hlog: HdrLog,
+    errors: ErrorsCsv,
     open_model: bool,
     live: Arc<Mutex<Live>>,
     /// The run's totals so far, for readers outside the collector (the live
@@ -58,6 +59,7 @@ impl Collector {
         step_names: Vec<String>,
         csv: LatencyCsv,
         hlog: HdrLog,
+        errors: ErrorsCsv,
         open_model: bool,
         live: Arc<Mutex<Live>>,
     ) -> Collector {
@@ -65,6 +67,7 @@ impl Collector {
             step_names,
             csv,
             hlog,
+            errors,
             open_model,
             live,
             totals_out: None,
@@ -154,6 +157,7 @@ impl Collector {
     ) -> Result<(), RunFileError> {
         self.csv
             .write_interval(end.as_secs_f64(), &self.step_names, stats, users)?;
+        self.errors.write_interval(end, stats)?;
         let length = end - start;
         for (name, step) in self.step_names.iter().zip(&stats.steps) {
             if step.requests == 0 {

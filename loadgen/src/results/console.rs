@@ -87,6 +87,65 @@ fn stages(o: &mut String, s: &RunSummary) {
     }
 }
 
+/// "peak RSS 13.7 MiB (5.3% of limit)", or under a memory cgroup "peak
+/// cgroup working set 243.1 MiB (95.0% of limit), RSS 287.0 MiB": the share
+/// is of what the kernel charges (docs/memory.md). A server that lived
+/// through a limit its figure passed is not shown above 100%.
+fn memory_peak(o: &mut String, s: &RunSummary, m: &clw_run::MemoryReport) {
+    let what = m.peak_percent_of.as_deref().unwrap_or("RSS");
+    let charged = m.peak_charged_bytes.filter(|_| what.starts_with("cgroup"));
+    let _ = write!(
+        o,
+        "  memory    peak {} {}",
+        if charged.is_some() { what } else { "RSS" },
+        mib(charged.or(m.peak_rss_bytes))
+    );
+    let killed = s.server.exit.as_ref().is_some_and(|e| e.oom_killed);
+    match m.peak_rss_percent {
+        Some(p) if p > 100.0 && !killed => {
+            let _ = write!(
+                o,
+                " (above the limit, which the server survived: not enforced on {what})"
+            );
+        }
+        Some(p) => {
+            let _ = write!(o, " ({p:.1}% of limit)");
+        }
+        None => {}
+    }
+    if charged.is_some() {
+        let _ = write!(o, ", RSS {}", mib(m.peak_rss_bytes));
+    }
+}
+
+/// The requests, their errors, and those sent after the server's death
+/// (which the figures above them leave out, and say so).
+fn requests(o: &mut String, s: &RunSummary) {
+    let r = &s.requests;
+    let over = match (&s.after_death, s.life_s()) {
+        (Some(_), Some(life)) => format!(" over the server's {life:.1}s life"),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        o,
+        "  requests  {} total, {} ok, {} failed, {:.1} req/s{over}",
+        r.total,
+        r.ok,
+        r.failed,
+        s.throughput_rps.unwrap_or(0.0)
+    );
+    if !r.by_error.is_empty() {
+        let errors: Vec<String> = r.by_error.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(o, "  errors    {}", errors.join(", "));
+        for (why, n) in &r.capture_failed {
+            let _ = writeln!(o, "            capture-failed {n}: {why}");
+        }
+    }
+    if let Some(dead) = &s.after_death {
+        let _ = writeln!(o, "  after death {}", dead.describe());
+    }
+}
+
 /// The summary as a person reads it on a terminal.
 // Long by design: the console summary top to bottom, one block per line a
 // user reads; the code's order is the output's.
@@ -103,19 +162,7 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
             .unwrap_or_default(),
         s.elapsed_s.unwrap_or(0.0)
     );
-    let r = &s.requests;
-    let _ = writeln!(
-        o,
-        "  requests  {} total, {} ok, {} failed, {:.1} req/s",
-        r.total,
-        r.ok,
-        r.failed,
-        s.throughput_rps.unwrap_or(0.0)
-    );
-    if !r.by_error.is_empty() {
-        let errors: Vec<String> = r.by_error.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        let _ = writeln!(o, "  errors    {}", errors.join(", "));
-    }
+    requests(&mut o, s);
     if s.dropped_iterations > 0 {
         let _ = writeln!(
             o,
@@ -163,12 +210,15 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
     stages(&mut o, s);
     let m = s.memory.clone().unwrap_or_default();
     let verdict = m.verdict.unwrap_or(Verdict::Inconclusive);
-    let _ = write!(o, "  memory    peak RSS {}", mib(m.peak_rss_bytes));
-    if let Some(p) = m.peak_rss_percent {
-        let _ = write!(o, " ({p:.1}% of limit)");
-    }
-    if let Some(src) = &m.sources.rss {
-        let _ = write!(o, " [from {src}]");
+    memory_peak(&mut o, s, &m);
+    match (&m.sources.rss, &m.sources.rss_scope) {
+        (Some(src), Some(scope)) => {
+            let _ = write!(o, " [from {src}: {scope}]");
+        }
+        (Some(src), None) => {
+            let _ = write!(o, " [from {src}]");
+        }
+        _ => {}
     }
     let _ = writeln!(o, ", verdict {verdict}");
     for e in &m.evidence {
@@ -206,14 +256,25 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
         let _ = writeln!(o, "  note      {note}");
     }
     for t in &s.thresholds {
-        let actual = t.actual_text().unwrap_or_else(|| "unknown".into());
+        let actual = match t.passed {
+            // The SKIP label says why.
+            None => t.actual_text().unwrap_or_else(|| "unknown".into()),
+            Some(_) => t.actual_shown("unknown"),
+        };
+        let skip;
         let _ = writeln!(
             o,
             "  {} {} (actual {actual})",
             match t.passed {
                 Some(true) => "PASS",
                 Some(false) => "FAIL",
-                None => "SKIP (no memory limit known)",
+                None => {
+                    skip = format!(
+                        "SKIP ({})",
+                        t.why.as_deref().unwrap_or(clw_run::threshold::NO_LIMIT)
+                    );
+                    &skip
+                }
             },
             t.expr
         );
@@ -231,7 +292,7 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
         }
     );
     let _ = writeln!(o, "  run folder {}", out.display());
-    o
+    crate::escape::printable(&o)
 }
 
 #[cfg(test)]
@@ -281,6 +342,28 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_line_says_a_process_tree_was_measured() {
+        let mut s = RunSummary {
+            memory: Some(MemoryReport {
+                peak_rss_bytes: Some(30 << 20),
+                ..MemoryReport::default()
+            }),
+            ..RunSummary::default()
+        };
+        let sources = &mut s.memory.as_mut().unwrap().sources;
+        sources.rss = Some("proc".into());
+        let text = render(&s, Path::new("run"));
+        assert!(text.contains("peak RSS 30.0 MiB [from proc], "), "{text}");
+        s.memory.as_mut().unwrap().sources.rss_scope =
+            Some("process tree of 42 (2 processes)".into());
+        let text = render(&s, Path::new("run"));
+        assert!(
+            text.contains("peak RSS 30.0 MiB [from proc: process tree of 42 (2 processes)], "),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn tls_runs_show_handshakes_and_an_insecure_warning() {
         let mut s = RunSummary {
             tls: Some(clw_run::TlsSummary {
@@ -319,6 +402,40 @@ mod tests {
         assert!(text.contains(crate::tls::INSECURE_WARNING), "{text}");
         s.tls = None;
         assert!(!render(&s, Path::new("run")).contains("tls "));
+    }
+
+    #[test]
+    fn requests_after_a_death_are_shown_apart() {
+        let mut s = RunSummary {
+            elapsed_s: Some(56.7),
+            throughput_rps: Some(2000.0),
+            ..RunSummary::default()
+        };
+        s.requests.total = 107_400;
+        s.requests.ok = 107_394;
+        s.requests.failed = 6;
+        s.requests.by_error.insert("reset".into(), 6);
+        let text = render(&s, Path::new("run"));
+        assert!(
+            text.contains("6 failed, 2000.0 req/s\n"),
+            "no death, no life: {text}"
+        );
+        assert!(!text.contains("after death"), "{text}");
+        s.after_death = Some(clw_run::AfterDeath {
+            from_s: 53.7,
+            requests: 287_769,
+            failed: 287_769,
+            by_error: [("connect".to_string(), 287_769)].into(),
+        });
+        let text = render(&s, Path::new("run"));
+        assert!(
+            text.contains("6 failed, 2000.0 req/s over the server's 53.7s life\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  errors    reset 6\n  after death 287769 requests sent after the server died (connect 287769): not counted in throughput or latency\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -365,5 +482,40 @@ mod tests {
         }
         s.stages = None;
         assert!(!render(&s, Path::new("run")).contains("stages"));
+    }
+
+    #[test]
+    fn under_a_cgroup_the_peak_is_what_it_charges_with_rss_beside() {
+        let mut s = RunSummary {
+            memory: Some(MemoryReport {
+                peak_rss_bytes: Some(287 << 20),
+                peak_charged_bytes: Some(243 << 20),
+                peak_percent_of: Some("cgroup working set".into()),
+                peak_rss_percent: Some(94.92),
+                ..MemoryReport::default()
+            }),
+            ..RunSummary::default()
+        };
+        let text = render(&s, Path::new("run"));
+        assert!(
+            text.contains(
+                "memory    peak cgroup working set 243.0 MiB (94.9% of limit), RSS 287.0 MiB"
+            ),
+            "{text}"
+        );
+        // No cgroup, RSS past a limit the server lived through: no "112%".
+        s.memory = Some(MemoryReport {
+            peak_rss_bytes: Some(287 << 20),
+            peak_percent_of: Some("RSS".into()),
+            peak_rss_percent: Some(112.11),
+            ..MemoryReport::default()
+        });
+        let text = render(&s, Path::new("run"));
+        assert!(
+            text.contains(
+                "memory    peak RSS 287.0 MiB (above the limit, which the server survived"
+            ) && !text.contains("112"),
+            "{text}"
+        );
     }
 }

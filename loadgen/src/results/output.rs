@@ -1,5 +1,6 @@
-//! The collector's rows for latency.csv: one per step per interval plus an
-//! `all` row, from the interval's merged stats. The file formats and their
+//! The collector's rows for latency.csv (one per step per interval plus an
+//! `all` row) and errors.csv (an `all` row per interval plus one per error
+//! kind), from the interval's merged stats. The file formats and their
 //! writers (latency.csv, latency.hlog, summary.json) are clw-run's
 //! (docs/run-folder.md); this module only turns histograms into rows.
 //! Every interval is flushed as soon as it is written, so a run killed
@@ -7,7 +8,10 @@
 
 use std::path::Path;
 
-use clw_run::{LatencyRow, LatencyWriter, RunFileError};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use clw_run::{ErrorsRow, ErrorsWriter, LatencyRow, LatencyWriter, RunFileError};
 
 use crate::load::stats::{percentiles, IntervalStats, StepStats};
 
@@ -58,6 +62,48 @@ impl LatencyCsv {
     }
 }
 
+/// errors.csv: what failed in each interval, by kind, the failures of
+/// requests sent after the server's death apart.
+pub(crate) struct ErrorsCsv {
+    out: ErrorsWriter,
+}
+
+impl ErrorsCsv {
+    pub(crate) fn create(path: &Path) -> Result<ErrorsCsv, RunFileError> {
+        Ok(ErrorsCsv {
+            out: ErrorsWriter::create(path)?,
+        })
+    }
+
+    /// Write the rows of the interval ending at `end` (since load start)
+    /// and flush them: the `all` row always, a row per kind that failed.
+    pub(crate) fn write_interval(
+        &mut self,
+        end: Duration,
+        stats: &IntervalStats,
+    ) -> Result<(), RunFileError> {
+        let t_ms = end.as_millis() as u64;
+        let dead = &stats.after_death;
+        self.out.write(&ErrorsRow {
+            t_ms,
+            kind: "all".into(),
+            errors: stats.errors(),
+            after_death: dead.failed,
+        })?;
+        let kinds: BTreeSet<&String> = stats.by_error.keys().chain(dead.by_error.keys()).collect();
+        for kind in kinds {
+            let n = |m: &std::collections::BTreeMap<String, u64>| m.get(kind).copied().unwrap_or(0);
+            self.out.write(&ErrorsRow {
+                t_ms,
+                kind: kind.clone(),
+                errors: n(&stats.by_error),
+                after_death: n(&dead.by_error),
+            })?;
+        }
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +125,28 @@ mod tests {
         assert_eq!(lines[1], "1.000,login,1,2.000,2.000,2.000,2.000,,,,,4");
         assert_eq!(lines[2], "1.000,all,1,2.000,2.000,2.000,2.000,,,,,4");
         assert_eq!(lines.len(), 3, "steps without requests get no row");
+    }
+
+    #[test]
+    fn errors_csv_has_an_all_row_per_interval_and_a_row_per_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("errors.csv");
+        let mut csv = ErrorsCsv::create(&path).unwrap();
+        csv.write_interval(Duration::from_secs(1), &IntervalStats::new(1))
+            .unwrap();
+        let mut s = IntervalStats::new(1);
+        s.record(0, 10, None, RequestOutcome::Transport { kind: "reset" });
+        s.record(0, 10, None, RequestOutcome::Ok { status: 200 });
+        s.after_death.requests = 5;
+        s.after_death.failed = 5;
+        s.after_death.by_error.insert("connect".into(), 5);
+        csv.write_interval(Duration::from_millis(2500), &s).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text,
+            "t_s,kind,errors,after_death\n1.000,all,0,0\n\
+             2.500,all,1,5\n2.500,connect,0,5\n2.500,reset,1,0\n"
+        );
     }
 
     #[test]

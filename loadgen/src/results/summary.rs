@@ -4,18 +4,23 @@
 
 use std::path::Path;
 
-use clw_run::{Requests, RunSummary, ServerExit, StageSummary, StepSummary};
+use clw_run::{AfterDeath, Requests, RunSummary, ServerExit, StageSummary, StepSummary};
 
 use crate::load::stages::Stages;
 use crate::load::stats::{percentiles, IntervalStats};
 use clw_run::threshold::Threshold;
 
-/// Fill the request and latency figures from the run's merged stats.
+/// Fill the request and latency figures from the run's merged stats. When
+/// the server died during the load (`death_s`: the load's death clock, in
+/// seconds since load start; else `server.exit`, set by then), the figures
+/// are the server's life's: the requests sent after its death are in
+/// `after_death` only, and the throughput is over the life, not the load's
+/// whole span.
 pub(crate) fn set_load(
     summary: &mut RunSummary,
     stats: &IntervalStats,
     step_names: &[String],
-    elapsed_s: f64,
+    (elapsed_s, death_s): (f64, Option<f64>),
     open: bool,
 ) {
     let total = stats.requests();
@@ -30,10 +35,23 @@ pub(crate) fn set_load(
             .map(|(s, n)| (s.to_string(), *n))
             .collect(),
         by_error: stats.by_error.clone(),
+        capture_failed: stats.capture_failures(),
     };
     summary.dropped_iterations = stats.dropped_iterations;
     summary.elapsed_s = Some(elapsed_s);
-    summary.throughput_rps = (elapsed_s > 0.0).then(|| total as f64 / elapsed_s);
+    let exit_s = summary
+        .server
+        .exit
+        .as_ref()
+        .map(|e| e.at_s.unwrap_or(elapsed_s));
+    summary.after_death = death_s.or(exit_s).map(|from_s| AfterDeath {
+        from_s,
+        requests: stats.after_death.requests,
+        failed: stats.after_death.failed,
+        by_error: stats.after_death.by_error.clone(),
+    });
+    let life_s = summary.life_s().unwrap_or(elapsed_s);
+    summary.throughput_rps = (life_s > 0.0).then(|| total as f64 / life_s);
     let all = stats.all_steps();
     let corrected = |h| if open { percentiles(h) } else { None };
     summary.latency_ms = percentiles(&all.latency);
@@ -206,9 +224,63 @@ mod tests {
     }
 
     #[test]
+    fn after_a_death_the_figures_are_the_servers_life() {
+        use crate::load::stats::RequestOutcome;
+        let mut stats = IntervalStats::new(1);
+        for _ in 0..100 {
+            stats.record(0, 20_000, None, RequestOutcome::Ok { status: 200 });
+        }
+        stats.after_death.requests = 900;
+        stats.after_death.failed = 900;
+        stats.after_death.by_error.insert("connect".into(), 900);
+        let names = ["login".to_string()];
+        let mut alive = RunSummary::default();
+        set_load(&mut alive, &stats, &names, (20.0, None), false);
+        assert_eq!(alive.throughput_rps, Some(5.0));
+        assert_eq!(alive.after_death, None, "no death, nothing apart");
+
+        let mut died = RunSummary::default();
+        died.server.exit = Some(ServerExit {
+            at_s: Some(10.0),
+            ..ServerExit::default()
+        });
+        set_load(&mut died, &stats, &names, (20.0, None), false);
+        assert_eq!(died.requests.total, 100);
+        assert_eq!(
+            died.throughput_rps,
+            Some(10.0),
+            "100 requests in a 10 s life"
+        );
+        let apart = died.after_death.as_ref().unwrap();
+        assert_eq!(
+            (apart.from_s, apart.requests, apart.failed),
+            (10.0, 900, 900)
+        );
+        let p50 = died.latency_ms.unwrap().p50;
+        assert!(
+            (p50 - 20.0).abs() < 0.05,
+            "the server's 20 ms, not a refusal's: {p50}"
+        );
+        // The death clock (a refusal seen before the exit was reported)
+        // dates the death when it has it.
+        set_load(&mut died, &stats, &names, (20.0, Some(9.5)), false);
+        assert_eq!(died.after_death.as_ref().unwrap().from_s, 9.5);
+    }
+
+    #[test]
     fn percent_of_an_unknown_limit_is_skipped_other_unknowns_fail() {
         let rule = |text: &str| clw_run::threshold::parse(text).unwrap();
         let mut s = healthy();
+        evaluate(&mut s, &[rule("peak_rss_percent < 80")]);
+        assert_eq!(
+            (s.thresholds[0].passed, s.thresholds[0].why.as_deref()),
+            (Some(false), Some("no memory samples")),
+            "memory never measured: not skipped, failed"
+        );
+        s.memory = Some(clw_run::MemoryReport {
+            peak_rss_bytes: Some(100 << 20),
+            ..Default::default()
+        });
         evaluate(&mut s, &[rule("peak_rss_percent < 80")]);
         assert_eq!(s.thresholds[0].passed, None);
         assert_eq!(s.thresholds[0].expr, "peak_rss_percent < 80");

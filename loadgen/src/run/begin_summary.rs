@@ -49,6 +49,7 @@ pub(super) fn begin_summary(
         elapsed_s: None,
         host: Host::this(),
         requests: Default::default(),
+        after_death: None,
         dropped_iterations: 0,
         connections_opened: 0,
         tls: p.target.dial().map(|d| d.tls.summary()),
@@ -77,10 +78,12 @@ pub(super) fn begin_summary(
         aborted: None,
         shard: p.part.info.clone(),
         merged: None,
+        no_memory: opts.no_memory,
         notes: spawned
             .map(|s| s.child.notes().to_vec())
             .unwrap_or_default(),
     };
+    summary.notes.extend(started.notes.iter().cloned());
     summary.notes.extend(heap_notes);
     if let Some(to) = p.target.redirected() {
         // The figures are of the host the rule chose, not the name's.

@@ -13,7 +13,7 @@ use super::supervise::Ended;
 use crate::memory::heap_profiles::HeapProfiles;
 use crate::memory::Memory;
 use crate::opts::LoadTestOpts;
-use crate::outcome::{setup, Error, Outcome};
+use crate::outcome::{Error, Outcome};
 use crate::results::progress::Progress;
 use crate::results::summary;
 use crate::server::{self, Spawned};
@@ -42,6 +42,7 @@ pub(super) async fn finish(
         workers,
         stop_progress,
         ticker,
+        plan,
         ..
     } = running;
     stop_load(workers, stop_progress, ticker, ended.death.as_deref()).await;
@@ -54,11 +55,15 @@ pub(super) async fn finish(
         .finished
         .saturating_duration_since(t0)
         .as_secs_f64();
+    let death = plan
+        .death
+        .died_at()
+        .map(|d| d.saturating_duration_since(t0).as_secs_f64());
     summary::set_load(
         &mut summary,
         &ended.totals.stats,
         &step_names,
-        elapsed,
+        (elapsed, death),
         open,
     );
     summary.connections_opened = ended.totals.connects;
@@ -80,9 +85,19 @@ pub(super) async fn finish(
             .and_then(clw_run::Percentiles::of);
     }
     summary.complete = true;
-    summary.write_atomic(&p.summary_path()).map_err(setup)?;
 
-    render(opts, &p, &summary);
+    // The console first: a disk that fills at the end must not also cost
+    // the user what the run measured. Then every output, each failure
+    // kept; a promised output not written is exit 4, never a pass.
+    print!("{}", crate::results::console::render(&summary, &p.out));
+    let mut unwritten: Vec<String> = ended.write_error.iter().map(|e| e.to_string()).collect();
+    if let Err(e) = summary.write_atomic(&p.summary_path()) {
+        unwritten.push(e.to_string());
+    }
+    unwritten.extend(render(opts, &p));
+    if !unwritten.is_empty() {
+        return Err(Error::Output(unwritten.join("; ")));
+    }
     let passed = summary.passed.unwrap_or(false);
     Ok(Outcome {
         exit_code: match ended.interrupted {
@@ -159,26 +174,25 @@ async fn stop_server(spawned: &mut Spawned, alive: bool, summary: &mut RunSummar
     }
 }
 
-/// The HTML report (unless `--no-report`) and the console summary. A report
-/// that cannot be rendered is a warning: the run folder is the result.
-fn render(opts: &LoadTestOpts, p: &Prepared, summary: &RunSummary) {
-    if !opts.no_report {
-        if let Err(e) = clw_report::render_run(&p.out) {
-            eprintln!("warning: the HTML report could not be rendered: {e}");
-        }
-        // Runs under a `reports/` folder keep its index.html current.
-        if let Some(reports) = p
-            .out
-            .parent()
-            .filter(|d| d.file_name().is_some_and(|n| n == "reports"))
-        {
-            if let Err(e) = clw_report::render_index(reports) {
-                eprintln!(
-                    "warning: {}/index.html could not be rendered: {e}",
-                    reports.display()
-                );
-            }
+/// The HTML report (unless `--no-report`) and, for runs under a `reports/`
+/// folder, its index.html: what could not be written, in words.
+fn render(opts: &LoadTestOpts, p: &Prepared) -> Vec<String> {
+    let mut unwritten = Vec::new();
+    if opts.no_report {
+        return unwritten;
+    }
+    if let Err(e) = clw_report::render_run(&p.out) {
+        unwritten.push(format!("the HTML report: {e}"));
+    }
+    // Runs under a `reports/` folder keep its index.html current.
+    if let Some(reports) = p
+        .out
+        .parent()
+        .filter(|d| d.file_name().is_some_and(|n| n == "reports"))
+    {
+        if let Err(e) = clw_report::render_index(reports) {
+            unwritten.push(format!("{}/index.html: {e}", reports.display()));
         }
     }
-    print!("{}", crate::results::console::render(summary, &p.out));
+    unwritten
 }

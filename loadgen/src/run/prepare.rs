@@ -43,6 +43,10 @@ pub(super) struct Prepared {
     pub(super) part: crate::shard::Part,
     /// Where the service's memory is read from.
     pub(super) memory_source: SourceSpec,
+    /// When a spawned server is ready (`--ready-path`, `--ready-tcp`).
+    pub(super) readiness: server::Readiness,
+    /// `--heap-metric` / `--logins-metric`.
+    pub(super) gauges: crate::memory::selector::Gauges,
 }
 
 impl Prepared {
@@ -107,7 +111,15 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
     if let Some(command) = &opts.spawn_server {
         server::split_command(command).map_err(usage)?;
     }
+    super::disk::check_floor(&out, opts.min_free_space).map_err(crate::outcome::setup)?;
+    let readiness =
+        server::Readiness::from_flags(opts.ready_path.as_deref(), opts.ready_tcp).map_err(usage)?;
     let (watched, memory_source, metrics_url) = memory_side(opts, &target, part.samples_memory)?;
+    let gauges = crate::memory::selector::Gauges::parse(
+        opts.heap_metric.as_deref(),
+        opts.logins_metric.as_deref(),
+    )
+    .map_err(usage)?;
     Ok(Prepared {
         scenario,
         target,
@@ -129,6 +141,8 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
         watched,
         part,
         memory_source,
+        readiness,
+        gauges,
     })
 }
 
@@ -168,7 +182,16 @@ fn memory_side(
     } else {
         SourceSpec::Default
     };
-    let metrics_url = if opts.no_metrics || !samples_memory {
+    // A mistyped page is bad input, in every shard, before anything runs.
+    for (flag, url) in [
+        ("--metrics-url", &opts.metrics_url),
+        ("--heap-profile-url", &opts.heap_profile_url),
+    ] {
+        if let Some(url) = url {
+            Target::parse(url).map_err(|e| usage(format!("{flag}: {e}")))?;
+        }
+    }
+    let metrics_url = if opts.no_metrics || opts.no_memory || !samples_memory {
         None
     } else {
         Some(

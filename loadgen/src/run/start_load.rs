@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::prepare::Prepared;
 use super::start_server::Started;
 use crate::exporter::{MetricsEndpoint, RunSources};
+use crate::load::death::DeathClock;
 use crate::load::engine;
 use crate::load::plan::Plan;
 use crate::load::stats::IntervalStats;
@@ -22,7 +23,7 @@ use crate::memory::{Memory, MemoryConfig};
 use crate::opts::LoadTestOpts;
 use crate::outcome::{setup, Error};
 use crate::results::collector::{Collector, Live, Totals};
-use crate::results::output::LatencyCsv;
+use crate::results::output::{ErrorsCsv, LatencyCsv};
 use crate::results::progress::{self, Progress};
 use crate::scenario::{HeaderFlag, LoadModel};
 use crate::target::Target;
@@ -67,14 +68,17 @@ pub(super) async fn start_load(
     let start_wall = SystemTime::now();
     let csv = LatencyCsv::create(&p.out.join("latency.csv"), open).map_err(setup)?;
     let hlog = HdrLog::create(&p.out.join("latency.hlog"), start_wall).map_err(setup)?;
+    let errors = ErrorsCsv::create(&p.out.join(clw_run::files::ERRORS)).map_err(setup)?;
     let plan = plan(opts, p, started);
     // t_s = 0 of every output: the sampler starts on the same clock.
     let t0 = Instant::now();
     let memory = Memory::start(MemoryConfig {
         start: t0,
         interval: opts.sample_interval,
-        pid: started.server_pid,
+        pid: started.server_pid.filter(|_| !opts.no_memory),
+        pid_tree: started.pid_tree,
         metrics_url: p.metrics_url.clone(),
+        metrics_url_given: opts.metrics_url.is_some() && p.metrics_url.is_some(),
         reach: p.reach.clone(),
         spawned: started.spawned.as_ref(),
         csv_path: p.out.join("samples.csv"),
@@ -83,6 +87,7 @@ pub(super) async fn start_load(
         limit_bytes: opts.memory_limit,
         ramp_up: p.warm_up,
         source: p.memory_source.clone(),
+        gauges: p.gauges.clone(),
     })
     .await
     .map_err(setup)?;
@@ -92,16 +97,21 @@ pub(super) async fn start_load(
     });
     // --abort-on-fail watches the live verdict and the peaks.
     let live_verdict = memory.live().filter(|_| opts.abort_on_fail);
-    if let Some(note) = memory.note() {
-        summary.notes.push(note);
-    }
+    let note = match opts.no_memory {
+        true => Some(format!(
+            "{}: every memory threshold is skipped",
+            clw_run::threshold::MEMORY_OPTED_OUT
+        )),
+        false => memory.note(),
+    };
+    summary.notes.extend(note);
 
     let live = Arc::new(Mutex::new(Live::default()));
     let (tx, rx) = mpsc::unbounded_channel();
     let workers = engine::start(plan.clone(), t0, tx)
         .map_err(|e| setup(format!("cannot start worker threads: {e}")))?;
     let step_names = plan.step_names.clone();
-    let mut collector = Collector::new(step_names.clone(), csv, hlog, open, live.clone());
+    let mut collector = Collector::new(step_names.clone(), csv, hlog, errors, open, live.clone());
     if let Some(metrics) = metrics {
         let totals = Arc::new(Mutex::new(IntervalStats::new(step_names.len())));
         collector = collector.share_totals(totals.clone());
@@ -148,20 +158,40 @@ fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    // `--header 'Host: ...'` names the virtual host.
+    let authority = match HeaderFlag::effective(&opts.headers)
+        .into_iter()
+        .find(|h| h.is_host())
+    {
+        Some(host) => host.value.clone(),
+        None => p.target.authority.clone(),
+    };
+    let scheme = if p.target.https { "https" } else { "http" };
+    let origin = url::Url::parse(&format!("{scheme}://{authority}/"))
+        .unwrap_or_else(|_| url::Url::parse(&format!("{scheme}://127.0.0.1/")).expect("valid"));
+    // Origins a redirect may go to over the same connection: those the
+    // `--connect-to` rules send where the target's connections go.
+    let dials_to = p
+        .target
+        .redirected()
+        .unwrap_or_else(|| format!("{}:{}", p.target.host, p.target.port));
+    let also = opts
+        .connect_to
+        .iter()
+        .filter(|r| format!("{}:{}", r.to_host, r.to_port) == dials_to)
+        .filter_map(|r| url::Url::parse(&format!("{scheme}://{}:{}/", r.host, r.port)).ok())
+        .map(|u| u.origin())
+        .filter(|o| *o != origin.origin())
+        .collect();
     Arc::new(Plan {
         scenario: p.scenario.clone(),
         step_ids,
         step_names,
         addr: started.addr,
-        // `--header 'Host: ...'` names the virtual host.
-        authority: match HeaderFlag::effective(&opts.headers)
-            .into_iter()
-            .find(|h| h.is_host())
-        {
-            Some(host) => host.value.clone(),
-            None => p.target.authority.clone(),
-        },
+        authority,
         base_path: p.target.base_path.clone(),
+        origin,
+        also,
         tls: p.target.dial(),
         users: p.users,
         own_users: p.part.users.clone(),
@@ -174,5 +204,6 @@ fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
         seed: opts.seed.unwrap_or(0x5eed),
         counters: Arc::new(Default::default()),
         stop: Default::default(),
+        death: Arc::new(DeathClock::of_server(started.server_pid)),
     })
 }

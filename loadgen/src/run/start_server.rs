@@ -21,6 +21,13 @@ pub(super) struct Started {
     /// The process whose memory is sampled: the one started, or
     /// `--server-pid`.
     pub(super) server_pid: Option<u32>,
+    /// Sample `server_pid` with its descendants: one of them holds the
+    /// target's listening socket (see [`crate::proctree`]).
+    pub(super) pid_tree: bool,
+    /// The run folder's lock, held until the run ends (dropped with this).
+    pub(super) _lock: clw_run::lock::FolderLock,
+    /// What the port check found worth saying in summary.json.
+    pub(super) notes: Vec<String>,
 }
 
 /// Where heap profiles come from (None: no capture) and what the probe
@@ -39,14 +46,15 @@ pub(super) async fn start_server(
     interrupts: &mut Interrupts,
 ) -> Result<(Started, HeapEndpoint), Error> {
     let existed = p.out.exists();
-    std::fs::create_dir_all(&p.out)
-        .map_err(|e| setup(format!("cannot create {}: {e}", p.out.display())))?;
+    // One run per folder: a second run on it is refused before anything
+    // is written there (the folder is the other run's: not removed).
+    let lock = crate::outcome::lock_folder(&p.out)?;
     let started = tokio::select! {
         started = start_target(opts, p) => started,
         // Dropping start_target's future stops a server it started.
         signal = interrupts.recv() => Err(Error::Interrupted(signal.name(), signal.exit_code())),
     };
-    let (addr, spawned) = match started {
+    let (addr, spawned, tree_note) = match started {
         Ok(started) => started,
         Err(e) => {
             if !existed {
@@ -59,11 +67,15 @@ pub(super) async fn start_server(
         .as_ref()
         .map(|s| s.child.pid())
         .or(opts.server_pid.filter(|_| p.part.samples_memory));
+    let (pid_tree, process_note) = match &spawned {
+        Some(s) => crate::proctree::spawned_scope(s.child.pid(), addr.port()),
+        None => (tree_note.is_some(), tree_note),
+    };
     // Before summary.json and the clock: the first dump loads the server's
     // debug info, which must neither delay t_s = 0 nor count as growth.
     let mut notes = Vec::new();
     // A shard that does not sample memory takes no heap profiles either.
-    let target = match p.part.samples_memory {
+    let target = match p.part.samples_memory && !opts.no_memory {
         true => crate::memory::heap_profiles::endpoint(opts, &p.target, &p.reach, &mut notes)
             .await
             .map_err(setup)?,
@@ -73,26 +85,45 @@ pub(super) async fn start_server(
         addr,
         spawned,
         server_pid,
+        pid_tree,
+        notes: process_note.into_iter().collect(),
+        _lock: lock,
     };
     Ok((started, HeapEndpoint { target, notes }))
 }
 
 /// Resolve the target, start the server (when asked) and check that the
-/// target answers.
+/// target answers, and that a `--server-pid` serves it (with a note when
+/// through a descendant, whose tree is then measured).
 async fn start_target(
     opts: &LoadTestOpts,
     p: &Prepared,
-) -> Result<(SocketAddr, Option<Spawned>), Error> {
+) -> Result<(SocketAddr, Option<Spawned>, Option<String>), Error> {
     let addr = p.target.resolve().await.map_err(setup)?;
     let (Some(cmd), Some(limit)) = (&opts.spawn_server, opts.memory_limit) else {
         check_reachable(addr, &p.target).await?;
+        if p.target.dial().is_none() {
+            refuse_a_tls_port(addr, &p.target).await?;
+        }
         if let Some(dial) = p.target.dial() {
             dial.check(addr, &p.target.url, &p.target.authority)
                 .await
                 .map_err(setup)?;
         }
-        return Ok((addr, None));
+        let tree = match opts.server_pid.filter(|_| p.part.samples_memory) {
+            Some(pid) => crate::proctree::check_server_pid(pid, addr.port()).map_err(setup)?,
+            None => None,
+        };
+        return Ok((addr, None, tree));
     };
+    // A server an earlier, killed run left in its cgroup would hold the
+    // port: its cgroup is removed, and the server with it.
+    for dir in clw_limit::sweep_leftover_cgroups() {
+        eprintln!(
+            "note: removed {}, left by an earlier run that was killed, and every process in it",
+            dir.display()
+        );
+    }
     if tokio::net::TcpStream::connect(addr).await.is_ok() {
         // Something already answers there: the server we start could not
         // bind, and the other process would be load-tested and sampled.
@@ -103,17 +134,35 @@ async fn start_target(
     let log = p.out.join("server.log");
     let mut spawned = server::spawn(cmd, limit, &log).map_err(setup)?;
     spawned
-        .wait_ready(
-            addr,
-            &p.target.authority,
-            &p.target.base_path,
-            p.target.dial(),
-            opts.ready_timeout,
-            &log,
-        )
+        .wait_ready(&p.readiness, addr, &p.target, opts.ready_timeout, &log)
         .await
         .map_err(setup)?;
-    Ok((addr, Some(spawned)))
+    if let (server::Readiness::Tcp, None) = (&p.readiness, p.target.dial()) {
+        refuse_a_tls_port(addr, &p.target).await?;
+    }
+    // An HTTP readiness poll over https has checked the handshake; a TCP
+    // one has not.
+    if let (server::Readiness::Tcp, Some(dial)) = (&p.readiness, p.target.dial()) {
+        dial.check(addr, &p.target.url, &p.target.authority)
+            .await
+            .map_err(setup)?;
+    }
+    Ok((addr, Some(spawned), None))
+}
+
+/// Exit 3 early when an `http://` target's port speaks TLS: every request
+/// of the load would be a protocol error. Asked in TLS (a ClientHello that
+/// a TLS server answers, see [`crate::tls::speaks_tls`]) rather than with a
+/// plain request, so that a plain HTTP service sees no request it would
+/// route, count or log as one: only bytes it refuses to parse.
+async fn refuse_a_tls_port(addr: SocketAddr, target: &Target) -> Result<(), Error> {
+    if crate::tls::speaks_tls(addr).await {
+        return Err(setup(format!(
+            "target {} ({addr}): this port speaks TLS: use https://{}",
+            target.url, target.authority
+        )));
+    }
+    Ok(())
 }
 
 /// Exit 3 early, with the reason, when nothing listens at the target.

@@ -49,16 +49,30 @@ pub(super) async fn supervise(
     let mut death: Option<String> = None;
     let mut stop_at: Option<tokio::time::Instant> = None;
     let mut interrupted: Option<Interrupt> = None;
+    // The program is known now; its log is read at its death.
+    let program = started.spawned.as_ref().map(|s| s.command.clone());
+    let log = p.out.join("server.log");
     let (totals, write_error) = loop {
         tokio::select! {
             result = &mut running.collect => break result,
             (exit, vanished) = wait_death(&mut started.spawned, p.watched.as_ref()), if death.is_none() => {
+                // From here on, requests measure a dead server: apart.
+                running.plan.death.set(exit.exited_at);
                 let at_s = exit.exited_at.saturating_duration_since(t0).as_secs_f64();
                 death = Some(match (vanished, started.server_pid) {
                     (true, Some(pid)) => server::vanished_message(pid, at_s),
-                    _ => server::death_message(&exit, at_s, opts.memory_limit.unwrap_or(0)),
+                    _ => {
+                        let voice = program
+                            .as_deref()
+                            .map_or(server::Voice::Plain, |c| server::Voice::of(c, &log));
+                        let limit = opts.memory_limit.unwrap_or(0);
+                        server::death_message(&exit, at_s, limit, started.server_pid, &voice)
+                    }
                 });
-                summary.server.exit = Some(server::exit_summary(&exit, t0, vanished));
+                summary.server.exit = Some(clw_run::ServerExit {
+                    message: death.clone(),
+                    ..server::exit_summary(&exit, t0, vanished)
+                });
                 // Samples of a dead process would be blanks, or another's.
                 running.memory.halt().await;
                 if opts.on_server_exit == OnServerExit::Stop {

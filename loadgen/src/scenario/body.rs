@@ -6,7 +6,7 @@
 //! valid JSON by construction and its braces never clash with template
 //! braces; only string values (not keys) are templates.
 
-use super::template::{push_json_escaped, Builder, Template, TemplateError};
+use super::template::{push_json_escaped, Builder, Escape, Template, TemplateError};
 use super::vars::Slot;
 
 /// A body that does not compile, with the offending TOML string value (so
@@ -24,7 +24,7 @@ pub(crate) fn compile(
     value: &toml::Value,
     resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
 ) -> Result<Template, BodyError> {
-    let mut b = Builder::new(true);
+    let mut b = Builder::new(Escape::Json);
     emit(&mut b, value, resolve)?;
     Ok(b.finish())
 }
@@ -110,6 +110,7 @@ mod tests {
             password: b"pw",
             vars: &vars,
             rng: &rng,
+            host: b"127.0.0.1:8443",
         };
         let mut out = Vec::new();
         t.render(&ctx, &mut out);

@@ -3,7 +3,7 @@
 //! every client and no scenario file should carry (an API gateway's key, a
 //! tenant or routing header, a `Host` for virtual hosting).
 
-use super::template::{Builder, Template};
+use super::template::{Builder, Escape, Template};
 use super::Scenario;
 
 /// Headers the engine writes itself from the request: a second copy would
@@ -58,7 +58,7 @@ impl std::str::FromStr for HeaderFlag {
 
     fn from_str(text: &str) -> Result<HeaderFlag, String> {
         let Some((name, value)) = text.split_once(':') else {
-            return Err(format!("`{text}` is not `Name: value`"));
+            return Err("it is not `Name: value` (no `:`)".into());
         };
         let name = name.trim();
         if !super::parse::is_header_name(name) {
@@ -110,7 +110,7 @@ impl Scenario {
 
 /// A template that renders `text` as is (a `{` in it is not a placeholder).
 fn literal(text: &str) -> Template {
-    let mut b = Builder::new(false);
+    let mut b = Builder::new(Escape::Verbatim);
     b.push_raw(text.as_bytes());
     b.finish()
 }

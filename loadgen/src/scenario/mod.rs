@@ -20,6 +20,7 @@
 //! ```
 
 mod body;
+mod capture;
 mod error;
 mod header_flag;
 mod model;
@@ -60,6 +61,7 @@ pub(crate) const BUILTIN: [(&str, &str); 7] = [
     ),
 ];
 
+pub(crate) use capture::{capture_into, Reply};
 pub use error::ScenarioError;
 pub use header_flag::HeaderFlag;
 #[cfg(test)]
@@ -67,7 +69,7 @@ pub(crate) use model::Method;
 pub(crate) use model::{LoadDefaults, LoadModel, Scenario, Stage, Step};
 pub(crate) use rng::Rng;
 pub(crate) use template::RenderCtx;
-pub(crate) use vars::{capture_into, VarStore};
+pub(crate) use vars::VarStore;
 
 impl Scenario {
     /// Read and compile the scenario file at `path`.
@@ -289,9 +291,15 @@ mod shipped_tests {
             password: b"clw-load-test",
             vars: &vars,
             rng: &rng,
+            host: b"127.0.0.1:8443",
         };
         let mut body = Vec::new();
-        login.body.as_ref().unwrap().render(&ctx, &mut body);
+        login
+            .body
+            .as_ref()
+            .unwrap()
+            .template
+            .render(&ctx, &mut body);
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["claims"].to_string().len(), 4096);
     }

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
+use super::capture::Capture;
 use super::rng::Rng;
 use super::template::Template;
-use super::vars::Capture;
-#[cfg(test)]
 use super::vars::Slot;
 
 /// A scenario file, compiled.
@@ -20,6 +19,8 @@ pub(crate) struct Scenario {
     pub(crate) defaults: LoadDefaults,
     /// `[users]`: who the virtual users log in as.
     pub(crate) users: UserPool,
+    /// `[http]`: cookies and redirects.
+    pub(crate) http: HttpOptions,
     /// The flows; a file with top-level `[[steps]]` has one flow named
     /// `main` of weight 1. Never empty, and no flow has zero steps.
     pub(crate) flows: Vec<Flow>,
@@ -112,6 +113,45 @@ pub(crate) struct UserPool {
     pub(crate) password: Template,
     /// `pick`: default `per-vu`.
     pub(crate) pick: UserPick,
+    /// `file`: the accounts' other columns, when the pool comes from a
+    /// CSV file.
+    pub(crate) table: Option<UserTable>,
+}
+
+/// `[users] file = "users.csv"`: one row per account, a header row naming
+/// the columns. Each column is a variable (`{client_id}`) set from the
+/// picked user's row at the start of each iteration; `username` (or
+/// `user`) and `password` columns are `{user}` and `{password}`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct UserTable {
+    /// The variable each column is stored into, in column order.
+    pub(crate) slots: Vec<Slot>,
+    /// The rows, each as long as `slots`.
+    pub(crate) rows: Vec<Vec<Box<[u8]>>>,
+}
+
+impl UserTable {
+    /// Set the columns of `row` into `vars`.
+    pub(crate) fn set_row(&self, row: u64, vars: &mut super::VarStore) {
+        let Some(row) = usize::try_from(row).ok().and_then(|r| self.rows.get(r)) else {
+            return;
+        };
+        for (slot, value) in self.slots.iter().zip(row) {
+            vars.set(*slot, value);
+        }
+    }
+}
+
+/// `[http]`: the virtual users' HTTP clients, browser-like by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HttpOptions {
+    /// `cookies` (default true): a cookie jar per virtual user, as k6,
+    /// Locust and Gatling keep one.
+    pub(crate) cookies: bool,
+    /// `keep_cookies` (default false): keep the jar across iterations
+    /// instead of emptying it at the start of each, which makes each
+    /// iteration a new browser session.
+    pub(crate) keep_cookies: bool,
 }
 
 /// How a virtual user chooses which pool user it is.
@@ -156,11 +196,20 @@ pub(crate) struct Step {
     pub(crate) method: Method,
     /// Path and query, starting with `/`; appended to the target URL.
     pub(crate) path: Template,
-    /// Extra request headers, sorted by name. `Content-Type:
-    /// application/json` is the engine's to add when there is a body.
+    /// The path starts with a variable (`{next}`, a captured `Location`):
+    /// it is sent as the server gave it, without the target's base path,
+    /// and an absolute URL on the target's origin is cut to its path.
+    pub(crate) path_from_var: bool,
+    /// Extra request headers, sorted by name.
     pub(crate) headers: Vec<(String, Template)>,
-    /// The JSON body: always renders to valid JSON.
-    pub(crate) body: Option<Template>,
+    /// `body` (JSON), `form` or `raw`, with the Content-Type the engine
+    /// sends with it.
+    pub(crate) body: Option<Body>,
+    /// `basic_auth`: an `Authorization: Basic` header rendered per request.
+    pub(crate) basic_auth: Option<BasicAuth>,
+    /// Redirects to follow before judging the response (`follow_redirects`
+    /// of the step, else of `[http]`, else 10); 0 judges the 3xx itself.
+    pub(crate) follow_redirects: u32,
     /// Response fields to store after a response with an expected status.
     pub(crate) captures: Vec<Capture>,
     /// Statuses that count as success. Default `2xx`.
@@ -196,6 +245,25 @@ impl Step {
             None
         }
     }
+}
+
+/// A request body and the `Content-Type` the engine sends for it.
+#[derive(Debug, Clone)]
+pub(crate) struct Body {
+    pub(crate) template: Template,
+    /// `application/json` for `body`, `application/x-www-form-urlencoded`
+    /// for `form`, `content_type` for `raw`; `None` when the step's own
+    /// `Content-Type` header replaces it (never both on the wire) or a
+    /// `raw` body has none.
+    pub(crate) content_type: Option<Box<str>>,
+}
+
+/// `basic_auth = { username, password }` (RFC 7617), as OAuth2 clients
+/// authenticate to a token endpoint.
+#[derive(Debug, Clone)]
+pub(crate) struct BasicAuth {
+    pub(crate) username: Template,
+    pub(crate) password: Template,
 }
 
 /// HTTP methods a scenario may use.

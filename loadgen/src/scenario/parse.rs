@@ -5,23 +5,24 @@
 //! string value, which is mapped back into the file through the value's
 //! span.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
-use std::time::Duration;
 
 use toml::Spanned;
 
-use super::body;
 use super::error::{ScenarioError, Source};
-use super::model::{Flow, Scenario, StatusSet, Step, UserPick, UserPool};
-use super::raw::{RawFlow, RawPick, RawScenario, RawStep, RawThresholds, RawUsers};
-use super::template::{is_builtin, is_identifier, Template, BUILTINS};
-use super::vars::{Capture, Slot};
+use super::model::{Flow, Scenario};
+use super::raw::{RawFlow, RawScenario, RawStep, RawThresholds};
+use super::template::Template;
+use super::vars::Slot;
 use clw_run::threshold::Threshold;
 
 /// Name of the single flow of a file with top-level `[[steps]]`.
 const MAIN_FLOW: &str = "main";
+/// Redirects followed when neither the step nor `[http]` says: k6's
+/// default, and what a browser user never notices.
+const DEFAULT_FOLLOW_REDIRECTS: u32 = 10;
 /// Headers the HTTP client writes itself; a scenario setting them would
 /// corrupt the framing of the connection.
 const RESERVED_HEADERS: [&str; 4] = ["host", "content-length", "transfer-encoding", "connection"];
@@ -42,6 +43,8 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     let mut c = Compiler {
         src: &src,
         vars: Vec::new(),
+        columns: Vec::new(),
+        follow_redirects: DEFAULT_FOLLOW_REDIRECTS,
     };
 
     let name = raw.name.get_ref();
@@ -57,6 +60,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
     }
     let defaults = c.load(&raw)?;
     let users = c.users(&raw.users)?;
+    let http = c.http(&raw.http)?;
     let flows = match (&raw.steps, &raw.flows) {
         (Some(_), Some(flows)) => {
             return Err(c.at(
@@ -78,6 +82,7 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> 
         name: name.clone(),
         defaults,
         users,
+        http,
         flows,
         thresholds: c.thresholds(&raw.thresholds)?,
         vars: c.vars,
@@ -89,6 +94,11 @@ struct Compiler<'a> {
     src: &'a Source<'a>,
     /// Captured variable names; the index is the slot.
     vars: Vec<String>,
+    /// `[users] file` columns: variables every step may read, set at the
+    /// start of each iteration (their slots are in `vars` too).
+    columns: Vec<String>,
+    /// `[http] follow_redirects`: the steps' default.
+    follow_redirects: u32,
 }
 
 impl Compiler<'_> {
@@ -139,42 +149,6 @@ impl Compiler<'_> {
             (Some(prefix), Some(rest)) if rest.starts_with(prefix) => start + offset,
             _ => span.start,
         }
-    }
-
-    fn users(&self, raw: &RawUsers) -> Result<UserPool, ScenarioError> {
-        let count = raw.count.as_ref().map_or(Ok(16), |c| match *c.get_ref() {
-            0 => Err(self.at(c, "`count` must be at least 1")),
-            n => Ok(n),
-        })?;
-        let mut no_vars = |name: &str| {
-            Err(format!(
-                "`{name}` is not available in [users]: use vu, iter, index or random_hex:N (captured variables exist only in steps)"
-            ))
-        };
-        let mut template =
-            |value: &Option<Spanned<String>>, default: &str| -> Result<Template, ScenarioError> {
-                let Some(s) = value else {
-                    return Ok(Template::compile(default, &mut no_vars)
-                        .expect("default user template compiles"));
-                };
-                let t = self.template(s, &mut no_vars)?;
-                if t.reads_user() {
-                    return Err(self.at(
-                        s,
-                        "[users] templates cannot use {user} or {password}: they define them",
-                    ));
-                }
-                Ok(t)
-            };
-        Ok(UserPool {
-            count,
-            username: template(&raw.username, "user-{index}")?,
-            password: template(&raw.password, "clw-load-test")?,
-            pick: match raw.pick {
-                None | Some(RawPick::PerVu) => UserPick::PerVu,
-                Some(RawPick::Random) => UserPick::Random,
-            },
-        })
     }
 
     fn flows(&mut self, raw: &Spanned<Vec<RawFlow>>) -> Result<Vec<Flow>, ScenarioError> {
@@ -231,185 +205,6 @@ impl Compiler<'_> {
             weight,
             steps,
         })
-    }
-
-    fn step(
-        &mut self,
-        flow: &str,
-        index: usize,
-        raw: &RawStep,
-        captured_at: &HashMap<String, usize>,
-    ) -> Result<Step, ScenarioError> {
-        // Resolve names against this flow's earlier captures. Slots are
-        // allocated up front so the closure needs no `&mut self`.
-        let known: HashMap<&str, (Slot, usize)> = captured_at
-            .iter()
-            .filter(|(_, &at)| at < index)
-            .map(|(name, &at)| (name.as_str(), (self.slot(name), at)))
-            .collect();
-        let mut uses: Vec<(Slot, usize)> = Vec::new();
-        let mut resolve = |name: &str| -> Result<Slot, String> {
-            if let Some(&(slot, at)) = known.get(name) {
-                uses.push((slot, at));
-                return Ok(slot);
-            }
-            Err(match captured_at.get(name) {
-                Some(&at) if at == index => {
-                    format!("`{name}` is captured by this same step, so it is not set yet when the request is built")
-                }
-                Some(&at) => format!("`{name}` is captured only by a later step (step {}); a step can use only variables captured before it", at + 1),
-                None => format!("undefined variable `{name}`: no earlier step in flow `{flow}` captures it; expected one of {BUILTINS}"),
-            })
-        };
-
-        let path = self.step_path(&raw.path, &mut resolve)?;
-        let headers = self.step_headers(&raw.headers, &mut resolve)?;
-        let body = self.step_body(raw.body.as_ref(), &mut resolve)?;
-        let captures = self.step_captures(&raw.capture)?;
-
-        let expect = raw.expect.as_ref().map_or_else(
-            || {
-                let mut s = StatusSet::new("2xx");
-                s.insert_class(2);
-                s
-            },
-            |e| e.get_ref().0.clone(),
-        );
-        let repeat = raw.repeat.as_ref().map_or(Ok(1), |r| match *r.get_ref() {
-            0 => Err(self.at(
-                r,
-                "`repeat` must be at least 1 (remove the step to skip it)",
-            )),
-            n => Ok(n),
-        })?;
-        let name = match &raw.name {
-            Some(n) if n.get_ref().is_empty() || n.get_ref() == "all" => {
-                return Err(self.at(
-                    n,
-                    "step name must be non-empty and not `all` (latency.csv's overall row)",
-                ))
-            }
-            Some(n) => n.get_ref().clone(),
-            None => default_step_name(raw.path.get_ref(), raw.method.get_ref().as_str()),
-        };
-        uses.sort_unstable_by_key(|&(slot, _)| slot.0);
-        uses.dedup_by_key(|&mut (slot, _)| slot);
-        Ok(Step {
-            name,
-            method: *raw.method.get_ref(),
-            path,
-            headers,
-            body,
-            captures,
-            expect,
-            repeat,
-            think_time: raw
-                .think_time
-                .as_ref()
-                .map_or(Duration::ZERO, |t| t.get_ref().0),
-            reauth: uses.iter().map(|&(_, at)| at).min(),
-            #[cfg(test)]
-            uses: uses.into_iter().map(|(slot, _)| slot).collect(),
-        })
-    }
-
-    /// A step's `path`: starts with `/`, no spaces or control characters,
-    /// compiled as a template.
-    fn step_path(
-        &self,
-        raw: &Spanned<String>,
-        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
-    ) -> Result<Template, ScenarioError> {
-        let src = raw.get_ref();
-        if !src.starts_with('/') {
-            return Err(self.at(raw, format!("`path` must start with `/`, found \"{src}\"")));
-        }
-        if let Some(bad) = src.find(|c: char| c.is_whitespace() || c.is_control()) {
-            let at = self.string_pos(raw.span(), src, bad);
-            return Err(self.src.error_at(
-                at,
-                "`path` cannot contain spaces or control characters: percent-encode them",
-            ));
-        }
-        self.template(raw, resolve)
-    }
-
-    /// A step's `headers`: valid names that clw-cli does not set itself,
-    /// values without line breaks, each compiled as a template.
-    fn step_headers(
-        &self,
-        raw: &BTreeMap<String, Spanned<String>>,
-        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
-    ) -> Result<Vec<(String, Template)>, ScenarioError> {
-        let mut headers = Vec::with_capacity(raw.len());
-        for (name, value) in raw {
-            if !is_header_name(name) {
-                return Err(self.at(value, format!("`{name}` is not a valid header name")));
-            }
-            if RESERVED_HEADERS
-                .iter()
-                .any(|r| r.eq_ignore_ascii_case(name))
-            {
-                return Err(self.at(value, format!("header `{name}` is set by clw-cli itself")));
-            }
-            if let Some(bad) = value.get_ref().find(['\r', '\n']) {
-                let at = self.string_pos(value.span(), value.get_ref(), bad);
-                return Err(self
-                    .src
-                    .error_at(at, "header values cannot contain line breaks"));
-            }
-            headers.push((name.clone(), self.template(value, resolve)?));
-        }
-        Ok(headers)
-    }
-
-    /// A step's JSON `body`, compiled with its templates; errors point at
-    /// the offending string inside the body table when it can be found.
-    fn step_body(
-        &self,
-        raw: Option<&Spanned<toml::Value>>,
-        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
-    ) -> Result<Option<Template>, ScenarioError> {
-        let Some(b) = raw else {
-            return Ok(None);
-        };
-        body::compile(b.get_ref(), resolve).map(Some).map_err(|e| {
-            let at = match &e.value {
-                Some(v) => self
-                    .find_in(b.span(), v)
-                    .map_or(b.span().start, |p| p + e.error.offset),
-                None => b.span().start,
-            };
-            self.src.error_at(at, e.error.message)
-        })
-    }
-
-    /// A step's `capture` table: variable names that are not built-ins,
-    /// each with a field name or JSON pointer into the response.
-    fn step_captures(
-        &mut self,
-        raw: &BTreeMap<String, Spanned<String>>,
-    ) -> Result<Vec<Capture>, ScenarioError> {
-        let mut captures = Vec::with_capacity(raw.len());
-        for (name, selector) in raw {
-            if !is_identifier(name) || is_builtin(name) {
-                return Err(self.at(
-                    selector,
-                    format!("cannot capture into `{name}`: expected a name of letters, digits and `_` that is not a built-in ({BUILTINS})"),
-                ));
-            }
-            let pointer = match selector.get_ref().as_str() {
-                "" => return Err(self.at(selector, "empty capture selector: expected a field name such as \"token\" or a JSON pointer such as \"/data/token\"")),
-                s if s.starts_with('/') => s.to_string(),
-                s => format!("/{}", s.replace('~', "~0").replace('/', "~1")),
-            };
-            captures.push(Capture {
-                slot: self.slot(name),
-                name: name.clone(),
-                pointer,
-            });
-        }
-        Ok(captures)
     }
 
     /// Offset of the content of a string literal equal to `value` inside
@@ -515,6 +310,15 @@ fn default_step_name(path: &str, method: &str) -> String {
 /// error helpers.
 #[path = "load.rs"]
 mod load;
+
+/// One step: its request (path, headers, body, basic auth, redirects) and
+/// its captures.
+#[path = "step.rs"]
+mod step;
+
+/// `[users]` (a CSV file of accounts included) and `[http]`.
+#[path = "users.rs"]
+mod users;
 
 #[cfg(test)]
 #[path = "parse_tests.rs"]

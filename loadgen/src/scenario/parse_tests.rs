@@ -70,7 +70,9 @@ fn minimal_scenario_gets_defaults() {
     assert!(
         login.expect.contains(200) && login.expect.contains(204) && !login.expect.contains(401)
     );
-    assert_eq!(login.captures[0].pointer, "/token");
+    assert!(
+        matches!(&login.captures[0].source, crate::scenario::capture::Source::Json(p) if p == "/token")
+    );
     assert!(!login.uses_vars());
     assert_eq!((validate.name.as_str(), validate.repeat), ("validate", 3));
     assert_eq!(validate.think_time, Duration::from_millis(100));
@@ -96,6 +98,7 @@ fn renders_a_full_step() {
             password: b"",
             vars,
             rng: &rng,
+            host: b"127.0.0.1:8443",
         };
         let mut out = Vec::new();
         t.render(&ctx, &mut out);
@@ -116,9 +119,15 @@ fn renders_a_full_step() {
         password: &password,
         vars: &vars,
         rng: &rng,
+        host: b"127.0.0.1:8443",
     };
     let mut body = Vec::new();
-    login.body.as_ref().unwrap().render(&ctx, &mut body);
+    login
+        .body
+        .as_ref()
+        .unwrap()
+        .template
+        .render(&ctx, &mut body);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
         v,
@@ -126,7 +135,7 @@ fn renders_a_full_step() {
     );
     crate::scenario::capture_into(
         &login.captures,
-        br#"{"token":"t0k","expires_in":5}"#,
+        &crate::scenario::capture::BodyOnly(br#"{"token":"t0k","expires_in":5}"#),
         &mut vars,
     )
     .unwrap();
@@ -471,4 +480,102 @@ Authorization = "Bearer {token}"
         26,
         "undefined variable `tok`",
     );
+}
+
+#[test]
+fn session_and_form_mistakes_point_at_the_value() {
+    let step = |extra: &str| {
+        format!("name = \"t\"\n[[steps]]\nmethod = \"POST\"\npath = \"/x\"\n{extra}\n")
+    };
+    for (extra, line, needle) in [
+        ("body = { a = 1 }\nform = { b = \"2\" }", 6, "a step has one body"),
+        ("raw = \"x\"\nform = { b = \"2\" }", 6, "a step has one body"),
+        ("content_type = \"text/plain\"", 5, "`content_type` without a body"),
+        ("form = { a = [1] }", 5, "form field `a` must be a string, number or boolean"),
+        ("form = { a = \"{nope}\" }", 5, "undefined variable `nope`"),
+        ("headers = { Cookie = \"a=b\" }", 5, "the cookie jar's"),
+        (
+            "basic_auth = { username = \"u\", password = \"p\" }\nheaders = { Authorization = \"x\" }",
+            5,
+            "both `basic_auth` and an `Authorization` header",
+        ),
+        ("basic_auth = { username = \"u\" }", 5, "missing field `password`"),
+        ("capture = { a = { header = \"X\", cookie = \"y\" } }", 5, "`header` or `cookie`, not both"),
+        ("capture = { a = { regex = \"(\" } }", 5, "capture regex does not compile"),
+        ("capture = { a = { query = \"x\" } }", 5, "unknown capture key `query`"),
+        ("capture = { a = 5 }", 5, "a capture is a JSON field name"),
+        ("capture = { host = \"x\" }", 5, "cannot capture into `host`"),
+        ("follow_redirects = -1", 5, "invalid value"),
+    ] {
+        let (l, _, message) = err(&step(extra));
+        assert_eq!(l, line, "{extra}: {message}");
+        assert!(message.contains(needle), "{extra}: {message}");
+    }
+    let (l, _, message) = err("name = \"t\"\n[http]\ncookies = false\nkeep_cookies = true\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\n");
+    assert_eq!(l, 4);
+    assert!(
+        message.contains("`keep_cookies` needs the cookie jar"),
+        "{message}"
+    );
+    let (l, _, message) = err("name = \"t\"\n[users]\nfile = \"no-such.csv\"\n[[steps]]\nmethod = \"GET\"\npath = \"/\"\n");
+    assert_eq!(l, 3);
+    assert!(
+        message.contains("cannot read users file no-such.csv"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_users_file_sets_the_pool_and_its_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("u.csv"),
+        "username,password,tenant\nalice,pw-a,blue\nbob,pw-b,green\n",
+    )
+    .unwrap();
+    let path = dir.path().join("s.toml");
+    let src = "name = \"t\"\n[users]\nfile = \"u.csv\"\n[[steps]]\nmethod = \"GET\"\npath = \"/{tenant}/{user}\"\n";
+    let s = Scenario::parse(src, &path).unwrap();
+    assert_eq!(s.users.count, 2);
+    let table = s.users.table.as_ref().unwrap();
+    let mut vars = VarStore::new(s.vars.len());
+    table.set_row(1, &mut vars);
+    let rng = Rng::for_vu(0, 0);
+    let ctx = |user: &'static [u8]| RenderCtx {
+        vu: 0,
+        iter: 0,
+        user_index: 1,
+        user,
+        password: b"",
+        vars: &vars,
+        rng: &rng,
+        host: b"h:1",
+    };
+    let mut user = Vec::new();
+    s.users.username.render(&ctx(b""), &mut user);
+    assert_eq!(user, b"bob");
+    let mut password = Vec::new();
+    s.users.password.render(&ctx(b""), &mut password);
+    assert_eq!(password, b"pw-b");
+    let mut path = Vec::new();
+    s.flows[0].steps[0].path.render(&ctx(b"bob"), &mut path);
+    assert_eq!(path, b"/green/bob");
+    // A bad row names the file and line.
+    std::fs::write(dir.path().join("u.csv"), "username,password\nalice\n").unwrap();
+    match Scenario::parse(src, &path_of(&dir)) {
+        Err(ScenarioError::Invalid {
+            path,
+            line,
+            message,
+            ..
+        }) => {
+            assert!(path.ends_with("u.csv"), "{path:?}");
+            assert_eq!(line, 2, "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn path_of(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("s.toml")
 }

@@ -23,6 +23,8 @@ pub(crate) struct RawScenario {
     pub(crate) load: RawLoad,
     #[serde(default)]
     pub(crate) users: RawUsers,
+    #[serde(default)]
+    pub(crate) http: RawHttp,
     pub(crate) steps: Option<Spanned<Vec<RawStep>>>,
     pub(crate) flows: Option<Spanned<Vec<RawFlow>>>,
     #[serde(default)]
@@ -63,6 +65,18 @@ pub(crate) struct RawUsers {
     pub(crate) username: Option<Spanned<String>>,
     pub(crate) password: Option<Spanned<String>>,
     pub(crate) pick: Option<RawPick>,
+    /// A CSV file of accounts, relative to the scenario file.
+    pub(crate) file: Option<Spanned<String>>,
+}
+
+/// `[http]`: how the virtual users' HTTP clients behave, as a browser or
+/// an API client would.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHttp {
+    pub(crate) cookies: Option<bool>,
+    pub(crate) keep_cookies: Option<Spanned<bool>>,
+    pub(crate) follow_redirects: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -89,11 +103,26 @@ pub(crate) struct RawStep {
     #[serde(default)]
     pub(crate) headers: BTreeMap<String, Spanned<String>>,
     pub(crate) body: Option<Spanned<toml::Value>>,
+    pub(crate) form: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    pub(crate) raw: Option<Spanned<String>>,
+    pub(crate) content_type: Option<Spanned<String>>,
+    pub(crate) basic_auth: Option<Spanned<RawBasicAuth>>,
+    pub(crate) follow_redirects: Option<Spanned<u32>>,
+    /// `name = "field"` or `name = { header | cookie | regex ... }`; kept
+    /// as TOML values so the compiler can say which form it expected.
     #[serde(default)]
-    pub(crate) capture: BTreeMap<String, Spanned<String>>,
+    pub(crate) capture: BTreeMap<String, Spanned<toml::Value>>,
     pub(crate) expect: Option<Spanned<ExpectValue>>,
     pub(crate) repeat: Option<Spanned<u32>>,
     pub(crate) think_time: Option<Spanned<DurationValue>>,
+}
+
+/// `basic_auth = { username = "...", password = "..." }`, both templates.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawBasicAuth {
+    pub(crate) username: Spanned<String>,
+    pub(crate) password: Spanned<String>,
 }
 
 /// `[thresholds]`: figure = rule. The figure is a metric or `step.metric`

@@ -2,8 +2,9 @@
 //! segments so rendering a request only appends bytes to a reused buffer.
 //!
 //! Placeholders: `{vu}`, `{iter}`, `{index}` (the user's number in the
-//! pool), `{user}`, `{password}`, `{random_hex:N}`, `{pad:BYTES}` and the
-//! name of a captured variable. `{{` and `}}` are literal braces.
+//! pool), `{user}`, `{password}`, `{host}` (the target's `host:port`),
+//! `{random_hex:N}`, `{pad:BYTES}` and the name of a captured variable or
+//! of a `[users] file` column. `{{` and `}}` are literal braces.
 
 use super::rng::Rng;
 use super::vars::{Slot, VarStore};
@@ -15,7 +16,7 @@ const MAX_HEX: u32 = 4096;
 const MAX_PAD: usize = 16 << 20;
 /// Listed in "unknown placeholder" errors.
 pub(crate) const BUILTINS: &str =
-    "vu, iter, index, user, password, random_hex:N, pad:BYTES, or a variable captured by an earlier step";
+    "vu, iter, index, user, password, host, random_hex:N, pad:BYTES, a [users] file column, or a variable captured by an earlier step";
 
 /// Everything a template may draw on while rendering one request.
 pub(crate) struct RenderCtx<'a> {
@@ -33,6 +34,22 @@ pub(crate) struct RenderCtx<'a> {
     pub(crate) vars: &'a VarStore,
     /// The virtual user's generator, for `{random_hex:N}`.
     pub(crate) rng: &'a Rng,
+    /// The target's `host[:port]` as the Host header carries it (`{host}`),
+    /// for headers such as `Referer` and `Origin` that CSRF checks read.
+    pub(crate) host: &'a [u8],
+}
+
+/// How a template writes substituted values (and its literal text), for
+/// the context it renders into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Escape {
+    /// Paths and headers: as they are.
+    Verbatim,
+    /// Inside a JSON string (a `body`).
+    Json,
+    /// A value of an `application/x-www-form-urlencoded` body (a `form`):
+    /// what a browser sends for a form field.
+    Form,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -44,19 +61,21 @@ enum Segment {
     Index,
     User,
     Password,
+    Host,
     RandomHex(u32),
     Var(Slot),
 }
 
-/// A compiled template. In a JSON template (a request body), `{user}`,
-/// `{password}` and captured variables are JSON-string-escaped as they are
-/// written; the other placeholders only ever produce digits, hex or filler
-/// letters, which need no escaping. Path and header templates insert values
-/// as they are.
+/// A compiled template. In a JSON template (a `body`) `{user}`,
+/// `{password}`, `{host}` and variables are JSON-string-escaped as they
+/// are written, in a form template (a `form` value) percent-encoded; the
+/// other placeholders only ever produce digits, hex or filler letters,
+/// which need no escaping. Path and header templates insert values as
+/// they are.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Template {
     segs: Box<[Segment]>,
-    json: bool,
+    escape: Escape,
 }
 
 /// A template that does not compile: `offset` is the byte offset of the
@@ -74,7 +93,25 @@ impl Template {
         src: &str,
         resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
     ) -> Result<Template, TemplateError> {
-        let mut b = Builder::new(false);
+        Template::compile_as(src, Escape::Verbatim, resolve)
+    }
+
+    /// A template that renders variable `slot` as it is (a `[users] file`
+    /// column that is the username or password).
+    pub(crate) fn of_var(slot: Slot) -> Template {
+        Template {
+            segs: Box::new([Segment::Var(slot)]),
+            escape: Escape::Verbatim,
+        }
+    }
+
+    /// Compile `src` for a context that escapes as `escape` says.
+    pub(crate) fn compile_as(
+        src: &str,
+        escape: Escape,
+        resolve: &mut dyn FnMut(&str) -> Result<Slot, String>,
+    ) -> Result<Template, TemplateError> {
+        let mut b = Builder::new(escape);
         b.push_template(src, resolve)?;
         Ok(b.finish())
     }
@@ -92,6 +129,7 @@ impl Template {
                 Segment::Index => push_u64(out, ctx.user_index),
                 Segment::User => self.push_value(out, ctx.user),
                 Segment::Password => self.push_value(out, ctx.password),
+                Segment::Host => self.push_value(out, ctx.host),
                 Segment::RandomHex(n) => push_hex(out, ctx.rng, *n),
                 Segment::Var(slot) => self.push_value(out, ctx.vars.get(*slot).unwrap_or_default()),
             }
@@ -126,11 +164,17 @@ impl Template {
     }
 
     fn push_value(&self, out: &mut Vec<u8>, value: &[u8]) {
-        if self.json {
-            push_json_escaped(out, value);
-        } else {
-            out.extend_from_slice(value);
-        }
+        push_escaped(self.escape, out, value);
+    }
+}
+
+/// Append `value` to `out` escaped as `escape` says.
+fn push_escaped(escape: Escape, out: &mut Vec<u8>, value: &[u8]) {
+    match escape {
+        Escape::Verbatim => out.extend_from_slice(value),
+        Escape::Json => push_json_escaped(out, value),
+        Escape::Form => form_urlencoded::byte_serialize(value)
+            .for_each(|piece| out.extend_from_slice(piece.as_bytes())),
     }
 }
 
@@ -139,17 +183,17 @@ impl Template {
 pub(crate) struct Builder {
     segs: Vec<Segment>,
     lit: Vec<u8>,
-    json: bool,
+    escape: Escape,
 }
 
 impl Builder {
-    /// `json`: escape substituted values and template literals for use
-    /// inside a JSON string.
-    pub(crate) fn new(json: bool) -> Builder {
+    /// `escape`: how substituted values and template literals are written
+    /// (for use inside a JSON string, a form value, or as they are).
+    pub(crate) fn new(escape: Escape) -> Builder {
         Builder {
             segs: Vec::new(),
             lit: Vec::new(),
-            json,
+            escape,
         }
     }
 
@@ -159,11 +203,7 @@ impl Builder {
     }
 
     fn push_text(&mut self, text: &str) {
-        if self.json {
-            push_json_escaped(&mut self.lit, text.as_bytes());
-        } else {
-            self.lit.extend_from_slice(text.as_bytes());
-        }
+        push_escaped(self.escape, &mut self.lit, text.as_bytes());
     }
 
     fn push_seg(&mut self, seg: Segment) {
@@ -243,6 +283,7 @@ impl Builder {
             "index" => no_arg(Segment::Index)?,
             "user" => no_arg(Segment::User)?,
             "password" => no_arg(Segment::Password)?,
+            "host" => no_arg(Segment::Host)?,
             "random_hex" => {
                 let (at, arg) =
                     arg.ok_or_else(|| err(start, "`{random_hex:N}` needs a digit count N"))?;
@@ -289,7 +330,7 @@ impl Builder {
         }
         Template {
             segs: self.segs.into(),
-            json: self.json,
+            escape: self.escape,
         }
     }
 }
@@ -312,7 +353,7 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 pub(crate) fn is_builtin(name: &str) -> bool {
     matches!(
         name,
-        "vu" | "iter" | "index" | "user" | "password" | "random_hex" | "pad"
+        "vu" | "iter" | "index" | "user" | "password" | "host" | "random_hex" | "pad"
     )
 }
 

@@ -207,3 +207,98 @@ pub async fn scrape(addr: std::net::SocketAddr) -> String {
     sock.read_to_string(&mut text).await.unwrap();
     text
 }
+
+/// `python3`, for a plain HTTP server without /ready or /metrics
+/// (`python3 -m http.server`); `None`, with the reason printed, where the
+/// machine has none (the test then skips, saying so).
+pub fn python3() -> Option<&'static str> {
+    let found = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!("SKIPPED: no python3 on this machine (it serves the plain HTTP server)");
+    }
+    found.then_some("python3")
+}
+
+/// `python3 -m http.server` on 127.0.0.1:`port`, serving `dir` (200 on
+/// `/`, 404 on anything it does not hold, /ready included), as a command
+/// line.
+pub fn http_server_command(python: &str, dir: &Path, port: u16) -> String {
+    format!(
+        "{python} -m http.server --bind 127.0.0.1 --directory '{}' {port}",
+        dir.display()
+    )
+}
+
+/// GET / and nothing else: a server that has no route of clw-auth's.
+pub const ROOT_ONLY: &str = r#"
+name = "root-only"
+[[steps]]
+name = "root"
+method = "GET"
+path = "/"
+expect = 200
+"#;
+
+/// A `sh -c` wrapper around `command` that runs it in the background and
+/// waits, as `npm start` or a supervisor script would (the server is the
+/// wrapper's child, not the wrapper), passing SIGTERM on.
+pub fn wrapped(command: &str) -> String {
+    format!("trap 'kill $!' TERM; {command} & wait")
+}
+
+/// The children of `pid`, from /proc.
+pub fn children(pid: u32) -> Vec<u32> {
+    procfs::process::all_processes()
+        .unwrap()
+        .flatten()
+        .filter(|p| p.stat().is_ok_and(|s| s.ppid == pid as i32))
+        .map(|p| p.pid() as u32)
+        .collect()
+}
+
+/// VmRSS of `pid` in bytes, from /proc/PID/status.
+pub fn rss_bytes(pid: u32) -> u64 {
+    procfs::process::Process::new(pid as i32)
+        .unwrap()
+        .status()
+        .unwrap()
+        .vmrss
+        .unwrap()
+        * 1024
+}
+
+/// A process a test started, killed (by its PID, through its handle) and
+/// reaped when dropped, whatever the assertions said.
+pub struct Started(pub std::process::Child);
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `python -m http.server` serving `root` on a free 127.0.0.1 port, once
+/// it listens: its URL and the process. `root` must outlive it.
+pub fn python_http_server(python: &str, root: &Path) -> (String, Started) {
+    let port = free_port();
+    let child = std::process::Command::new(python)
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "--directory"])
+        .arg(root)
+        .arg(port.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start python3 -m http.server");
+    let started = Started(child);
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "http.server listens",
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+    (format!("http://127.0.0.1:{port}"), started)
+}

@@ -99,7 +99,10 @@ fn throughput(runs: &[Run]) -> ChartSpec<'_> {
         "Throughput",
         "requests/s",
         "no throughput in any run",
-        |r| Some(("requests/s", r.samples.t_s.as_slice(), &r.samples.rps, 1.0)),
+        |r| {
+            let (t, rps, _) = r.throughput();
+            Some(("requests/s", t, rps, 1.0))
+        },
     );
     p.legend_at = SeriesLabelPosition::LowerMiddle;
     ChartSpec {

@@ -2,6 +2,8 @@
 //! the page) and a PNG (for pasting into a ticket).
 
 pub(crate) mod compare;
+#[cfg(test)]
+mod death_tests;
 pub(crate) mod panel;
 pub(crate) mod run;
 
@@ -102,16 +104,18 @@ impl ChartSpec<'_> {
             .map_err(|e| chart_err(e.to_string()))?;
         let svg_path = charts_dir.join(format!("{}.svg", self.name));
         clw_run::write_atomic(&svg_path, svg.as_bytes())
-            .map_err(|e| ReportError::io(&svg_path, e))?;
+            .map_err(|e| ReportError::write(&svg_path, e))?;
         let mut files = vec![svg_path];
         let png_path = charts_dir.join(format!("{}.png", self.name));
         // plotters writes the PNG file itself; it writes the staged copy.
         let staged = clw_run::atomic::Staged::beside(&png_path)
-            .map_err(|e| ReportError::io(&png_path, e))?;
+            .map_err(|e| ReportError::write(&png_path, e))?;
         let drawn = self.draw(BitMapBackend::new(staged.tmp_path(), size).into_drawing_area());
         let png_file = match drawn {
             Ok(()) => {
-                staged.commit().map_err(|e| ReportError::io(&png_path, e))?;
+                staged
+                    .commit()
+                    .map_err(|e| ReportError::write(&png_path, e))?;
                 files.push(png_path);
                 Some(format!("charts/{}.png", self.name))
             }
@@ -131,6 +135,21 @@ impl ChartSpec<'_> {
     }
 }
 
+/// Creates `dir` unless it is there, refusing one that is a symbolic link:
+/// charts are written only into a real folder inside the run folder, never
+/// through a link to wherever it points.
+pub(crate) fn real_dir(dir: &Path) -> Result<(), ReportError> {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(ReportError::io(
+            dir,
+            std::io::Error::other(
+                "is a symbolic link: the report writes only into real folders inside the run folder",
+            ),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| ReportError::write(dir, e))
+}
+
 /// Writes every chart of `specs` into `dir/charts/`.
 pub(crate) fn write_all(
     specs: &[ChartSpec<'_>],
@@ -138,7 +157,7 @@ pub(crate) fn write_all(
     notices: &mut Vec<String>,
 ) -> Result<Vec<Written>, ReportError> {
     let charts = dir.join("charts");
-    std::fs::create_dir_all(&charts).map_err(|e| ReportError::io(&charts, e))?;
+    real_dir(&charts)?;
     specs.iter().map(|s| s.write(&charts, notices)).collect()
 }
 

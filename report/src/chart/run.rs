@@ -1,4 +1,7 @@
 //! The four charts of one run: memory, session cache, throughput, latency.
+//! A chart with no data for this service (the session cache of a service
+//! that exports no clw-auth session metrics) is left out, and
+//! [`left_out`] says why.
 
 use super::panel::{Line, Marker, Panel};
 use super::*;
@@ -7,12 +10,31 @@ use crate::run::Run;
 /// All charts of `run`, in page order, each panel marked where the load's
 /// stages begin and end.
 pub(crate) fn specs(run: &Run) -> Vec<ChartSpec<'_>> {
-    let mut specs = vec![memory(run), cache(run), throughput(run), latency(run)];
+    let mut specs = vec![memory(run)];
+    if has_cache_figures(run) {
+        specs.push(cache(run));
+    }
+    specs.extend([throughput(run), latency(run)]);
     let boundaries = crate::stages::boundaries(&run.stages);
     for panel in specs.iter_mut().flat_map(|s| s.panels.iter_mut()) {
         panel.boundaries = boundaries.clone();
     }
     specs
+}
+
+/// The samples hold a session count or an eviction count: the service
+/// exports clw-auth's session-cache metrics.
+fn has_cache_figures(run: &Run) -> bool {
+    let s = &run.samples;
+    s.sessions.iter().chain(&s.evictions).any(Option::is_some)
+}
+
+/// One line per chart [`specs`] left out, saying why.
+pub(crate) fn left_out(run: &Run) -> Vec<String> {
+    if has_cache_figures(run) || run.samples.t_s.is_empty() {
+        return Vec::new();
+    }
+    vec!["The session cache chart is left out because this service exported no session-cache metrics (clw-auth's clw_session_cache_size and clw_session_cache_evictions_total): samples.csv has no session or eviction count.".into()]
 }
 
 fn line<'a>(
@@ -171,34 +193,87 @@ fn cache(run: &Run) -> ChartSpec<'_> {
     }
 }
 
+/// Where the server died: the OOM-kill marker, or for another death "server
+/// died at"; none while it lived.
+fn death_marker(run: &Run) -> Option<Marker> {
+    oom_marker(run, "", DARK_RED).or_else(|| {
+        let at = run.death_at()?;
+        Some(Marker {
+            x: at,
+            label: format!("server died at {}", format_duration(at)),
+            color: DARK_RED,
+        })
+    })
+}
+
+/// Colours of the error kinds' lines, most frequent kind first.
+const KIND_COLORS: [RGBColor; 6] = [RED, ORANGE, PURPLE, BROWN, BLUE, GREEN];
+
+/// Requests per second and failures per interval by kind. Both are the
+/// requests sent while the server lived, as the key figures are: those
+/// sent after its death are named in the errors panel's caption, not drawn.
 fn throughput(run: &Run) -> ChartSpec<'_> {
-    let s = &run.samples;
-    let mut panels = vec![
-        column_panel(
-            run,
-            "Throughput",
-            "requests/s",
-            "requests/s",
-            &s.rps,
-            GREEN,
-            "no throughput in samples.csv",
-        ),
-        column_panel(
-            run,
+    let (t, rps, from) = run.throughput();
+    let mut throughput = panel(
+        "Throughput",
+        "requests/s",
+        vec![line("requests/s", t, rps, 1.0, GREEN)],
+        &format!("no throughput in {from}"),
+    );
+    // Throughput sits high once ramped up: keep its legend low.
+    throughput.legend_at = SeriesLabelPosition::LowerMiddle;
+    let mut errors = match &run.errors {
+        Some(e) => {
+            let lines = e
+                .kinds
+                .iter()
+                .zip(KIND_COLORS.iter().cycle())
+                .map(|((kind, series), color)| line(kind, &e.t_s, series, 1.0, *color))
+                .collect();
+            // An empty `kinds` still spans the run: draw the `all` zeros.
+            let lines = if e.kinds.is_empty() {
+                vec![line("errors", &e.t_s, &e.all, 1.0, RED)]
+            } else {
+                lines
+            };
+            panel(
+                "Errors by kind",
+                "errors per interval",
+                lines,
+                "no errors.csv rows",
+            )
+        }
+        None => panel(
             "Errors",
             "errors per interval",
-            "errors",
-            &s.errors,
-            RED,
+            vec![line(
+                "errors",
+                &run.samples.t_s,
+                &run.samples.errors,
+                1.0,
+                RED,
+            )],
             "no error counts in samples.csv",
         ),
-    ];
+    };
+    // summary.json's count, else (a killed clw-cli) errors.csv's.
+    let after_death = run
+        .after_death()
+        .map(|d| d.failed)
+        .or_else(|| run.errors.as_ref().map(|e| e.after_death))
+        .filter(|n| *n > 0);
+    if let Some(n) = after_death {
+        errors.caption = format!(
+            "Errors by kind; after death: {} requests failed, not counted",
+            crate::format::count(Some(n as f64))
+        );
+    }
+    errors.counts = true;
+    let mut panels = vec![throughput, errors];
     for p in &mut panels {
         p.shade = warm_up_shade(run);
+        p.markers.extend(death_marker(run));
     }
-    panels[1].counts = true;
-    // Throughput sits high once ramped up: keep its legend low.
-    panels[0].legend_at = SeriesLabelPosition::LowerMiddle;
     ChartSpec {
         name: "throughput",
         title: "Throughput and errors",

@@ -80,7 +80,7 @@ pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
         return report;
     };
     let filled = rank::last_filling(series, input.ramp_up_s);
-    let shape = steps::plateau(&trend, input, filled.map(|f| f.0), &mut report);
+    let mut shape = steps::plateau(&trend, input, filled.map(|f| f.0), &mut report);
     let judged: Vec<(f64, f64)> = match filled {
         Some((until, ..)) => trend
             .verdict_points
@@ -91,6 +91,7 @@ pub fn analyze(series: &Series, input: &AnalysisInput) -> MemoryReport {
         None => trend.verdict_points.clone(),
     };
     let growth = rank::growth(trend.verdict_name, &judged, shape.tolerance, &mut report);
+    steps::overruled_by_growth(&mut shape, growth.as_ref(), &mut report);
     steps::verdict(
         &trend,
         &shape,
@@ -110,6 +111,20 @@ fn peaks(series: &Series, input: &AnalysisInput) -> MemoryReport {
     let percent = |bytes: Option<u64>| Some(bytes? as f64 * 100.0 / limit?);
     let peak_rss = peak(&[&series.rss, &series.hwm]);
     let peak_allocated = peak(&[&series.allocated]);
+    let charged = charged_series(series);
+    let peak_charged = charged.and_then(|(_, column)| peak(&[column]));
+    // The share of the limit is of what the kernel charges against it when
+    // the server ran in a memory cgroup: RSS also counts file pages (a
+    // mapped file, shared libraries) that the cgroup charged to another.
+    let (percent_of, peak_for_limit) = match (charged, peak_charged) {
+        (Some((name, _)), Some(bytes)) => (name, Some(bytes)),
+        _ => (series.memory_noun(), peak_rss),
+    };
+    // RSS beside the charged figure, unless the server-memory column is
+    // itself the cgroup's (`--cgroup`, `--container`).
+    let rss_beside = peak_rss.filter(|_| {
+        charged.is_some_and(|(_, c)| !std::ptr::eq(c, &series.rss)) && series.memory_noun() == "RSS"
+    });
     let mut report = MemoryReport {
         samples: series.len(),
         limit_bytes: input.limit_bytes,
@@ -118,7 +133,9 @@ fn peaks(series: &Series, input: &AnalysisInput) -> MemoryReport {
             .clone()
             .unwrap_or_else(|| infer_sources(series)),
         peak_rss_bytes: peak_rss,
-        peak_rss_percent: percent(peak_rss).map(round2),
+        peak_rss_percent: percent(peak_for_limit).map(round2),
+        peak_percent_of: percent(peak_for_limit).map(|_| percent_of.to_string()),
+        peak_charged_bytes: peak_charged,
         peak_allocated_bytes: peak_allocated,
         peak_allocated_percent: percent(peak_allocated).map(round2),
         verdict: Some(Verdict::Inconclusive),
@@ -129,28 +146,91 @@ fn peaks(series: &Series, input: &AnalysisInput) -> MemoryReport {
             .evidence
             .push("the last row of samples.csv was cut off mid-write and was ignored".into());
     }
-    if let (Some(p), Some(l)) = (report.peak_rss_percent, input.limit_bytes) {
-        report.evidence.push(format!(
-            "peak {} {} = {p:.1}% of the {} limit",
-            series.memory_noun(),
-            human_bytes(peak_rss.unwrap_or(0) as f64),
-            human_bytes(l as f64)
-        ));
+    if let (Some(p), Some(l), Some(bytes)) =
+        (report.peak_rss_percent, input.limit_bytes, peak_for_limit)
+    {
+        report
+            .evidence
+            .push(peak_sentence(percent_of, bytes, p, l, rss_beside, input));
     }
     report
+}
+
+/// "peak cgroup working set 243.1 MiB = 95.0% of the 256.0 MiB limit (RSS
+/// 287.0 MiB)"; `peak_rss` is the RSS to show beside a cgroup's figure. A live process is never said to be above 100% of its
+/// limit: RSS past a limit the server survived is a limit not enforced on
+/// RSS, and the sentence says that instead.
+fn peak_sentence(
+    what: &str,
+    bytes: u64,
+    percent: f64,
+    limit: u64,
+    peak_rss: Option<u64>,
+    input: &AnalysisInput,
+) -> String {
+    let rss_beside = match peak_rss {
+        Some(rss) => {
+            let why = if rss > bytes {
+                ", which also counts file pages the cgroup does not charge"
+            } else {
+                ""
+            };
+            format!(" (RSS {}{why})", human_bytes(rss as f64))
+        }
+        _ => String::new(),
+    };
+    if percent > 100.0 && !input.oom_killed {
+        return format!(
+            "peak {what} {} is above the {} limit, yet the server was not killed at it: the limit is not enforced on {what}{rss_beside}",
+            human_bytes(bytes as f64),
+            human_bytes(limit as f64)
+        );
+    }
+    format!(
+        "peak {what} {} = {percent:.1}% of the {} limit{rss_beside}",
+        human_bytes(bytes as f64),
+        human_bytes(limit as f64)
+    )
+}
+
+/// The series the kernel charges against a memory cgroup's limit, and its
+/// name: the cgroup's working set (usage less inactive file cache), else
+/// (no memory.stat, or a file written before that column) its raw usage.
+/// A `--cgroup`/`--container` source writes the working set as its
+/// server memory. None when the server ran in no cgroup.
+pub fn charged_series(series: &Series) -> Option<(&'static str, &Vec<Option<f64>>)> {
+    let has = |c: &Vec<Option<f64>>| c.iter().any(Option::is_some);
+    let sources: Vec<_> = series.source.iter().flatten().collect();
+    if has(&series.working_set) {
+        Some(("cgroup working set", &series.working_set))
+    } else if has(&series.rss)
+        && !sources.is_empty()
+        && sources
+            .iter()
+            .all(|s| **s == crate::samples::MemorySource::Cgroup)
+    {
+        Some(("cgroup working set", &series.rss))
+    } else if has(&series.cgroup) {
+        Some(("cgroup usage", &series.cgroup))
+    } else {
+        None
+    }
 }
 
 /// The series the limit applies to, as (t, bytes) after ramp-up: RSS, else
 /// cgroup usage, else allocator bytes. Its line gives the slope, R² and
 /// the projection to the limit: that is what the kernel kills on.
-fn primary_series(series: &Series, ramp_up_s: f64) -> Option<(&'static str, Vec<(f64, f64)>)> {
+fn primary_series(
+    series: &Series,
+    input: &AnalysisInput,
+) -> Option<(&'static str, Vec<(f64, f64)>)> {
     first_with_values(
         series,
-        ramp_up_s,
+        input.ramp_up_s,
         [
             (series.memory_noun(), &series.rss),
             ("cgroup usage", &series.cgroup),
-            ("allocated", &series.allocated),
+            (steady_name(input), &series.allocated),
         ],
     )
 }
@@ -158,16 +238,29 @@ fn primary_series(series: &Series, ramp_up_s: f64) -> Option<(&'static str, Vec<
 /// The series the verdict is decided on: allocator bytes when the service
 /// exports them (they count live objects, and have no steps from pages the
 /// allocator keeps or a table that doubles), else the primary series.
-fn verdict_series(series: &Series, ramp_up_s: f64) -> Option<(&'static str, Vec<(f64, f64)>)> {
+fn verdict_series(
+    series: &Series,
+    input: &AnalysisInput,
+) -> Option<(&'static str, Vec<(f64, f64)>)> {
     first_with_values(
         series,
-        ramp_up_s,
+        input.ramp_up_s,
         [
-            ("allocated", &series.allocated),
+            (steady_name(input), &series.allocated),
             (series.memory_noun(), &series.rss),
             ("cgroup usage", &series.cgroup),
         ],
     )
+}
+
+/// The name of the `allocated_bytes` series: `heap` when it is the
+/// service's own heap gauge (`--heap-metric`), else `allocated` (clw-auth's
+/// jemalloc gauge).
+pub(crate) fn steady_name(input: &AnalysisInput) -> &'static str {
+    match input.sources.as_ref().and_then(|s| s.heap_metric.as_ref()) {
+        Some(_) => "heap",
+        None => "allocated",
+    }
 }
 
 fn first_with_values(
@@ -230,9 +323,12 @@ fn infer_sources(series: &Series) -> MemorySources {
         } else {
             None
         },
+        // summary.json says it; samples.csv does not.
+        rss_scope: None,
         allocator: has(&series.allocated).then(|| "metrics".into()),
         cgroup: has(&series.cgroup).then(|| "cgroup".into()),
         limit: None,
+        heap_metric: None,
     }
 }
 

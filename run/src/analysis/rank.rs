@@ -90,16 +90,18 @@ pub(super) fn growth(
 }
 
 /// Bytes retained per login: the Theil–Sen slope of allocated bytes (else
-/// RSS) against the server's cumulative logins, on the same blocks. A
+/// RSS) against the server's cumulative logins, on each block's peak (at
+/// its own login count, see [`trend::peak_points`]). A
 /// bounded cache that is full retains nothing per new login; a leak retains
 /// what it keeps of each.
 pub(super) fn retained_per_login(
     series: &Series,
-    ramp_up_s: f64,
+    input: &super::AnalysisInput,
     evidence: &mut Vec<String>,
 ) -> Option<f64> {
+    let ramp_up_s = input.ramp_up_s;
     let (name, column) = if series.allocated.iter().any(Option::is_some) {
-        ("allocated", &series.allocated)
+        (super::steady_name(input), &series.allocated)
     } else {
         (series.memory_noun(), &series.rss)
     };
@@ -116,7 +118,7 @@ pub(super) fn retained_per_login(
         return None;
     }
     let width = (new_logins / TARGET_BLOCKS).max(1.0);
-    let mk = trend::mann_kendall(&trend::blocks(&pairs, width), SLOPE_CONFIDENCE)?;
+    let mk = trend::mann_kendall(&trend::peak_points(&pairs, width), SLOPE_CONFIDENCE)?;
     let retained = mk.slope.max(0.0);
     evidence.push(format!(
         "{} retained per login over {new_logins:.0} logins ({name} growth / logins, Theil–Sen; {:.0}% interval {} to {})",

@@ -14,6 +14,8 @@ pub struct Series {
     pub rss: Vec<Option<f64>>,
     pub hwm: Vec<Option<f64>>,
     pub cgroup: Vec<Option<f64>>,
+    /// The cgroup's working set (`cgroup_working_set_bytes`).
+    pub working_set: Vec<Option<f64>>,
     pub allocated: Vec<Option<f64>>,
     pub sessions: Vec<Option<f64>>,
     pub evictions: Vec<Option<f64>>,
@@ -63,6 +65,7 @@ impl Series {
         self.rss.push(f(r.rss_bytes));
         self.hwm.push(f(r.hwm_bytes));
         self.cgroup.push(f(r.cgroup_bytes));
+        self.working_set.push(f(r.cgroup_working_set_bytes));
         self.allocated.push(f(r.allocated_bytes));
         self.sessions.push(f(r.sessions));
         self.evictions.push(f(r.evictions));

@@ -7,16 +7,13 @@
 use super::fit::{self, least_squares, max, mean, min, noise_sigma, LinearFit};
 use super::rank::{self, Growth};
 use super::{
-    eviction_note, human_bytes, pct, primary_series, round2, verdict_series, AnalysisInput, Series,
-    MIN_SAMPLES, MIN_TOLERANCE_BYTES,
+    charged_series, eviction_note, human_bytes, pct, points_after, primary_series, round2,
+    verdict_series, AnalysisInput, Series, MIN_SAMPLES, MIN_TOLERANCE_BYTES,
 };
 use crate::memory::{MemoryReport, Verdict};
 
 /// The memory series after ramp-up and the line fitted to it.
 pub(super) struct Trend {
-    /// `RSS` (`server memory` from another source), `cgroup usage` or
-    /// `allocated`: what the evidence talks about.
-    name: &'static str,
     /// The series the plateau and growth tests judge (allocated when
     /// there is one), as (t, bytes) after ramp-up.
     pub(super) verdict_name: &'static str,
@@ -25,6 +22,14 @@ pub(super) struct Trend {
     fit: LinearFit,
     /// Seconds from the first to the last point.
     span: f64,
+    /// What the limit is charged on (`RSS`, `server memory`, `cgroup working
+    /// set`, ...), after ramp-up, and its line: the
+    /// cgroup's working set (else usage) when the server ran in a memory
+    /// cgroup, else the primary series. The 80% and 90% rules and the
+    /// projection to the limit use it: that is what the kernel kills on.
+    charged_name: &'static str,
+    charged_values: Vec<f64>,
+    charged_fit: LinearFit,
 }
 
 impl Trend {
@@ -49,7 +54,7 @@ pub(super) fn fit(
     input: &AnalysisInput,
     report: &mut MemoryReport,
 ) -> Option<Trend> {
-    let Some((name, points)) = primary_series(series, input.ramp_up_s) else {
+    let Some((name, points)) = primary_series(series, input) else {
         report.evidence.push(
             "no memory figures were sampled (no RSS, cgroup or allocator column has values)".into(),
         );
@@ -70,16 +75,26 @@ pub(super) fn fit(
     };
     let values: Vec<f64> = points.iter().map(|p| p.1).collect();
     let span = points[points.len() - 1].0 - points[0].0;
-    let (verdict_name, verdict_points) = verdict_series(series, input.ramp_up_s)
+    let (verdict_name, verdict_points) = verdict_series(series, input)
         .filter(|(_, p)| p.len() >= MIN_SAMPLES)
         .unwrap_or((name, points));
+    let (charged_name, charged_values, charged_fit) = charged_series(series)
+        .map(|(charged, column)| (charged, points_after(series, column, input.ramp_up_s)))
+        .filter(|(_, p)| p.len() >= MIN_SAMPLES)
+        .and_then(|(charged, p)| {
+            let fit = least_squares(&p)?;
+            Some((charged, p.iter().map(|p| p.1).collect(), fit))
+        })
+        .unwrap_or_else(|| (name, values.clone(), line));
     let trend = Trend {
-        name,
         verdict_name,
         verdict_points,
         values,
         fit: line,
         span,
+        charged_name,
+        charged_values,
+        charged_fit,
     };
     report.slope_bytes_per_s = Some(round2(line.slope));
     report.r_squared = Some((line.r_squared * 10_000.0).round() / 10_000.0);
@@ -93,7 +108,7 @@ pub(super) fn fit(
         human_bytes(trend.last()),
     ));
     report.retained_bytes_per_session =
-        rank::retained_per_login(series, input.ramp_up_s, &mut report.evidence);
+        rank::retained_per_login(series, input, &mut report.evidence);
     Some(trend)
 }
 
@@ -106,7 +121,7 @@ pub(super) struct Shape {
     /// Levelled off below the limit (what `memory.plateau` says): the last
     /// third rose no more than the tolerance above the middle third (a fall
     /// passes too: it is not growth).
-    levelled_off: bool,
+    pub(super) levelled_off: bool,
     /// At least doubled after ramp-up, then OOM-killed: whatever the last
     /// third looked like, it did not level off below the limit.
     climbed_into_kill: bool,
@@ -115,6 +130,42 @@ pub(super) struct Shape {
     /// eight blocks (a leak that fills the limit in seconds), too clear to
     /// wait for the kill.
     climbed_past_guide: bool,
+}
+
+/// Step 2b: a plateau the growth test contradicts. The thirds compare
+/// peaks against a tolerance of four noise sigmas; a runtime whose GC
+/// saws its RSS up and down (Node: 16 MiB sigma) hides a steady 7 MiB/s
+/// climb inside that tolerance, while the growth test over every block
+/// finds it real (99.9%), large (its slope's lower bound over the window
+/// beyond the tolerance) and unbroken. Such a rise is not a plateau: the
+/// plateau field and its evidence line say so, and the verdict follows.
+pub(super) fn overruled_by_growth(
+    shape: &mut Shape,
+    growth: Option<&super::rank::Growth>,
+    report: &mut MemoryReport,
+) {
+    // Every block's peak, or nearly, above the ones before (tau >= 0.9): a
+    // curve that rose and then levelled off ranks far lower (0.6 for a
+    // saturating fill), so only a climb that never paused overrules.
+    let Some(g) = growth.filter(|g| g.rising && g.mk.tau >= 0.9 && shape.levelled_off) else {
+        return;
+    };
+    shape.levelled_off = false;
+    report.plateau = Some(false);
+    let line = format!(
+        "no plateau: the thirds' peaks differ by no more than the noise ({}), but the growth test finds a real and large rise (Theil–Sen {}/s, Mann–Kendall tau {:.2})",
+        human_bytes(shape.tolerance),
+        human_bytes(g.mk.slope),
+        g.mk.tau
+    );
+    match report
+        .evidence
+        .iter_mut()
+        .find(|e| e.starts_with("memory levelled off"))
+    {
+        Some(e) => *e = line,
+        None => report.evidence.push(line),
+    }
 }
 
 /// Step 2: does memory level off? The last third of the window against the
@@ -157,7 +208,7 @@ pub(super) fn plateau(
     // starting level is the guide's other cause: a limit set too low.)
     let doubled = peak >= 2.0 * first && peak - first > tolerance;
     let climbed_into_kill = input.oom_killed && doubled;
-    let rss_peak = max(&trend.values);
+    let rss_peak = max(&trend.charged_values);
     let past_guide = input
         .limit_bytes
         .is_some_and(|l| rss_peak >= 0.8 * l as f64);
@@ -204,7 +255,7 @@ pub(super) fn plateau(
             trend.verdict_name,
             human_bytes(first),
             human_bytes(peak),
-            trend.name,
+            trend.charged_name,
             human_bytes(rss_peak)
         )
     } else if shape.levelled_off && rise_mean < -tolerance {
@@ -241,7 +292,7 @@ pub(super) fn verdict(
     report: &mut MemoryReport,
 ) {
     let limit = input.limit_bytes.map(|l| l as f64);
-    let peak = max(&trend.values);
+    let peak = max(&trend.charged_values);
     let near_limit = limit.is_some_and(|l| peak >= 0.9 * l);
     // Real at 99.9% confidence, and either large or already at the limit.
     let significant = growth.is_some_and(|g| g.mk.p_increasing < rank::ALPHA && g.mk.slope > 0.0);
@@ -263,12 +314,16 @@ pub(super) fn verdict(
         } else if near_limit {
             evidence.push(format!(
                 "{} reached {} of the limit",
-                trend.name,
+                trend.charged_name,
                 pct(peak, limit)
             ));
         }
-        if let Some(l) = limit.filter(|_| trend.fit.slope > 0.0) {
-            let remaining = ((l - trend.last()) / trend.fit.slope).max(0.0);
+        let (charged_last, charged_slope) = (
+            trend.charged_values[trend.charged_values.len() - 1],
+            trend.charged_fit.slope,
+        );
+        if let Some(l) = limit.filter(|_| charged_slope > 0.0) {
+            let remaining = ((l - charged_last) / charged_slope).max(0.0);
             report.projected_time_to_limit_s = Some(round2(remaining));
             evidence.push(format!(
                 "at this rate the {} limit is reached {}",

@@ -23,10 +23,15 @@ impl Noise {
 }
 
 /// `n` samples one second apart; rss from `f(t)`, logins at 100/s.
-fn series(n: usize, mut f: impl FnMut(f64) -> f64) -> Series {
+fn series(n: usize, f: impl FnMut(f64) -> f64) -> Series {
+    series_every(1.0, n, f)
+}
+
+/// As [`series`], `step_s` seconds apart.
+fn series_every(step_s: f64, n: usize, mut f: impl FnMut(f64) -> f64) -> Series {
     let mut s = Series::default();
     for i in 0..n {
-        let t = i as f64;
+        let t = i as f64 * step_s;
         s.t_s.push(t);
         let rss = f(t);
         s.rss.push(Some(rss));
@@ -472,11 +477,102 @@ fn memory_from_another_source_is_not_called_rss() {
     };
     let cgroup = climb(crate::MemorySource::Cgroup);
     let said = cgroup.evidence.join("\n");
-    assert!(said.contains("peak server memory "), "{said}");
+    // Its working set is what the cgroup charges: the share of the limit
+    // says so.
+    assert!(said.contains("peak cgroup working set "), "{said}");
     assert!(
         !said.contains("RSS"),
         "a cgroup's working set called RSS: {said}"
     );
     let proc = climb(crate::MemorySource::Proc).evidence.join("\n");
     assert!(proc.contains("peak RSS "), "{proc}");
+}
+
+/// A server in a memory cgroup that maps a big file: RSS counts the file's
+/// pages, the cgroup does not charge them. The share of the limit, the 80%
+/// rule and the projection are of the cgroup's working set, with RSS
+/// beside it; without one, the raw usage; a live process is never said to
+/// be above 100% of its limit.
+#[test]
+fn the_limit_share_is_of_what_the_cgroup_charges() {
+    // RSS: 100 MiB of mapped file plus a climb from 20 to 139 MiB of heap,
+    // up to 239 MiB against a 256 MiB limit (93%); the cgroup charges the
+    // heap only (at most 54%). Neither rule of "past 80%" applies.
+    let rows = |working_set: bool| {
+        let mut s = Series::default();
+        for i in 0..120 {
+            let heap = 20.0 * MIB + MIB * i as f64;
+            s.push(&crate::SampleRow {
+                t_s: i as f64,
+                rss_bytes: Some((100.0 * MIB + heap) as u64),
+                hwm_bytes: Some((100.0 * MIB + heap) as u64),
+                cgroup_bytes: Some((heap + 2.0 * MIB) as u64),
+                cgroup_working_set_bytes: working_set.then_some(heap as u64),
+                source: Some(crate::MemorySource::Proc),
+                ..crate::SampleRow::default()
+            });
+        }
+        s
+    };
+    let report = judge(&rows(true), &input());
+    assert_eq!(
+        report.peak_percent_of.as_deref(),
+        Some("cgroup working set")
+    );
+    assert_eq!(report.peak_charged_bytes, Some((139.0 * MIB) as u64));
+    assert_eq!(report.peak_rss_bytes, Some((239.0 * MIB) as u64));
+    let expected = round2(139.0 * MIB * 100.0 / LIMIT as f64);
+    assert_eq!(report.peak_rss_percent, Some(expected));
+    let said = explain(&report);
+    assert!(
+        report.evidence[0].starts_with(&format!(
+            "peak cgroup working set 139.0 MiB = {expected:.1}% of the 256.0 MiB limit (RSS 239.0 MiB, which also counts file pages"
+        )),
+        "{said}"
+    );
+    assert!(!said.contains("past 80%"), "{said}");
+    // The projection is from the charged 139 MiB at 1 MiB/s: 117 s.
+    let left = report.projected_time_to_limit_s.unwrap();
+    assert!((left - 117.0).abs() < 2.0, "{left}: {said}");
+
+    // Without memory.stat (or an older file): the raw usage, named so.
+    let report = judge(&rows(false), &input());
+    assert_eq!(report.peak_percent_of.as_deref(), Some("cgroup usage"));
+    assert_eq!(report.peak_charged_bytes, Some((141.0 * MIB) as u64));
+
+    // No cgroup, RSS past a limit the server lived through: no "> 100%".
+    let mut s = Series::default();
+    for i in 0..20 {
+        s.push(&crate::SampleRow {
+            t_s: i as f64,
+            rss_bytes: Some((287.0 * MIB) as u64),
+            source: Some(crate::MemorySource::Proc),
+            ..crate::SampleRow::default()
+        });
+    }
+    let report = judge(&s, &input());
+    assert_eq!(report.peak_percent_of.as_deref(), Some("RSS"));
+    assert_eq!(report.peak_charged_bytes, None);
+    assert!(
+        report.evidence[0].starts_with(
+            "peak RSS 287.0 MiB is above the 256.0 MiB limit, yet the server was not killed at it"
+        ) && !report.evidence[0].contains('%'),
+        "{}",
+        explain(&report)
+    );
+}
+
+/// Node's RSS under a MemoryStore login storm (CI, real services): a GC
+/// sawtooth of ~20 MiB sigma on a steady 8 MiB/s climb, sampled every
+/// 250 ms. The thirds' peaks differ by less than four noise sigmas, yet
+/// every second's peak is above the last: a leak, and no plateau.
+#[test]
+fn a_climb_hidden_in_gc_noise_is_no_plateau() {
+    let saw = [0.0, -30.0, -10.0, -25.0];
+    let s = series_every(0.25, 60, |t| {
+        let phase = ((t / 0.25).round() as usize) % 4;
+        63.0 * MIB + 8.0 * MIB * t + saw[phase] * MIB
+    });
+    let report = judge(&s, &input());
+    assert_says(&report, Verdict::Leak, false, "no plateau");
 }

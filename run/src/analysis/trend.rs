@@ -134,6 +134,33 @@ pub fn blocks(points: &[(f64, f64)], width: f64) -> Vec<(f64, f64)> {
     out
 }
 
+/// Like [`blocks`], but each window gives the sample where its maximum is,
+/// not the window's midpoint. For a slope against a count (bytes per login)
+/// the midpoint would move each peak by up to half a window along x, and
+/// logins arrive unevenly, so the slope would be off by a few percent even
+/// for an exactly linear leak; the peak's own x keeps it exact.
+pub fn peak_points(points: &[(f64, f64)], width: f64) -> Vec<(f64, f64)> {
+    let Some(&(x0, _)) = points.first() else {
+        return Vec::new();
+    };
+    if width <= 0.0 {
+        return points.to_vec();
+    }
+    let mut out: Vec<(u64, (f64, f64))> = Vec::new();
+    for &(x, y) in points {
+        let k = ((x - x0) / width).floor().max(0.0) as u64;
+        match out.last_mut() {
+            Some((ck, peak)) if *ck == k => {
+                if y >= peak.1 {
+                    *peak = (x, y);
+                }
+            }
+            _ => out.push((k, (x, y))),
+        }
+    }
+    out.into_iter().map(|(_, p)| p).collect()
+}
+
 fn sign(d: f64) -> i64 {
     if d > 0.0 {
         1
@@ -304,6 +331,33 @@ mod tests {
         let pts: Vec<_> = (0..10).map(|i| (i as f64 * 0.25, i as f64)).collect();
         assert_eq!(blocks(&pts, 1.0), vec![(0.5, 3.0), (1.5, 7.0), (2.5, 9.0)]);
         assert!(blocks(&[], 1.0).is_empty());
+        // Uneven x, exactly linear y: the peaks keep their own x.
+        let uneven = [
+            (0.0, 0.0),
+            (0.2, 0.4),
+            (0.9, 1.8),
+            (1.1, 2.2),
+            (1.3, 2.6),
+            (2.95, 5.9),
+        ];
+        assert_eq!(
+            peak_points(&uneven, 1.0),
+            vec![(0.9, 1.8), (1.3, 2.6), (2.95, 5.9)]
+        );
+        // A 64 KiB-per-login leak sampled at uneven login counts.
+        let logins: Vec<f64> = (0..40)
+            .map(|i| (i * i % 37) as f64 + 40.0 * i as f64)
+            .collect();
+        let pairs: Vec<(f64, f64)> = logins.iter().map(|&l| (l, 2e7 + l * 65536.0)).collect();
+        let exact = mann_kendall(&peak_points(&pairs, 160.0), 0.99).unwrap();
+        assert!((exact.slope - 65536.0).abs() < 1e-6, "{}", exact.slope);
+        let midpoints = mann_kendall(&blocks(&pairs, 160.0), 0.99).unwrap();
+        assert!(
+            (midpoints.slope - 65536.0).abs() > 30.0,
+            "{}",
+            midpoints.slope
+        );
+        assert!(peak_points(&[], 1.0).is_empty());
     }
 
     #[test]

@@ -107,6 +107,20 @@ pub fn profile_files(run_dir: &Path) -> Result<Vec<(f64, PathBuf)>, HeapError> {
     Ok(files)
 }
 
+/// A profile file of the run folder, read as every run-folder file is
+/// ([`crate::bounded::read_capped`]: a regular file, not through a link,
+/// at most [`crate::bounded::PROFILE_CAP`]), so `heap/1.000.pb.gz ->
+/// /dev/zero` or a FIFO there is an error naming it, not a hang.
+pub(crate) fn read_profile_file(path: &Path) -> Result<Vec<u8>, HeapError> {
+    crate::bounded::read_capped(path, crate::bounded::PROFILE_CAP).map_err(|e| match e {
+        crate::RunFileError::Read { path, source } => HeapError::Read { path, source },
+        other => HeapError::Corrupt {
+            path: path.to_path_buf(),
+            reason: other.to_string(),
+        },
+    })
+}
+
 /// The file name of a profile taken `t_s` seconds after load start.
 pub fn profile_file_name(t_s: f64) -> String {
     format!("{t_s:.3}.pb.gz")
@@ -146,10 +160,7 @@ pub fn symbolize_run(run_dir: &Path, binary: Option<&Path>) -> Result<RunSymbols
     let mut done = RunSymbols::default();
     let mut sym: Option<Symbolizer> = None;
     for (_, path) in profile_files(run_dir)? {
-        let body = std::fs::read(&path).map_err(|source| HeapError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let body = read_profile_file(&path)?;
         let mut profile = Profile::decode_bytes(&body).map_err(|e| e.at(&path))?;
         if !needs_symbols(&profile) {
             continue;

@@ -123,9 +123,16 @@ impl Profile {
         let raw;
         let proto = if body.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::new();
+            let cap = crate::bounded::PROFILE_INFLATED_CAP;
             flate2::read::GzDecoder::new(body)
+                .take(cap + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| HeapError::Format(format!("not valid gzip: {e}")))?;
+            if out.len() as u64 > cap {
+                return Err(HeapError::Format(format!(
+                    "inflates past the {cap} bytes a heap profile may be"
+                )));
+            }
             raw = out;
             &raw[..]
         } else {

@@ -47,10 +47,7 @@ impl HeapProfile {
 
     /// Reads a profile file; errors name the file.
     pub fn read(path: &Path) -> Result<HeapProfile, HeapError> {
-        let body = std::fs::read(path).map_err(|source| HeapError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let body = super::read_profile_file(path)?;
         HeapProfile::decode(&body).map_err(|e| e.at(path))
     }
 

@@ -203,6 +203,8 @@ pub fn write_files(
         csv.write(row)?;
     }
     csv.flush()?;
+    let dirs: Vec<&Path> = shards.iter().map(|s| s.dir.as_path()).collect();
+    super::errors::write_merged_errors(&dirs, out)?;
     let Some(sampler) = shards
         .iter()
         .find(|s| Some(s.shard.index) == info.memory_from)
@@ -215,12 +217,13 @@ pub fn write_files(
     }
     copy_if_there(&sampler.dir.join("server.log"), &out.join("server.log"))?;
     let heap = sampler.dir.join("heap");
-    if heap.is_dir() {
+    if real(&heap).is_some_and(|t| t.is_dir()) {
         let to = out.join("heap");
         std::fs::create_dir_all(&to).map_err(RunFileError::write(&to))?;
         for entry in std::fs::read_dir(&heap).map_err(RunFileError::read(&heap))? {
             let entry = entry.map_err(RunFileError::read(&heap))?;
-            if entry.path().is_file() {
+            // file_type() does not follow a link.
+            if entry.file_type().is_ok_and(|t| t.is_file()) {
                 copy_if_there(&entry.path(), &to.join(entry.file_name()))?;
             }
         }
@@ -240,20 +243,25 @@ fn write_merged_samples(
     latency: &[LatencyRow],
 ) -> Result<(), RunFileError> {
     let file = crate::samples::read_samples(from)?;
-    let all: Vec<(f64, u64)> = latency
+    let mut all: Vec<(f64, u64)> = latency
         .iter()
         .filter(|r| r.step == "all")
         .map(|r| (r.t_s, r.count))
         .collect();
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    // Responses up to each interval's end, so a span's count is one
+    // subtraction: linear in samples and intervals, not their product.
+    let mut upto = Vec::with_capacity(all.len() + 1);
+    upto.push(0u64);
+    for (_, n) in &all {
+        upto.push(upto.last().copied().unwrap_or(0).saturating_add(*n));
+    }
+    let done_by = |t: f64| upto[all.partition_point(|(at, _)| *at <= t)];
     let mut out = crate::samples::SamplesWriter::create(to)?;
     let mut before: Option<f64> = None;
     for mut row in file.rows {
         row.rps = before.filter(|b| row.t_s > *b).map(|b| {
-            let done: u64 = all
-                .iter()
-                .filter(|(t, _)| *t > b && *t <= row.t_s)
-                .map(|(_, n)| n)
-                .sum();
+            let done = done_by(row.t_s) - done_by(b);
             done as f64 / (row.t_s - b)
         });
         row.errors = None;
@@ -263,9 +271,65 @@ fn write_merged_samples(
     Ok(())
 }
 
+/// What `path` itself is, without following a symbolic link.
+fn real(path: &Path) -> Option<std::fs::FileType> {
+    std::fs::symlink_metadata(path).ok().map(|m| m.file_type())
+}
+
+/// Copies `from` when it is a regular file of the shard's folder; a
+/// symbolic link (which may lead anywhere: `server.log -> /etc/shadow`) is
+/// not copied, nor is anything else that is no regular file. The source is
+/// opened by [`crate::bounded::open_regular`] and copied from that handle,
+/// so it cannot be swapped for a link between a check and the copy; the
+/// copy is staged beside `to` and renamed over it, so a link already at
+/// `to` is replaced, never written through.
 fn copy_if_there(from: &Path, to: &Path) -> Result<(), RunFileError> {
-    if from.is_file() {
-        std::fs::copy(from, to).map_err(RunFileError::write(to))?;
+    let mut source = match crate::bounded::open_regular(from) {
+        Ok(file) => file,
+        Err(RunFileError::Read { source, .. }) if source.kind() != std::io::ErrorKind::NotFound => {
+            return Err(RunFileError::Read {
+                path: from.to_path_buf(),
+                source,
+            })
+        }
+        // Absent, a link, or no regular file: nothing to copy.
+        Err(_) => return Ok(()),
+    };
+    let mut staged = crate::atomic::Staged::beside(to).map_err(RunFileError::write(to))?;
+    std::io::copy(&mut source, staged.file()).map_err(RunFileError::write(to))?;
+    staged.commit().map_err(RunFileError::write(to))
+}
+
+#[cfg(test)]
+mod copy_tests {
+    use super::copy_if_there;
+
+    /// A shard's linked server.log is not copied, and a link already at
+    /// the destination is replaced, not written through.
+    #[test]
+    fn links_are_neither_copied_from_nor_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.txt");
+        std::fs::write(&outside, "outside").unwrap();
+        let (shard, out) = (dir.path().join("shard"), dir.path().join("out"));
+        std::fs::create_dir(&shard).unwrap();
+        std::fs::create_dir(&out).unwrap();
+
+        std::os::unix::fs::symlink(&outside, shard.join("server.log")).unwrap();
+        copy_if_there(&shard.join("server.log"), &out.join("server.log")).unwrap();
+        assert!(
+            !out.join("server.log").exists(),
+            "a linked source is not copied"
+        );
+        copy_if_there(&shard.join("absent.log"), &out.join("absent.log")).unwrap();
+
+        std::fs::remove_file(shard.join("server.log")).unwrap();
+        std::fs::write(shard.join("server.log"), "shard's own log").unwrap();
+        std::os::unix::fs::symlink(&outside, out.join("server.log")).unwrap();
+        copy_if_there(&shard.join("server.log"), &out.join("server.log")).unwrap();
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "outside");
+        let copied = out.join("server.log");
+        assert!(!std::fs::symlink_metadata(&copied).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&copied).unwrap(), "shard's own log");
     }
-    Ok(())
 }

@@ -14,6 +14,7 @@
 //! are pure functions over the typed model; [`load`] and [`write_files`]
 //! are the only ones that touch the file system.
 
+mod errors;
 mod latency;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::hlog::HlogInterval;
 use crate::summary::{MergeInfo, RunSummary, ShardInfo};
 use crate::threshold::Threshold;
 
+pub use errors::merge_errors;
 pub use latency::{latency_rows, merge_intervals, step_histograms, write_files, IntervalSum};
 
 /// One shard's run folder, read.
@@ -83,6 +85,43 @@ pub enum MergeError {
     },
     #[error("shard{} {} of {count} missing: merge every shard's folder, or pass --allow-partial for a partial result", if .missing.len() > 1 { "s" } else { "" }, list(.missing))]
     Missing { missing: Vec<u32>, count: u32 },
+    /// Request counts no run can have: a sum that does not add up, or
+    /// figures so large that adding the shards' would overflow.
+    #[error(
+        "{dir}: impossible request counts ({why}): this folder was not written by a clw-cli run"
+    )]
+    Impossible { dir: PathBuf, why: String },
+}
+
+/// The most requests one shard may claim: 2^48, some nine years at a
+/// million requests per second. Any real run is far below, and so no sum
+/// of shards' figures can overflow.
+pub const MAX_REQUESTS: u64 = 1 << 48;
+
+/// A shard's request counts add up and stay below [`MAX_REQUESTS`].
+fn plausible(s: &ShardRun) -> Result<(), MergeError> {
+    let r = &s.summary.requests;
+    let impossible = |why: String| MergeError::Impossible {
+        dir: s.dir.clone(),
+        why,
+    };
+    let big = [
+        ("total", r.total),
+        ("ok", r.ok),
+        ("failed", r.failed),
+        ("dropped_iterations", s.summary.dropped_iterations),
+        ("connections_opened", s.summary.connections_opened),
+    ];
+    if let Some((name, n)) = big.iter().find(|(_, n)| *n > MAX_REQUESTS) {
+        return Err(impossible(format!("{name} {n} is above {MAX_REQUESTS}")));
+    }
+    if r.ok + r.failed != r.total {
+        return Err(impossible(format!(
+            "ok {} + failed {} is not total {}",
+            r.ok, r.failed, r.total
+        )));
+    }
+    Ok(())
 }
 
 fn list(indexes: &[u32]) -> String {
@@ -125,6 +164,7 @@ pub fn check(shards: &[ShardRun], allow_partial: bool) -> Result<MergeInfo, Merg
     let mut seen: BTreeMap<u32, &ShardRun> = BTreeMap::new();
     let mut sampler: Option<&ShardRun> = None;
     for s in shards {
+        plausible(s)?;
         if s.summary.scenario != first.summary.scenario {
             return Err(MergeError::Scenario {
                 dir: s.dir.clone(),
@@ -233,6 +273,7 @@ pub fn merge_summary(
         .filter_map(|s| s.summary.elapsed_s)
         .reduce(f64::max);
     out.requests = Default::default();
+    out.after_death = None;
     out.dropped_iterations = 0;
     out.connections_opened = 0;
     out.steps = BTreeMap::new();
@@ -260,6 +301,9 @@ pub fn merge_summary(
         }
         for (k, n) in &r.by_error {
             *out.requests.by_error.entry(k.clone()).or_default() += n;
+        }
+        if let Some(theirs) = &s.summary.after_death {
+            add_after_death(&mut out.after_death, theirs);
         }
         out.dropped_iterations += s.summary.dropped_iterations;
         if let (Some(tls), Some(theirs)) = (out.tls.as_mut(), &s.summary.tls) {
@@ -289,7 +333,7 @@ pub fn merge_summary(
             .extend(s.summary.notes.iter().map(|n| format!("{label}: {n}")));
     }
     out.throughput_rps = out
-        .elapsed_s
+        .life_s()
         .filter(|e| *e > 0.0)
         .map(|e| out.requests.total as f64 / e);
     let open = out.model == "open";
@@ -340,6 +384,21 @@ pub fn thresholds(shards: &[ShardRun]) -> Vec<Threshold> {
         .into_iter()
         .filter_map(|e| crate::threshold::parse(e).ok())
         .collect()
+}
+
+/// Sum a shard's requests sent after the server's death into the merged
+/// run's; the death is the earliest any shard saw.
+fn add_after_death(out: &mut Option<crate::AfterDeath>, theirs: &crate::AfterDeath) {
+    let out = out.get_or_insert_with(|| crate::AfterDeath {
+        from_s: theirs.from_s,
+        ..Default::default()
+    });
+    out.from_s = out.from_s.min(theirs.from_s);
+    out.requests += theirs.requests;
+    out.failed += theirs.failed;
+    for (k, n) in &theirs.by_error {
+        *out.by_error.entry(k.clone()).or_default() += n;
+    }
 }
 
 #[cfg(test)]

@@ -263,3 +263,40 @@ proptest! {
         prop_assert_eq!(crate::Percentiles::of(&all.plain), crate::Percentiles::of(&one));
     }
 }
+
+/// A shard claiming u64::MAX requests would wrap the merged total below
+/// its own `ok`: impossible counts are refused, naming the folder, and so
+/// is a latency log whose interval claims 2^62 recordings.
+#[test]
+fn impossible_counts_are_refused_not_wrapped() {
+    let mut huge = shard(2, 2, false);
+    huge.summary.requests.total = u64::MAX;
+    huge.summary.requests.ok = u64::MAX - 1;
+    let e = check(&[shard(1, 2, true), huge], false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("runs/shard-2") && e.contains("impossible request counts"),
+        "{e}"
+    );
+    let mut unbalanced = shard(2, 2, false);
+    unbalanced.summary.requests.ok = 20;
+    let e = check(&[shard(1, 2, true), unbalanced], false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ok 20 + failed 1 is not total 10"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("latency.hlog");
+    let mut log = crate::HdrLog::create(&path, SystemTime::UNIX_EPOCH).unwrap();
+    let mut h = hist(&[100]);
+    h.record_n(200, 1 << 62).unwrap();
+    log.write(Duration::ZERO, Duration::from_secs(1), "log in", &h)
+        .unwrap();
+    log.flush().unwrap();
+    let e = crate::read_hlog(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("impossible") && e.contains("latency.hlog"),
+        "{e}"
+    );
+}

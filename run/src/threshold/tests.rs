@@ -224,3 +224,61 @@ fn display_round_trips() {
         assert_eq!(t.to_string(), text);
     }
 }
+
+/// A run whose memory could not be measured at all (a mistyped
+/// `--metrics-url`, a page that never answered) never passes a memory
+/// rule, not even one it would skip for want of a limit; `--no-memory`
+/// skips them all, saying why; latency rules are judged as ever.
+#[test]
+fn memory_rules_fail_without_samples_unless_memory_is_opted_out() {
+    let mut unmeasured = run();
+    unmeasured.memory = Some(crate::MemoryReport {
+        verdict: Some(crate::Verdict::Inconclusive),
+        ..crate::MemoryReport::default()
+    });
+    unmeasured.server.limit_bytes = None;
+    let judge = |text: &str, run: &RunSummary| parse(text).unwrap().judge(run);
+    for rule in [
+        "peak_rss_percent < 80",
+        "verdict != leak",
+        "peak_rss_bytes < 1Gi",
+    ] {
+        let j = judge(rule, &unmeasured);
+        assert_eq!(
+            (j.passed, j.why),
+            (Some(false), Some(NO_MEMORY_SAMPLES)),
+            "{rule}"
+        );
+    }
+    unmeasured.memory = None;
+    assert_eq!(judge("verdict != leak", &unmeasured).passed, Some(false));
+    assert_eq!(judge("p99_ms < 50", &unmeasured).passed, Some(true));
+
+    unmeasured.no_memory = true;
+    for rule in ["peak_rss_percent < 80", "verdict != leak"] {
+        let j = judge(rule, &unmeasured);
+        assert_eq!((j.passed, j.why), (None, Some(MEMORY_OPTED_OUT)), "{rule}");
+    }
+    assert_eq!(judge("p99_ms < 50", &unmeasured).passed, Some(true));
+
+    // Measured, but no limit known: the percentage alone is skipped.
+    let mut no_limit = run();
+    no_limit.memory.as_mut().unwrap().limit_bytes = None;
+    no_limit.server.limit_bytes = None;
+    let j = judge("peak_rss_percent < 80", &no_limit);
+    assert_eq!((j.passed, j.why), (None, Some(NO_LIMIT)));
+    assert_eq!(judge("peak_rss_bytes < 1Gi", &no_limit).why, None);
+}
+
+#[test]
+fn a_rule_is_one_line() {
+    for text in [
+        "p99_ms < 5\n| injected | row |",
+        "p99_ms < 5\r",
+        "p99_ms\u{1b}[2J < 5",
+    ] {
+        let err = parse(text).unwrap_err();
+        assert!(err.to_string().contains("a rule is one line"), "{err}");
+    }
+    assert!(parse("  p99_ms  <  5  ").is_ok(), "spaces are fine");
+}

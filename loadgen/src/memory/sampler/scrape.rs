@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::load::http::{begin_request, end_request_line, finish_request, Conn, Response};
 use crate::memory::exposition;
-use crate::memory::selector::{NoMatch, Selector};
+use crate::memory::selector::{Gauges, NoMatch, Selector};
 use crate::opts::MemoryAggregate;
 use crate::target::Target;
 
@@ -114,6 +114,8 @@ pub(crate) struct Scraper {
     /// profile off loopback); never logged.
     bearer: Option<String>,
     picks: Option<Picks>,
+    /// `--heap-metric` / `--logins-metric`.
+    gauges: Gauges,
 }
 
 impl Scraper {
@@ -138,6 +140,7 @@ impl Scraper {
             timeout,
             bearer: None,
             picks: None,
+            gauges: Gauges::default(),
         }
     }
 
@@ -150,6 +153,13 @@ impl Scraper {
     /// Apply `--memory-metric` / `--limit-metric` to every scrape.
     pub(crate) fn with_picks(mut self, picks: Picks) -> Scraper {
         self.picks = Some(picks);
+        self
+    }
+
+    /// Read `--heap-metric` / `--logins-metric` into the allocated bytes
+    /// and logins of every scrape (in place of clw-auth's gauges).
+    pub(crate) fn with_gauges(mut self, gauges: Gauges) -> Scraper {
+        self.gauges = gauges;
         self
     }
 
@@ -171,6 +181,11 @@ impl Scraper {
         let mut figures = parse_metrics(&text);
         if let Some(picks) = &self.picks {
             picks.apply(&text, &mut figures)?;
+        }
+        if !self.gauges.is_empty() {
+            let (heap, logins) = self.gauges.pick(&text).map_err(ScrapeError::NoMatch)?;
+            figures.allocated = heap.or(figures.allocated);
+            figures.logins = logins.or(figures.logins);
         }
         Ok(figures)
     }

@@ -13,9 +13,12 @@ fn config(dir: &tempfile::TempDir, metrics_url: Option<String>) -> SamplerConfig
     SamplerConfig {
         interval: Duration::from_millis(50),
         pid: Some(std::process::id()),
+        pid_tree: false,
         metrics_url,
+        metrics_url_given: false,
         reach: Default::default(),
         cgroup: None,
+        charged: None,
         csv_path: dir.path().join("samples.csv"),
         counters: Arc::new(LoadCounters::default()),
         scrape_timeout: Duration::from_millis(500),
@@ -23,6 +26,7 @@ fn config(dir: &tempfile::TempDir, metrics_url: Option<String>) -> SamplerConfig
         limit_bytes: None,
         ramp_up: Duration::ZERO,
         source: SourceSpec::default(),
+        gauges: Default::default(),
     }
 }
 
@@ -248,9 +252,14 @@ async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
     let handle = start(SamplerConfig {
         interval: Duration::from_millis(100),
         pid: Some(server.pid()),
+        pid_tree: false,
         metrics_url: Some(format!("http://{addr}/metrics")),
+        metrics_url_given: false,
         reach: Default::default(),
         cgroup: server.usage_probe(),
+        charged: server
+            .cgroup_dir()
+            .and_then(|d| clw_limit::CgroupMemory::open(d).ok()),
         csv_path: dir.path().join("samples.csv"),
         counters: Arc::clone(&counters),
         scrape_timeout: Duration::from_millis(500),
@@ -258,6 +267,7 @@ async fn leaky_server_under_a_small_limit_is_oom_killed_and_reads_as_a_leak() {
         limit_bytes: None,
         ramp_up: Duration::ZERO,
         source: SourceSpec::default(),
+        gauges: Default::default(),
     })
     .await
     .unwrap();

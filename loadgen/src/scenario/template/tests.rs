@@ -9,6 +9,7 @@ fn ctx_render(t: &Template, vars: &VarStore, rng: &Rng) -> String {
         password: b"clw-load-test",
         vars,
         rng,
+        host: b"127.0.0.1:8443",
     };
     let mut out = b"prefix:".to_vec();
     t.render(&ctx, &mut out);

@@ -1,0 +1,3 @@
+module clw/go-sessions
+
+go 1.19
