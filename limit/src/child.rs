@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::cgroup::{Cgroup, UsageProbe, Version};
 use crate::proc_mem::ProcMemory;
+use crate::reaper::Reaper;
 use crate::{systemd, Enforcement, ExitInfo, LimitError, SpawnSpec};
 
 /// How often the watchdog reads the child's RSS.
@@ -35,6 +36,9 @@ pub struct Limited {
     shared: Arc<Shared>,
     exit_rx: watch::Receiver<Option<ExitInfo>>,
     waiter: Option<JoinHandle<()>>,
+    /// Kills the child's process group and cgroup if this process dies
+    /// without dropping us (see [`crate::reaper`]).
+    reaper: Option<Reaper>,
     notes: Vec<String>,
 }
 
@@ -148,6 +152,15 @@ impl Drop for Limited {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+        // Our share of the cgroup: its removal kills any straggler. Then the
+        // reaper has nothing left to do, unless the child would not die
+        // (the waiter still runs): it then reaps as it would on our death.
+        drop(self.cgroup.take());
+        if let Some(reaper) = self.reaper.take() {
+            if self.waiter.is_none() {
+                reaper.disarm();
+            }
+        }
     }
 }
 
@@ -184,6 +197,11 @@ pub(crate) fn spawn_with(spec: &SpawnSpec, method: Enforcement) -> Result<Limite
         }
     };
     die_with_parent(&mut command);
+    // Its own process group, led by the child: the unit the reaper and the
+    // waiter kill, cgroup or not. Like a container's PID 1, the child's end
+    // is the end of everything it started; the terminal's ^C goes to us,
+    // and we stop the child as the run's shutdown says.
+    command.process_group(0);
     let log = File::create(&spec.log_path).map_err(|source| LimitError::Log {
         path: spec.log_path.clone(),
         source,
@@ -224,6 +242,7 @@ pub(crate) fn spawn_with(spec: &SpawnSpec, method: Enforcement) -> Result<Limite
         shared: Arc::clone(&shared),
         exit_rx,
         waiter: Some(waiter),
+        reaper: None,
         notes: Vec::new(),
     };
     match method {
@@ -244,6 +263,13 @@ pub(crate) fn spawn_with(spec: &SpawnSpec, method: Enforcement) -> Result<Limite
             .map_err(|e| unavailable(format!("cannot read the child's memory: {e}")))?,
         _ => {}
     }
+    limited.reaper = match Reaper::arm(pid, cgroup.as_deref().map(Cgroup::dir)) {
+        Ok(reaper) => Some(reaper),
+        Err(e) => {
+            tracing::warn!(pid, error = %e, "no reaper: the server's tree may outlive a killed harness");
+            None
+        }
+    };
     limited.cgroup = cgroup;
     Ok(limited)
 }
@@ -309,6 +335,11 @@ fn spawn_waiter(
         .spawn(move || {
             wait_until_zombie(shared.pid);
             let exited_at = Instant::now();
+            // The child leads its process group; while it is an unreaped
+            // zombie the group's number cannot be reused, so this reaches
+            // only what it started and left behind (a wrapper's server).
+            // SAFETY: plain syscall on our own child's group.
+            unsafe { libc::kill(-(shared.pid as libc::pid_t), libc::SIGKILL) };
             // Read the OOM count while the zombie still pins the cgroup.
             let oom_after = cgroup.as_ref().and_then(|c| c.oom_kill_count());
             let status = {

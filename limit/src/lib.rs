@@ -22,6 +22,7 @@ mod cgroup;
 mod child;
 mod container;
 mod proc_mem;
+mod reaper;
 mod systemd;
 
 use std::path::PathBuf;

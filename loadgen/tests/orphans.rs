@@ -1,9 +1,8 @@
 //! The harness cleans up however it dies (docs/loadgen.md, "No
 //! orphans"): `kill -9` of clw-cli whose `--spawn-server` is a wrapper that
-//! does not `exec` the server leaves the real server running, reparented
-//! to init, in its memory cgroup; the next run kills it with its cgroup and
-//! starts on the freed port. Against Python's http.server under `sh -c`;
-//! skips, saying why, where no memory cgroup can be made.
+//! does not `exec` the server takes the real server with it, at once, not
+//! at the next run: clw-limit's reaper kills the server's process group and
+//! cgroup. Against Python's http.server under `sh -c`.
 
 mod common;
 
@@ -23,7 +22,7 @@ fn alive(pid: u32) -> bool {
 }
 
 #[test]
-fn the_next_run_kills_what_a_killed_run_left_in_its_cgroup() {
+fn a_killed_harness_takes_the_server_it_did_not_exec() {
     let Some(python) = python3() else {
         return;
     };
@@ -63,7 +62,7 @@ fn the_next_run_kills_what_a_killed_run_left_in_its_cgroup() {
     };
     let mut first = run("first", "30s")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let summary = work.path().join("first/summary.json");
@@ -83,26 +82,27 @@ fn the_next_run_kills_what_a_killed_run_left_in_its_cgroup() {
         .to_string();
 
     first.kill().unwrap(); // SIGKILL: no destructor runs.
-    first.wait().unwrap();
+    let killed = first.wait_with_output().unwrap();
     wait_until(
-        Duration::from_secs(5),
-        "the wrapper dies with its parent",
-        || !alive(wrapper),
+        Duration::from_secs(2),
+        "the wrapper and the server it did not exec die with the harness",
+        || !alive(wrapper) && !alive(server),
     );
-    assert!(alive(server), "the orphan outlived the harness");
+    let stderr = String::from_utf8_lossy(&killed.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the harness ended without cleaning up; killed the server's process group {wrapper}"
+        )),
+        "{enforcement}: {stderr}"
+    );
 
-    if !enforcement.starts_with("cgroup") {
-        // SAFETY: kill(2) of the server this test's run started.
-        unsafe { libc::kill(server as i32, libc::SIGKILL) };
-        println!("SKIPPED the_next_run_kills_what_a_killed_run_left_in_its_cgroup: the limit was {enforcement}, no memory cgroup here");
-        return;
-    }
+    // The port is free at once: the next run starts its own server on it.
     let second = run("second", "1s").output().unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert_eq!(second.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("left by an earlier run that was killed"),
-        "{stderr}"
+        !stderr.contains("left by an earlier run"),
+        "nothing was left to sweep: {stderr}"
     );
-    assert!(!alive(server), "the orphan was killed with its cgroup");
+    println!("{enforcement}: wrapper {wrapper} and server {server} died with clw-cli");
 }

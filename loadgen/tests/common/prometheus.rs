@@ -97,6 +97,19 @@ impl Prometheus {
             .unwrap_or(0)
     }
 
+    /// Each active target's health and last scrape error, for failure
+    /// messages.
+    pub fn target_health(&self) -> String {
+        get(self.addr, "/api/v1/targets?state=active")
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok())
+            .and_then(|v| v["data"]["activeTargets"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .map(|t| format!("{} {} ({})", t["scrapeUrl"], t["health"], t["lastError"]))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// Its log so far, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
