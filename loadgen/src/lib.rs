@@ -11,19 +11,20 @@
 //! # }
 //! ```
 
-// The stages of a run: `scenario` is read, `target` (and optionally
+// The stages of a load test: `scenario` is read, `target` (and optionally
 // `server`) is set up, `load` runs while `memory` is sampled, then
-// `results` are written. `run` strings them together.
+// `results` are written. `load_test` strings them together.
 mod load;
+mod load_test;
 mod memory;
 mod results;
-mod run;
 mod scenario;
 mod server;
 mod target;
 mod tls;
 
 // Top-level concerns the stages share, and the other commands.
+mod command;
 mod connect_to;
 mod dhat;
 mod escape;
@@ -44,5 +45,5 @@ pub use opts::{
     ReportOpts, StageFlag,
 };
 pub use outcome::{Error, Outcome};
-pub use run::run;
+pub use command::run;
 pub use scenario::{check_file, check_str, HeaderFlag, ScenarioError, ScenarioOutline};

@@ -1,5 +1,5 @@
 //! loadgen/src has no import cycle: between its top-level modules (the
-//! stages: load, memory, results, ... and run.rs, opts.rs ...) and between
+//! stages: load, memory, results, ... and load_test.rs, opts.rs ...) and between
 //! the files of one stage, no module reaches back to a module that reaches
 //! it. A parent using its own children (and children their parent's
 //! re-exports) is not a cycle. Read from the source text: `crate::a::b`

@@ -1,30 +1,13 @@
-//! `run()`: one command from options to exit code. The load test's phases:
-//! validate everything that can be wrong before any load is sent (exit 2),
-//! set up the server and reach the target (exit 3), run the load while the
-//! sampler watches memory, then write the run folder and judge the run
-//! (exit 1 when a threshold failed, the server died or no request
-//! succeeded; 130 / 143 when interrupted by SIGINT / SIGTERM).
-//!
-//! `load_test` strings the phases together, one module each, in this
-//! order: `prepare` (validate, exit 2), `start_server` (exit 3),
-//! `begin_summary`, `start_load`, `supervise` (until the load ends or is
-//! stopped), `finish` (judge, write, report).
-
-mod begin_summary;
-mod disk;
-mod finish;
-mod prepare;
-mod start_load;
-mod start_server;
-mod supervise;
+//! `run()`: one command from options to exit code. `auth load-test` goes
+//! to [`crate::load_test`]; `report`, `gate`, `merge` and `dhat` are
+//! answered here or in their own modules.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use crate::exporter::MetricsEndpoint;
-use crate::opts::{AuthCommand, Command, DhatOpts, LoadTestOpts, Opts, ReportOpts};
+use crate::load_test::{folder_stamp, load_test, load_tests};
+use crate::opts::{AuthCommand, Command, DhatOpts, Opts, ReportOpts};
 use crate::outcome::{setup, usage, Error, Outcome};
-use crate::signals::Interrupts;
 
 /// Run the command `opts` describes.
 pub async fn run(opts: Opts) -> Result<Outcome, Error> {
@@ -54,80 +37,6 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
         Command::Merge(m) => crate::merge::merge(&m),
         Command::Dhat(d) => dhat(&d),
     }
-}
-
-/// `--repeat N`: the same load N times into OUT/run-1 ... OUT/run-N, so a
-/// gate can take the median and one noisy run neither sets nor breaks a
-/// baseline. Stops at an interruption; otherwise the worst exit code wins.
-async fn load_tests(
-    opts: LoadTestOpts,
-    metrics: Option<&MetricsEndpoint>,
-) -> Result<Outcome, Error> {
-    let root = opts
-        .out
-        .clone()
-        .ok_or_else(|| usage("--repeat needs --out DIR: the runs go to DIR/run-1 ... DIR/run-N"))?;
-    let mut all = Outcome {
-        exit_code: 0,
-        out_dir: Some(root.clone()),
-        passed: true,
-    };
-    for i in 1..=opts.repeat {
-        let mut one = opts.clone();
-        one.out = Some(root.join(format!("run-{i}")));
-        one.repeat = 1;
-        eprintln!(
-            "repeat {i} of {}: {}",
-            opts.repeat,
-            root.join(format!("run-{i}")).display()
-        );
-        let outcome = load_test(one, metrics).await?;
-        all.passed &= outcome.passed;
-        all.exit_code = all.exit_code.max(outcome.exit_code);
-        if outcome.exit_code > 3 {
-            // Interrupted (130, 143): the user wants to stop, not N more.
-            break;
-        }
-    }
-    Ok(all)
-}
-
-/// `20261124T060000Z`: sorts by time and is safe in any file system.
-fn folder_stamp(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t)
-        .to_string()
-        .chars()
-        .filter(|c| *c != '-' && *c != ':')
-        .collect()
-}
-
-/// One load test, phase by phase (each phase is a module under run/).
-/// `metrics`: the `--metrics-listen` endpoint that serves this run's
-/// figures while it runs.
-/// The interrupt handler is installed first: from then on SIGINT / SIGTERM
-/// stop the run and still write what was measured.
-async fn load_test(
-    opts: LoadTestOpts,
-    metrics: Option<&MetricsEndpoint>,
-) -> Result<Outcome, Error> {
-    let p = prepare::prepare(&opts)?;
-    let mut interrupts =
-        Interrupts::install().map_err(|e| setup(format!("cannot catch signals: {e}")))?;
-    let (mut started, heap) = start_server::start_server(&opts, &p, &mut interrupts).await?;
-    let mut summary = begin_summary::begin_summary(&opts, &p, &started, heap.notes)?;
-    crate::shard::wait_start(opts.start_at, &mut interrupts, &mut summary).await?;
-    let mut running =
-        start_load::start_load(&opts, &p, &started, heap.target, metrics, &mut summary).await?;
-    let ended = supervise::supervise(
-        &opts,
-        &p,
-        &mut running,
-        &mut started,
-        &mut interrupts,
-        &mut summary,
-    )
-    .await?;
-    finish::finish(&opts, p, running, started.spawned, ended, summary).await
 }
 
 /// `clw-cli dhat FILE`: an unreadable or foreign file is bad input (exit 2).
