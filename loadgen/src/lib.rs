@@ -39,11 +39,12 @@ pub mod shard;
 mod signals;
 mod watched;
 
+pub use command::run;
 pub use connect_to::ConnectTo;
+pub use memory::MemoryAggregate;
 pub use opts::{
     AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, MergeOpts, OnServerExit, Opts,
     ReportOpts, StageFlag,
 };
 pub use outcome::{Error, Outcome};
-pub use command::run;
 pub use scenario::{check_file, check_str, HeaderFlag, ScenarioError, ScenarioOutline};

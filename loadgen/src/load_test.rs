@@ -10,6 +10,7 @@
 //! stopped), `finish` (judge, write, report).
 
 mod begin_summary;
+mod config;
 mod disk;
 mod finish;
 mod prepare;
@@ -23,6 +24,9 @@ use crate::exporter::MetricsEndpoint;
 use crate::opts::LoadTestOpts;
 use crate::outcome::{setup, usage, Error, Outcome};
 use crate::signals::Interrupts;
+
+#[cfg(test)]
+pub(crate) use prepare::source_flags;
 
 /// `--repeat N`: the same load N times into OUT/run-1 ... OUT/run-N, so a
 /// gate can take the median and one noisy run neither sets nor breaks a
@@ -78,23 +82,22 @@ pub(crate) async fn load_test(
     opts: LoadTestOpts,
     metrics: Option<&MetricsEndpoint>,
 ) -> Result<Outcome, Error> {
-    let p = prepare::prepare(&opts)?;
+    let cfg = prepare::prepare(&opts)?;
+    drop(opts);
     let mut interrupts =
         Interrupts::install().map_err(|e| setup(format!("cannot catch signals: {e}")))?;
-    let (mut started, heap) = start_server::start_server(&opts, &p, &mut interrupts).await?;
-    let mut summary = begin_summary::begin_summary(&opts, &p, &started, heap.notes)?;
-    crate::shard::wait_start(opts.start_at, &mut interrupts, &mut summary).await?;
+    let (mut started, heap) = start_server::start_server(&cfg, &mut interrupts).await?;
+    let mut summary = begin_summary::begin_summary(&cfg, &started, heap.notes)?;
+    crate::shard::wait_start(cfg.start_at, &mut interrupts, &mut summary).await?;
     let mut running =
-        start_load::start_load(&opts, &p, &started, heap.target, metrics, &mut summary).await?;
+        start_load::start_load(&cfg, &started, heap.target, metrics, &mut summary).await?;
     let ended = supervise::supervise(
-        &opts,
-        &p,
+        &cfg,
         &mut running,
         &mut started,
         &mut interrupts,
         &mut summary,
     )
     .await?;
-    finish::finish(&opts, p, running, started.spawned, ended, summary).await
+    finish::finish(cfg, running, started.spawned, ended, summary).await
 }
-

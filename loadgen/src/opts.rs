@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::memory::MemoryAggregate;
+
 /// clw-cli: load-test an auth service while sampling its memory.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "clw-cli", version, about, long_about = None)]
@@ -75,13 +77,24 @@ pub enum AuthCommand {
     LoadTest(Box<LoadTestOpts>),
 }
 
-/// How several series of the service's memory make one figure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum MemoryAggregate {
-    /// The largest: the replica nearest its own limit.
-    Max,
-    /// The total: the containers of one pod.
-    Sum,
+/// `--memory-aggregate`'s values: the type is memory's, which knows no
+/// clap; its command-line spelling and help are here.
+impl ValueEnum for MemoryAggregate {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[MemoryAggregate::Max, MemoryAggregate::Sum]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        use clap::builder::PossibleValue;
+        Some(match self {
+            MemoryAggregate::Max => {
+                PossibleValue::new("max").help("The largest: the replica nearest its own limit")
+            }
+            MemoryAggregate::Sum => {
+                PossibleValue::new("sum").help("The total: the containers of one pod")
+            }
+        })
+    }
 }
 
 /// What to do when a server that clw-cli spawned dies during the run.

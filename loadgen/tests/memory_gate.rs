@@ -107,3 +107,34 @@ async fn a_memory_source_that_gives_nothing_never_passes_the_memory_gate() {
                 <= 1
     );
 }
+
+/// `--abort-on-fail` judges the limit the service advertises
+/// (`clw_memory_limit_bytes`) when no `--memory-limit` is given, as the
+/// final verdict does: an in-process clw-auth told its limit is 16 MiB (the least it accepts; (the
+/// test process holds far more) is over 80% at the first samples, so the
+/// load stops early on peak_rss_percent instead of running its 30 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_fail_judges_the_limit_the_service_advertises() {
+    let mut config = clw_auth::Config::for_tests();
+    config.memory.limit = Some(16 << 20);
+    config.memory.shed_on_pressure = Some(false);
+    let auth = clw_auth::Server::bind(config).await.unwrap().spawn();
+    let test = LoadTest::with_scenario_text(format!("http://{}", auth.addr()), common::SESSIONS);
+    let started = std::time::Instant::now();
+    let outcome = clw_cli::run(
+        test.opts("--concurrent-users 2 --duration 30s --sample-interval 100ms --abort-on-fail"),
+    )
+    .await
+    .expect("the run completes");
+    let s = read_summary(&test.out).unwrap();
+    assert_eq!(outcome.exit_code, 1, "{s}");
+    assert_eq!(s["memory"]["limit_bytes"], 16 << 20, "{s}");
+    let aborted = s["aborted"].as_str().unwrap_or_default();
+    println!("aborted: {aborted}; after {:?}", started.elapsed());
+    assert!(aborted.contains("peak_rss_percent"), "{s}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "stopped early, not after the whole 30 s: {:?}",
+        started.elapsed()
+    );
+}

@@ -6,9 +6,8 @@ use std::time::SystemTime;
 
 use clw_run::{Host, MemoryReport, RunSummary, ServerInfo};
 
-use super::prepare::Prepared;
+use super::config::RunConfig;
 use super::start_server::Started;
-use crate::opts::LoadTestOpts;
 use crate::outcome::{setup, Error};
 use crate::results::summary;
 use crate::scenario::LoadModel;
@@ -19,8 +18,7 @@ pub(crate) const LATENCY_NOTE: &str = "from just before the request's first byte
 /// The run's setup as summary.json, written; the figures come at the end.
 /// `heap_notes`: what the heap-profile probe found.
 pub(super) fn begin_summary(
-    opts: &LoadTestOpts,
-    p: &Prepared,
+    cfg: &RunConfig,
     started: &Started,
     heap_notes: Vec<String>,
 ) -> Result<RunSummary, Error> {
@@ -29,19 +27,19 @@ pub(super) fn begin_summary(
         schema_version: clw_run::SCHEMA_VERSION,
         complete: false,
         clw_version: env!("CARGO_PKG_VERSION").into(),
-        scenario: p.scenario.name.clone(),
-        scenario_file: opts.scenario.display().to_string(),
-        target: p.target.url.clone(),
-        metrics_url: p.metrics_url.clone(),
-        concurrent_users: p.users,
-        duration_s: p.duration.as_secs_f64(),
-        ramp_up_s: p.warm_up.as_secs_f64(),
-        model: match p.model {
+        scenario: cfg.scenario.name.clone(),
+        scenario_file: cfg.scenario_file.display().to_string(),
+        target: cfg.target.url.clone(),
+        metrics_url: cfg.metrics_url.clone(),
+        concurrent_users: cfg.users,
+        duration_s: cfg.duration.as_secs_f64(),
+        ramp_up_s: cfg.warm_up.as_secs_f64(),
+        model: match cfg.model {
             LoadModel::Closed => "closed",
             LoadModel::Open { .. } => "open",
         }
         .into(),
-        arrival_rate: match p.model {
+        arrival_rate: match cfg.model {
             LoadModel::Open { arrival_rate } => Some(arrival_rate),
             LoadModel::Closed => None,
         },
@@ -52,22 +50,22 @@ pub(super) fn begin_summary(
         after_death: None,
         dropped_iterations: 0,
         connections_opened: 0,
-        tls: p.target.dial().map(|d| d.tls.summary()),
+        tls: cfg.target.dial().map(|d| d.tls.summary()),
         throughput_rps: None,
         latency_ms: None,
         latency_corrected_ms: None,
         latency_note: LATENCY_NOTE.into(),
         steps: Default::default(),
-        stages: p.stages.as_ref().map(summary::planned_stages),
-        memory: Some(MemoryReport::placeholder(opts.memory_limit)),
+        stages: cfg.stages.as_ref().map(summary::planned_stages),
+        memory: Some(MemoryReport::placeholder(cfg.limit.given_bytes())),
         server: ServerInfo {
             pid: started.server_pid,
             command: spawned.map(|s| s.command.clone()),
-            config: opts.spawn_server.as_deref().and_then(config_of),
+            config: cfg.spawn.as_ref().and_then(|s| config_of(&s.command)),
             limit_enforcement: spawned
                 .map(|s| s.child.enforcement().as_str().to_string())
                 .unwrap_or_else(|| "none".into()),
-            limit_bytes: opts.memory_limit,
+            limit_bytes: cfg.limit.given_bytes(),
             exit: None,
         },
         thresholds: Vec::new(),
@@ -76,27 +74,27 @@ pub(super) fn begin_summary(
         interrupted: false,
         interrupted_by: None,
         aborted: None,
-        shard: p.part.info.clone(),
+        shard: cfg.part.info.clone(),
         merged: None,
-        no_memory: opts.no_memory,
+        no_memory: !cfg.measure_memory,
         notes: spawned
             .map(|s| s.child.notes().to_vec())
             .unwrap_or_default(),
     };
     summary.notes.extend(started.notes.iter().cloned());
     summary.notes.extend(heap_notes);
-    if let Some(to) = p.target.redirected() {
+    if let Some(to) = cfg.target.redirected() {
         // The figures are of the host the rule chose, not the name's.
         summary.notes.push(format!(
             "connections for {} go to {to} (--connect-to)",
-            p.target.authority
+            cfg.target.authority
         ));
     }
-    for note in &p.load_notes {
+    for note in &cfg.load_notes {
         eprintln!("note: {note}");
     }
-    summary.notes.extend(p.load_notes.iter().cloned());
-    summary.write_atomic(&p.summary_path()).map_err(setup)?;
+    summary.notes.extend(cfg.load_notes.iter().cloned());
+    summary.write_atomic(&cfg.summary_path()).map_err(setup)?;
     Ok(summary)
 }
 

@@ -7,12 +7,11 @@ use std::thread::JoinHandle;
 use clw_run::RunSummary;
 use tokio::sync::oneshot;
 
-use super::prepare::Prepared;
+use super::config::RunConfig;
 use super::start_load::Running;
 use super::supervise::Ended;
 use crate::memory::heap_profiles::HeapProfiles;
 use crate::memory::Memory;
-use crate::opts::LoadTestOpts;
 use crate::outcome::{Error, Outcome};
 use crate::results::progress::Progress;
 use crate::results::summary;
@@ -24,8 +23,7 @@ use crate::server::{self, Spawned};
 /// judged, summary.json completed, the report rendered. Exit 130 / 143 when
 /// interrupted, 1 when the run failed, else 0.
 pub(super) async fn finish(
-    opts: &LoadTestOpts,
-    p: Prepared,
+    cfg: RunConfig,
     running: Running,
     mut spawned: Option<Spawned>,
     ended: Ended,
@@ -67,14 +65,14 @@ pub(super) async fn finish(
         open,
     );
     summary.connections_opened = ended.totals.connects;
-    judge_memory(opts, &p, memory, heap, ended.death.is_none(), &mut summary).await;
+    judge_memory(&cfg, memory, heap, ended.death.is_none(), &mut summary).await;
     if let Some(s) = spawned.as_mut() {
         stop_server(s, ended.death.is_none(), &mut summary).await;
     }
     summary.interrupted = ended.interrupted.is_some();
     summary.interrupted_by = ended.interrupted.map(|i| i.name().to_string());
-    summary::evaluate(&mut summary, &p.thresholds);
-    if let (Some(tls), Some(dial)) = (summary.tls.as_mut(), p.target.dial()) {
+    summary::evaluate(&mut summary, &cfg.thresholds);
+    if let (Some(tls), Some(dial)) = (summary.tls.as_mut(), cfg.target.dial()) {
         // Every connection is closed by now: the final count.
         tls.handshakes = dial.tls.handshakes();
         tls.handshake_ms = ended
@@ -89,12 +87,12 @@ pub(super) async fn finish(
     // The console first: a disk that fills at the end must not also cost
     // the user what the run measured. Then every output, each failure
     // kept; a promised output not written is exit 4, never a pass.
-    print!("{}", crate::results::console::render(&summary, &p.out));
+    print!("{}", crate::results::console::render(&summary, &cfg.out));
     let mut unwritten: Vec<String> = ended.write_error.iter().map(|e| e.to_string()).collect();
-    if let Err(e) = summary.write_atomic(&p.summary_path()) {
+    if let Err(e) = summary.write_atomic(&cfg.summary_path()) {
         unwritten.push(e.to_string());
     }
-    unwritten.extend(render(opts, &p));
+    unwritten.extend(render(&cfg));
     if !unwritten.is_empty() {
         return Err(Error::Output(unwritten.join("; ")));
     }
@@ -105,7 +103,7 @@ pub(super) async fn finish(
             None if passed => 0,
             None => 1,
         },
-        out_dir: Some(p.out),
+        out_dir: Some(cfg.out),
         passed,
     })
 }
@@ -137,27 +135,21 @@ async fn stop_load(
 /// The memory block (verdict from the samples) and, with heap profiles,
 /// the last one (only while the server is `alive`) and the growth sites.
 async fn judge_memory(
-    opts: &LoadTestOpts,
-    p: &Prepared,
+    cfg: &RunConfig,
     memory: Memory,
     heap: Option<HeapProfiles>,
     alive: bool,
     summary: &mut RunSummary,
 ) {
     let (memory_block, memory_notes) = memory
-        .finish(
-            &p.out,
-            opts.memory_limit,
-            p.warm_up,
-            summary.server.exit.as_ref(),
-        )
+        .finish(&cfg.out, cfg.warm_up, summary.server.exit.as_ref())
         .await;
     summary.memory = Some(memory_block);
     summary.notes.extend(memory_notes);
-    summary::set_stage_figures(summary, &p.out);
+    summary::set_stage_figures(summary, &cfg.out);
     if let Some(heap) = heap {
-        let binary = opts.heap_profile_symbols.as_deref();
-        heap.finish(alive, &p.out, binary, summary).await;
+        let binary = cfg.heap.symbols.as_deref();
+        heap.finish(alive, &cfg.out, binary, summary).await;
     }
 }
 
@@ -176,16 +168,16 @@ async fn stop_server(spawned: &mut Spawned, alive: bool, summary: &mut RunSummar
 
 /// The HTML report (unless `--no-report`) and, for runs under a `reports/`
 /// folder, its index.html: what could not be written, in words.
-fn render(opts: &LoadTestOpts, p: &Prepared) -> Vec<String> {
+fn render(cfg: &RunConfig) -> Vec<String> {
     let mut unwritten = Vec::new();
-    if opts.no_report {
+    if !cfg.report {
         return unwritten;
     }
-    if let Err(e) = clw_report::render_run(&p.out) {
+    if let Err(e) = clw_report::render_run(&cfg.out) {
         unwritten.push(format!("the HTML report: {e}"));
     }
     // Runs under a `reports/` folder keep its index.html current.
-    if let Some(reports) = p
+    if let Some(reports) = cfg
         .out
         .parent()
         .filter(|d| d.file_name().is_some_and(|n| n == "reports"))

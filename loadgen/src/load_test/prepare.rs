@@ -1,65 +1,27 @@
 //! The validate phase: every option resolved and checked before any side
 //! effect, so bad input exits 2 before a folder, a server or a request.
+//! Its product, [`RunConfig`], is all the later phases see of the flags.
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use clw_run::threshold::Threshold;
 
+use super::config::{RunConfig, SpawnConfig};
 use crate::load::shape::{self, LoadFlags};
-use crate::load::stages::Stages;
-use crate::memory::source::SourceSpec;
-use crate::opts::LoadTestOpts;
+use crate::memory::heap_profiles::HeapSettings;
+use crate::memory::source::{SourceFlags, SourceSpec};
+use crate::memory::LimitRule;
+use crate::opts::{LoadTestOpts, OnServerExit};
 use crate::outcome::{usage, Error};
-use crate::scenario::{LoadModel, Scenario};
+use crate::scenario::{HeaderFlag, Scenario};
 use crate::server;
 use crate::target::Target;
 use crate::watched::Watched;
 
-/// Everything resolved from the options before any side effect.
-pub(super) struct Prepared {
-    pub(super) scenario: Scenario,
-    pub(super) target: Target,
-    /// The run's TLS settings (when any URL of it is https) and its
-    /// `--connect-to` rules, for every URL.
-    pub(super) reach: crate::target::Reach,
-    pub(super) users: u32,
-    pub(super) duration: Duration,
-    pub(super) ramp_up: Duration,
-    pub(super) model: LoadModel,
-    /// A load that changes over time (replaces `ramp_up`).
-    pub(super) stages: Option<Stages>,
-    /// Until when memory is not judged: the ramp-up, or the time the
-    /// stages first reach their peak.
-    pub(super) warm_up: Duration,
-    /// How flags and the scenario's `[load]` combined, when worth saying.
-    pub(super) load_notes: Vec<String>,
-    pub(super) thresholds: Vec<Threshold>,
-    pub(super) out: PathBuf,
-    pub(super) metrics_url: Option<String>,
-    /// `--server-pid`: the process whose death fails the run.
-    pub(super) watched: Option<Watched>,
-    /// `--shard`: this process's part of the run.
-    pub(super) part: crate::shard::Part,
-    /// Where the service's memory is read from.
-    pub(super) memory_source: SourceSpec,
-    /// When a spawned server is ready (`--ready-path`, `--ready-tcp`).
-    pub(super) readiness: server::Readiness,
-    /// `--heap-metric` / `--logins-metric`.
-    pub(super) gauges: crate::memory::selector::Gauges,
-}
-
-impl Prepared {
-    /// summary.json in the run folder: written at the start, at a server's
-    /// death and at the end.
-    pub(super) fn summary_path(&self) -> PathBuf {
-        self.out.join("summary.json")
-    }
-}
-
 /// The scenario's defaults overridden by the flags, each checked; the
 /// thresholds with the flag-made ones and the defaults; the run folder.
-pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
+pub(super) fn prepare(opts: &LoadTestOpts) -> Result<RunConfig, Error> {
     let reach = crate::target::Reach {
         tls: crate::tls::for_urls(opts).map_err(usage)?,
         connect_to: opts.connect_to.clone(),
@@ -108,41 +70,86 @@ pub(super) fn prepare(opts: &LoadTestOpts) -> Result<Prepared, Error> {
             scenario.name
         ))
     });
-    if let Some(command) = &opts.spawn_server {
-        server::split_command(command).map_err(usage)?;
-    }
-    super::disk::check_floor(&out, opts.min_free_space).map_err(crate::outcome::setup)?;
     let readiness =
         server::Readiness::from_flags(opts.ready_path.as_deref(), opts.ready_tcp).map_err(usage)?;
+    let spawn = match (&opts.spawn_server, opts.memory_limit) {
+        (Some(command), Some(limit_bytes)) => {
+            server::split_command(command).map_err(usage)?;
+            Some(SpawnConfig {
+                command: command.clone(),
+                limit_bytes,
+                readiness,
+                ready_timeout: opts.ready_timeout,
+            })
+        }
+        // clap requires --memory-limit with --spawn-server.
+        _ => None,
+    };
+    super::disk::check_floor(&out, opts.min_free_space).map_err(crate::outcome::setup)?;
     let (watched, memory_source, metrics_url) = memory_side(opts, &target, part.samples_memory)?;
     let gauges = crate::memory::selector::Gauges::parse(
         opts.heap_metric.as_deref(),
         opts.logins_metric.as_deref(),
     )
     .map_err(usage)?;
-    Ok(Prepared {
+    // `--header 'Host: ...'` names the virtual host.
+    let authority = match HeaderFlag::effective(&opts.headers)
+        .into_iter()
+        .find(|h| h.is_host())
+    {
+        Some(host) => host.value.clone(),
+        None => target.authority.clone(),
+    };
+    Ok(RunConfig {
         scenario,
+        scenario_file: opts.scenario.clone(),
         target,
         reach,
+        authority,
         users: shape.users,
         duration: shape.duration,
         ramp_up: shape.ramp_up,
         model: shape.model,
         warm_up: shape.warm_up(),
         stages: shape.stages,
+        threads: opts.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }),
+        timeout: opts.timeout,
+        seed: opts.seed.unwrap_or(0x5eed),
         load_notes: shape
             .notes
             .into_iter()
             .chain(header_note(&opts.headers))
             .collect(),
         thresholds,
+        abort_on_fail: opts.abort_on_fail,
         out,
-        metrics_url,
-        watched,
+        quiet: opts.quiet,
+        report: !opts.no_report,
+        server_pid: opts.server_pid.filter(|_| part.samples_memory),
         part,
+        start_at: opts.start_at,
+        spawn,
+        watched,
+        stop_after_death: opts.on_server_exit == OnServerExit::Stop,
+        measure_memory: !opts.no_memory,
+        limit: LimitRule::given(opts.memory_limit),
+        sample_interval: opts.sample_interval,
+        metrics_url_given: opts.metrics_url.is_some() && metrics_url.is_some(),
+        metrics_url,
         memory_source,
-        readiness,
         gauges,
+        heap: HeapSettings {
+            off: opts.no_heap_profile,
+            asked: opts.heap_profile,
+            url: opts.heap_profile_url.clone(),
+            token: opts.heap_profile_token.clone(),
+            every: opts.heap_profile_every,
+            symbols: opts.heap_profile_symbols.clone(),
+        },
     })
 }
 
@@ -176,7 +183,7 @@ fn memory_side(
         .map(Watched::new)
         .transpose()
         .map_err(usage)?;
-    let memory_source = SourceSpec::from_opts(opts).map_err(usage)?;
+    let memory_source = SourceSpec::from_flags(&source_flags(opts)).map_err(usage)?;
     let memory_source = if samples_memory {
         memory_source
     } else {
@@ -201,6 +208,20 @@ fn memory_side(
         )
     };
     Ok((watched, memory_source, metrics_url))
+}
+
+/// The flags that choose the memory source, borrowed from the options.
+pub(crate) fn source_flags(opts: &LoadTestOpts) -> SourceFlags<'_> {
+    SourceFlags {
+        memory_metric: opts.memory_metric.as_deref(),
+        limit_metric: opts.limit_metric.as_deref(),
+        memory_aggregate: opts.memory_aggregate,
+        prometheus_url: opts.prometheus_url.as_deref(),
+        memory_query: opts.memory_query.as_deref(),
+        limit_query: opts.limit_query.as_deref(),
+        cgroup: opts.cgroup.as_deref(),
+        container: opts.container.as_deref(),
+    }
 }
 
 /// Which `--header`s every request carried, by name only: a value may be a

@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use clw_run::{HdrLog, MemoryReport, RunFileError, RunSummary};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::prepare::Prepared;
+use super::config::RunConfig;
 use super::start_server::Started;
 use crate::exporter::{MetricsEndpoint, RunSources};
 use crate::load::death::DeathClock;
@@ -20,12 +20,11 @@ use crate::load::plan::Plan;
 use crate::load::stats::IntervalStats;
 use crate::memory::heap_profiles::HeapProfiles;
 use crate::memory::{Memory, MemoryConfig};
-use crate::opts::LoadTestOpts;
 use crate::outcome::{setup, Error};
 use crate::results::collector::{Collector, Live, Totals};
 use crate::results::output::{ErrorsCsv, LatencyCsv};
 use crate::results::progress::{self, Progress};
-use crate::scenario::{HeaderFlag, LoadModel};
+use crate::scenario::LoadModel;
 use crate::target::Target;
 
 /// The collector's run to its end: the totals, and a write error that
@@ -57,47 +56,53 @@ pub(super) struct Running {
 /// `heap_target`: where heap profiles come from (None: no capture);
 /// `metrics`: the `--metrics-listen` endpoint, given this run's figures.
 pub(super) async fn start_load(
-    opts: &LoadTestOpts,
-    p: &Prepared,
+    cfg: &RunConfig,
     started: &Started,
     heap_target: Option<Target>,
     metrics: Option<&MetricsEndpoint>,
     summary: &mut RunSummary,
 ) -> Result<Running, Error> {
-    let open = matches!(p.model, LoadModel::Open { .. });
+    let open = matches!(cfg.model, LoadModel::Open { .. });
     let start_wall = SystemTime::now();
-    let csv = LatencyCsv::create(&p.out.join("latency.csv"), open).map_err(setup)?;
-    let hlog = HdrLog::create(&p.out.join("latency.hlog"), start_wall).map_err(setup)?;
-    let errors = ErrorsCsv::create(&p.out.join(clw_run::files::ERRORS)).map_err(setup)?;
-    let plan = plan(opts, p, started);
+    let csv = LatencyCsv::create(&cfg.out.join("latency.csv"), open).map_err(setup)?;
+    let hlog = HdrLog::create(&cfg.out.join("latency.hlog"), start_wall).map_err(setup)?;
+    let errors = ErrorsCsv::create(&cfg.out.join(clw_run::files::ERRORS)).map_err(setup)?;
+    let plan = plan(cfg, started);
     // t_s = 0 of every output: the sampler starts on the same clock.
     let t0 = Instant::now();
     let memory = Memory::start(MemoryConfig {
         start: t0,
-        interval: opts.sample_interval,
-        pid: started.server_pid.filter(|_| !opts.no_memory),
+        interval: cfg.sample_interval,
+        pid: started.server_pid.filter(|_| cfg.measure_memory),
         pid_tree: started.pid_tree,
-        metrics_url: p.metrics_url.clone(),
-        metrics_url_given: opts.metrics_url.is_some() && p.metrics_url.is_some(),
-        reach: p.reach.clone(),
+        metrics_url: cfg.metrics_url.clone(),
+        metrics_url_given: cfg.metrics_url_given,
+        reach: cfg.reach.clone(),
         spawned: started.spawned.as_ref(),
-        csv_path: p.out.join("samples.csv"),
+        csv_path: cfg.out.join("samples.csv"),
         counters: plan.counters.clone(),
-        scrape_timeout: opts.timeout.min(opts.sample_interval * 4),
-        limit_bytes: opts.memory_limit,
-        ramp_up: p.warm_up,
-        source: p.memory_source.clone(),
-        gauges: p.gauges.clone(),
+        scrape_timeout: cfg.timeout.min(cfg.sample_interval * 4),
+        limit: cfg.limit,
+        ramp_up: cfg.warm_up,
+        source: cfg.memory_source.clone(),
+        gauges: cfg.gauges.clone(),
     })
     .await
     .map_err(setup)?;
     let heap = heap_target.map(|t| {
-        let (rss, limit) = (memory.rss_reader(), memory.limit_reader());
-        HeapProfiles::during(t, opts, &p.out, t0, p.warm_up, rss, limit)
+        HeapProfiles::during(
+            t,
+            &cfg.heap,
+            &memory,
+            &cfg.out,
+            t0,
+            cfg.warm_up,
+            cfg.sample_interval,
+        )
     });
     // --abort-on-fail watches the live verdict and the peaks.
-    let live_verdict = memory.live().filter(|_| opts.abort_on_fail);
-    let note = match opts.no_memory {
+    let live_verdict = memory.live().filter(|_| cfg.abort_on_fail);
+    let note = match !cfg.measure_memory {
         true => Some(format!(
             "{}: every memory threshold is skipped",
             clw_run::threshold::MEMORY_OPTED_OUT
@@ -119,17 +124,17 @@ pub(super) async fn start_load(
             step_names: step_names.clone(),
             totals,
             counters: plan.counters.clone(),
-            users: p.users,
+            users: cfg.users,
             memory: Box::new(memory.now_reader()),
         });
     }
     let (stop_progress, progress_stop_rx) = oneshot::channel();
     let ticker = progress::spawn_ticker(
-        Progress::new(opts.quiet, p.duration),
+        Progress::new(cfg.quiet, cfg.duration),
         t0,
         live,
         memory.rss_reader(),
-        p.stages.clone().map(|s| (s, open)),
+        cfg.stages.clone().map(|s| (s, open)),
         progress_stop_rx,
     );
     let collect = Box::pin(collector.run(workers.len(), t0, rx));
@@ -151,31 +156,20 @@ pub(super) async fn start_load(
 /// What every worker thread reads: the scenario with its step index
 /// (computed once: the summary names the steps, the plan maps each flow's
 /// steps to them), the target, the load's shape and the shared counters.
-fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
-    let (step_ids, step_names) = Plan::index_steps(&p.scenario);
-    let threads = opts.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    // `--header 'Host: ...'` names the virtual host.
-    let authority = match HeaderFlag::effective(&opts.headers)
-        .into_iter()
-        .find(|h| h.is_host())
-    {
-        Some(host) => host.value.clone(),
-        None => p.target.authority.clone(),
-    };
-    let scheme = if p.target.https { "https" } else { "http" };
+fn plan(cfg: &RunConfig, started: &Started) -> Arc<Plan> {
+    let (step_ids, step_names) = Plan::index_steps(&cfg.scenario);
+    let authority = cfg.authority.clone();
+    let scheme = if cfg.target.https { "https" } else { "http" };
     let origin = url::Url::parse(&format!("{scheme}://{authority}/"))
         .unwrap_or_else(|_| url::Url::parse(&format!("{scheme}://127.0.0.1/")).expect("valid"));
     // Origins a redirect may go to over the same connection: those the
     // `--connect-to` rules send where the target's connections go.
-    let dials_to = p
+    let dials_to = cfg
         .target
         .redirected()
-        .unwrap_or_else(|| format!("{}:{}", p.target.host, p.target.port));
-    let also = opts
+        .unwrap_or_else(|| format!("{}:{}", cfg.target.host, cfg.target.port));
+    let also = cfg
+        .reach
         .connect_to
         .iter()
         .filter(|r| format!("{}:{}", r.to_host, r.to_port) == dials_to)
@@ -184,24 +178,24 @@ fn plan(opts: &LoadTestOpts, p: &Prepared, started: &Started) -> Arc<Plan> {
         .filter(|o| *o != origin.origin())
         .collect();
     Arc::new(Plan {
-        scenario: p.scenario.clone(),
+        scenario: cfg.scenario.clone(),
         step_ids,
         step_names,
         addr: started.addr,
         authority,
-        base_path: p.target.base_path.clone(),
+        base_path: cfg.target.base_path.clone(),
         origin,
         also,
-        tls: p.target.dial(),
-        users: p.users,
-        own_users: p.part.users.clone(),
-        threads,
-        duration: p.duration,
-        ramp_up: p.ramp_up,
-        model: p.model,
-        stages: p.stages.clone(),
-        timeout: opts.timeout,
-        seed: opts.seed.unwrap_or(0x5eed),
+        tls: cfg.target.dial(),
+        users: cfg.users,
+        own_users: cfg.part.users.clone(),
+        threads: cfg.threads,
+        duration: cfg.duration,
+        ramp_up: cfg.ramp_up,
+        model: cfg.model,
+        stages: cfg.stages.clone(),
+        timeout: cfg.timeout,
+        seed: cfg.seed,
         counters: Arc::new(Default::default()),
         stop: Default::default(),
         death: Arc::new(DeathClock::of_server(started.server_pid)),

@@ -6,8 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::prepare::Prepared;
-use crate::opts::LoadTestOpts;
+use super::config::RunConfig;
 use crate::outcome::{setup, Error};
 use crate::server::{self, Spawned};
 use crate::signals::Interrupts;
@@ -41,16 +40,15 @@ pub(super) struct HeapEndpoint {
 /// that never started is removed again; one holding the server's log (named
 /// in the error) stays.
 pub(super) async fn start_server(
-    opts: &LoadTestOpts,
-    p: &Prepared,
+    cfg: &RunConfig,
     interrupts: &mut Interrupts,
 ) -> Result<(Started, HeapEndpoint), Error> {
-    let existed = p.out.exists();
+    let existed = cfg.out.exists();
     // One run per folder: a second run on it is refused before anything
     // is written there (the folder is the other run's: not removed).
-    let lock = crate::outcome::lock_folder(&p.out)?;
+    let lock = crate::outcome::lock_folder(&cfg.out)?;
     let started = tokio::select! {
-        started = start_target(opts, p) => started,
+        started = start_target(cfg) => started,
         // Dropping start_target's future stops a server it started.
         signal = interrupts.recv() => Err(Error::Interrupted(signal.name(), signal.exit_code())),
     };
@@ -58,15 +56,12 @@ pub(super) async fn start_server(
         Ok(started) => started,
         Err(e) => {
             if !existed {
-                let _ = std::fs::remove_dir(&p.out);
+                let _ = std::fs::remove_dir(&cfg.out);
             }
             return Err(e);
         }
     };
-    let server_pid = spawned
-        .as_ref()
-        .map(|s| s.child.pid())
-        .or(opts.server_pid.filter(|_| p.part.samples_memory));
+    let server_pid = spawned.as_ref().map(|s| s.child.pid()).or(cfg.server_pid);
     let (pid_tree, process_note) = match &spawned {
         Some(s) => crate::proctree::spawned_scope(s.child.pid(), addr.port()),
         None => (tree_note.is_some(), tree_note),
@@ -75,10 +70,12 @@ pub(super) async fn start_server(
     // debug info, which must neither delay t_s = 0 nor count as growth.
     let mut notes = Vec::new();
     // A shard that does not sample memory takes no heap profiles either.
-    let target = match p.part.samples_memory && !opts.no_memory {
-        true => crate::memory::heap_profiles::endpoint(opts, &p.target, &p.reach, &mut notes)
-            .await
-            .map_err(setup)?,
+    let target = match cfg.part.samples_memory && cfg.measure_memory {
+        true => {
+            crate::memory::heap_profiles::endpoint(&cfg.heap, &cfg.target, &cfg.reach, &mut notes)
+                .await
+                .map_err(setup)?
+        }
         false => None,
     };
     let started = Started {
@@ -96,21 +93,20 @@ pub(super) async fn start_server(
 /// target answers, and that a `--server-pid` serves it (with a note when
 /// through a descendant, whose tree is then measured).
 async fn start_target(
-    opts: &LoadTestOpts,
-    p: &Prepared,
+    cfg: &RunConfig,
 ) -> Result<(SocketAddr, Option<Spawned>, Option<String>), Error> {
-    let addr = p.target.resolve().await.map_err(setup)?;
-    let (Some(cmd), Some(limit)) = (&opts.spawn_server, opts.memory_limit) else {
-        check_reachable(addr, &p.target).await?;
-        if p.target.dial().is_none() {
-            refuse_a_tls_port(addr, &p.target).await?;
+    let addr = cfg.target.resolve().await.map_err(setup)?;
+    let Some(spawn) = &cfg.spawn else {
+        check_reachable(addr, &cfg.target).await?;
+        if cfg.target.dial().is_none() {
+            refuse_a_tls_port(addr, &cfg.target).await?;
         }
-        if let Some(dial) = p.target.dial() {
-            dial.check(addr, &p.target.url, &p.target.authority)
+        if let Some(dial) = cfg.target.dial() {
+            dial.check(addr, &cfg.target.url, &cfg.target.authority)
                 .await
                 .map_err(setup)?;
         }
-        let tree = match opts.server_pid.filter(|_| p.part.samples_memory) {
+        let tree = match cfg.server_pid {
             Some(pid) => crate::proctree::check_server_pid(pid, addr.port()).map_err(setup)?,
             None => None,
         };
@@ -131,19 +127,25 @@ async fn start_target(
             "{addr} is already in use by another process; stop it or point --target and the server at a free port"
         )));
     }
-    let log = p.out.join("server.log");
-    let mut spawned = server::spawn(cmd, limit, &log).map_err(setup)?;
+    let log = cfg.out.join("server.log");
+    let mut spawned = server::spawn(&spawn.command, spawn.limit_bytes, &log).map_err(setup)?;
     spawned
-        .wait_ready(&p.readiness, addr, &p.target, opts.ready_timeout, &log)
+        .wait_ready(
+            &spawn.readiness,
+            addr,
+            &cfg.target,
+            spawn.ready_timeout,
+            &log,
+        )
         .await
         .map_err(setup)?;
-    if let (server::Readiness::Tcp, None) = (&p.readiness, p.target.dial()) {
-        refuse_a_tls_port(addr, &p.target).await?;
+    if let (server::Readiness::Tcp, None) = (&spawn.readiness, cfg.target.dial()) {
+        refuse_a_tls_port(addr, &cfg.target).await?;
     }
     // An HTTP readiness poll over https has checked the handshake; a TCP
     // one has not.
-    if let (server::Readiness::Tcp, Some(dial)) = (&p.readiness, p.target.dial()) {
-        dial.check(addr, &p.target.url, &p.target.authority)
+    if let (server::Readiness::Tcp, Some(dial)) = (&spawn.readiness, cfg.target.dial()) {
+        dial.check(addr, &cfg.target.url, &cfg.target.authority)
             .await
             .map_err(setup)?;
     }

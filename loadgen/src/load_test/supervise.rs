@@ -8,10 +8,9 @@ use std::time::Duration;
 use clw_run::threshold::Threshold;
 use clw_run::{MemoryReport, RunFileError, RunSummary};
 
-use super::prepare::Prepared;
+use super::config::RunConfig;
 use super::start_load::Running;
 use super::start_server::Started;
-use crate::opts::{LoadTestOpts, OnServerExit};
 use crate::outcome::{setup, Error};
 use crate::results::collector::Totals;
 use crate::server::{self, Spawned};
@@ -38,8 +37,7 @@ pub(super) struct Ended {
 /// Run the load to its end. A server's death is written to summary.json at
 /// once (the next thing may be the OOM killer taking us too).
 pub(super) async fn supervise(
-    opts: &LoadTestOpts,
-    p: &Prepared,
+    cfg: &RunConfig,
     running: &mut Running,
     started: &mut Started,
     interrupts: &mut Interrupts,
@@ -51,11 +49,11 @@ pub(super) async fn supervise(
     let mut interrupted: Option<Interrupt> = None;
     // The program is known now; its log is read at its death.
     let program = started.spawned.as_ref().map(|s| s.command.clone());
-    let log = p.out.join("server.log");
+    let log = cfg.out.join("server.log");
     let (totals, write_error) = loop {
         tokio::select! {
             result = &mut running.collect => break result,
-            (exit, vanished) = wait_death(&mut started.spawned, p.watched.as_ref()), if death.is_none() => {
+            (exit, vanished) = wait_death(&mut started.spawned, cfg.watched.as_ref()), if death.is_none() => {
                 // From here on, requests measure a dead server: apart.
                 running.plan.death.set(exit.exited_at);
                 let at_s = exit.exited_at.saturating_duration_since(t0).as_secs_f64();
@@ -65,7 +63,7 @@ pub(super) async fn supervise(
                         let voice = program
                             .as_deref()
                             .map_or(server::Voice::Plain, |c| server::Voice::of(c, &log));
-                        let limit = opts.memory_limit.unwrap_or(0);
+                        let limit = cfg.limit.given_bytes().unwrap_or(0);
                         server::death_message(&exit, at_s, limit, started.server_pid, &voice)
                     }
                 });
@@ -75,10 +73,10 @@ pub(super) async fn supervise(
                 });
                 // Samples of a dead process would be blanks, or another's.
                 running.memory.halt().await;
-                if opts.on_server_exit == OnServerExit::Stop {
+                if cfg.stop_after_death {
                     stop_at = Some(tokio::time::Instant::now() + STOP_AFTER_DEATH);
                 }
-                summary.write_atomic(&p.summary_path()).map_err(setup)?;
+                summary.write_atomic(&cfg.summary_path()).map_err(setup)?;
             }
             _ = sleep_until_opt(stop_at), if stop_at.is_some() => {
                 running.plan.stop.store(true, Ordering::Relaxed);
@@ -89,7 +87,7 @@ pub(super) async fn supervise(
                     Some(report) => report,
                     None => { running.live_verdict = None; continue; }
                 };
-                if let Some(why) = failed_for_good(&report, &p.thresholds, opts.memory_limit) {
+                if let Some(why) = failed_for_good(&report, &cfg.thresholds, cfg.limit.given_bytes()) {
                     eprintln!("--abort-on-fail: {why}; stopping the load, writing every output");
                     summary.aborted = Some(why);
                     running.plan.stop.store(true, Ordering::Relaxed);

@@ -47,20 +47,20 @@ const SITES: usize = 10;
 /// https `--heap-profile-url` uses whatever the target's scheme, and its
 /// `--connect-to` rules.
 pub(crate) async fn endpoint(
-    opts: &crate::opts::LoadTestOpts,
+    settings: &HeapSettings,
     target: &Target,
     reach: &crate::target::Reach,
     notes: &mut Vec<String>,
 ) -> Result<Option<Target>, String> {
-    if opts.no_heap_profile {
+    if settings.off {
         return Ok(None);
     }
-    let asked = opts.heap_profile || opts.heap_profile_url.is_some();
-    let url = opts
-        .heap_profile_url
+    let asked = settings.asked || settings.url.is_some();
+    let url = settings
+        .url
         .clone()
         .unwrap_or_else(|| target.join("/debug/pprof/heap"));
-    let token = opts.heap_profile_token.clone();
+    let token = settings.token.clone();
     let probed = match reach.url(&url) {
         Ok(heap) => probe(&heap, token, DUMP_TIMEOUT).await.map(|()| heap),
         Err(e) => Err(format!("--heap-profile-url: {e}")),
@@ -73,6 +73,23 @@ pub(crate) async fn endpoint(
             Ok(None)
         }
     }
+}
+
+/// Heap profiles as the run's flags asked for them.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeapSettings {
+    /// `--no-heap-profile`: none taken, none probed.
+    pub(crate) off: bool,
+    /// `--heap-profile`: an endpoint that serves none is an error, not a note.
+    pub(crate) asked: bool,
+    /// `--heap-profile-url` (else the target's `/debug/pprof/heap`).
+    pub(crate) url: Option<String>,
+    /// `--heap-profile-token`: `Authorization: Bearer` for the endpoint.
+    pub(crate) token: Option<String>,
+    /// `--heap-profile-every`.
+    pub(crate) every: Duration,
+    /// `--heap-profile-symbols`: the binary that symbolizes the profiles.
+    pub(crate) symbols: Option<PathBuf>,
 }
 
 /// What the capture needs; see [`HeapProfiles::start`].
@@ -165,26 +182,28 @@ impl Captured {
 impl HeapProfiles {
     /// Capture from `target` during a run whose clock started at `start`;
     /// `limit` is the limit the service advertises, read as it is learnt.
+    /// `check_every`: how often RSS is checked against the limit (the
+    /// sampling interval). The RSS and the limit are `memory`'s: its
+    /// latest sample, and the limit its [`crate::memory::LimitRule`] gives.
     pub(crate) fn during(
         target: Target,
-        opts: &crate::opts::LoadTestOpts,
+        settings: &HeapSettings,
+        memory: &crate::memory::Memory,
         out: &Path,
         start: Instant,
         ramp_up: Duration,
-        rss: impl Fn() -> Option<u64> + Send + Sync + 'static,
-        advertised_limit: impl Fn() -> Option<u64> + Send + Sync + 'static,
+        check_every: Duration,
     ) -> HeapProfiles {
-        let given = opts.memory_limit;
         HeapProfiles::start(HeapProfileConfig {
             target,
             out: out.to_path_buf(),
             start,
             first_after: ramp_up,
-            every: opts.heap_profile_every,
-            limit: Box::new(move || given.or_else(&advertised_limit)),
-            rss: Box::new(rss),
-            token: opts.heap_profile_token.clone(),
-            check_every: opts.sample_interval,
+            every: settings.every,
+            limit: Box::new(memory.limit_reader()),
+            rss: Box::new(memory.rss_reader()),
+            token: settings.token.clone(),
+            check_every,
             timeout: DUMP_TIMEOUT,
         })
     }

@@ -13,10 +13,24 @@ use clw_run::{MemoryReport, ServerExit, Verdict};
 
 pub(crate) mod exposition;
 pub(crate) mod heap_profiles;
+pub(crate) mod limit;
 pub(crate) mod prometheus;
 pub(crate) mod sampler;
 pub(crate) mod selector;
 pub(crate) mod source;
+
+pub(crate) use limit::LimitRule;
+
+/// How several series of the service's memory make one figure
+/// (`--memory-aggregate`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryAggregate {
+    /// The largest: the replica nearest its own limit.
+    #[default]
+    Max,
+    /// The total: the containers of one pod.
+    Sum,
+}
 
 use crate::load::counters::LoadCounters;
 use crate::server::Spawned;
@@ -39,8 +53,9 @@ pub(crate) struct MemoryConfig<'a> {
     pub(crate) scrape_timeout: Duration,
     /// The load's start: t_s = 0 in samples.csv.
     pub(crate) start: Instant,
-    /// `--memory-limit`, and the ramp-up, for the live verdict.
-    pub(crate) limit_bytes: Option<u64>,
+    /// Which limit the run is judged against, and the ramp-up, for the
+    /// live verdict.
+    pub(crate) limit: LimitRule,
     pub(crate) ramp_up: Duration,
     /// Where the service's memory comes from.
     pub(crate) source: source::SourceSpec,
@@ -57,8 +72,8 @@ pub(crate) struct Memory {
     /// Where RSS and cgroup usage come from, for [`MemoryNow`].
     rss_source: &'static str,
     cgroup_source: Option<&'static str>,
-    /// `--memory-limit` was given (else the limit is the one advertised).
-    limit_given: bool,
+    /// Which limit the run is judged against.
+    limit: LimitRule,
     /// Where a limit not given comes from (`memory.sources.limit`).
     limit_word: &'static str,
     /// "heap: SELECTOR from URL": the series `--heap-metric` chose, for the
@@ -97,7 +112,7 @@ impl Memory {
                 note: Some("memory not sampled: no server PID and no metrics URL".into()),
                 rss_source: "",
                 cgroup_source: None,
-                limit_given: false,
+                limit: cfg.limit,
                 limit_word: "metrics",
                 heap_note: None,
             });
@@ -112,7 +127,7 @@ impl Memory {
             source::SourceSpec::Cgroup(read) => Some(read.version().as_str()),
             _ => cgroup.as_ref().map(|c| c.source().as_str()),
         };
-        let limit_given = cfg.limit_bytes.is_some();
+        let limit = cfg.limit;
         let limit_word = cfg.source.limit_word();
         let heap_note = cfg.gauges.heap.as_ref().map(|heap| {
             format!(
@@ -134,7 +149,7 @@ impl Memory {
             counters: cfg.counters,
             scrape_timeout: cfg.scrape_timeout,
             start: Some(cfg.start),
-            limit_bytes: cfg.limit_bytes,
+            limit: cfg.limit,
             ramp_up: cfg.ramp_up,
             source: cfg.source,
             gauges: cfg.gauges,
@@ -147,7 +162,7 @@ impl Memory {
                 note: None,
                 rss_source,
                 cgroup_source,
-                limit_given,
+                limit,
                 limit_word,
                 heap_note,
             }),
@@ -158,7 +173,7 @@ impl Memory {
                 note: Some(format!("memory not sampled: {e}")),
                 rss_source,
                 cgroup_source,
-                limit_given,
+                limit,
                 limit_word,
                 heap_note,
             }),
@@ -193,11 +208,7 @@ impl Memory {
         let latest = self.handle.as_ref().map(|h| h.latest_cell());
         let live = self.live();
         let (rss_source, cgroup_source) = (self.rss_source, self.cgroup_source);
-        let limit_source = if self.limit_given {
-            "--memory-limit"
-        } else {
-            self.limit_word
-        };
+        let limit_source = self.limit.source(self.limit_word);
         move || {
             let sample = latest.as_ref().and_then(|cell| cell()).unwrap_or_default();
             let report = live.as_ref().and_then(|rx| rx.borrow().clone());
@@ -230,21 +241,19 @@ impl Memory {
         }
     }
 
-    /// Stop sampling and analyse samples.csv. The limit is the one given
-    /// (`--memory-limit`), else the one the service advertised in its
-    /// metrics; the one used is the `memory` block's `limit_bytes`.
+    /// Stop sampling and analyse samples.csv. The limit is the one the
+    /// [`LimitRule`] gives (`--memory-limit`, else the one the service
+    /// advertised); the one used is the `memory` block's `limit_bytes`.
     pub(crate) async fn finish(
         self,
         out: &Path,
-        limit_bytes: Option<u64>,
         ramp_up: Duration,
         exit: Option<&ServerExit>,
     ) -> (MemoryReport, Vec<String>) {
         let mut notes = Vec::new();
         let mut sources = None;
         let mut leak_detected_at_s = None;
-        let mut limit_bytes = limit_bytes;
-        let given = limit_bytes.is_some();
+        let mut limit_bytes = self.limit.given_bytes();
         let report = match self.handle {
             Some(handle) => Some(handle.stop().await),
             None => self.halted,
@@ -285,8 +294,8 @@ impl Memory {
                 notes.push(note);
             }
             let mut found = report.sources;
-            if given {
-                found.limit = Some("--memory-limit".into());
+            if limit_bytes.is_some() {
+                found.limit = Some(self.limit.source("metrics").into());
             } else if let Some(advertised) = report.advertised_limit {
                 let (word, what) = report
                     .limit_origin

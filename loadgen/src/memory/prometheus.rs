@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::sampler::scrape::{ScrapeError, Scraper};
 use super::selector::aggregate;
-use crate::opts::MemoryAggregate;
+use crate::memory::MemoryAggregate;
 use crate::target::Target;
 
 /// Why a query gave no figure.

@@ -39,7 +39,7 @@ use super::prometheus::PromQuery;
 use super::selector::Gauges;
 use super::source::SourceSpec;
 use crate::load::counters::LoadCounters;
-use crate::opts::MemoryAggregate;
+use crate::memory::MemoryAggregate;
 use crate::proctree::TreeMemory;
 use clw_run::{MemorySource, MemorySources, RunFileError, SampleRow, SamplesWriter};
 use scrape::{MetricsFigures, ScrapeError, Scraper};
@@ -71,9 +71,9 @@ pub(crate) struct SamplerConfig {
     pub scrape_timeout: Duration,
     /// Where t_s = 0 (the load start); None means at `start()`.
     pub start: Option<Instant>,
-    /// The limit given on the command line; without one, the limit the
-    /// service advertises is used once seen.
-    pub limit_bytes: Option<u64>,
+    /// Which limit the live verdict judges against: the one given, else
+    /// the one the service advertises, once seen.
+    pub limit: crate::memory::LimitRule,
     /// Samples before this are warm-up, for the live verdict.
     pub ramp_up: Duration,
     /// Where the service's memory comes from (docs/memory.md, Sources).
@@ -250,9 +250,9 @@ pub(crate) async fn start(cfg: SamplerConfig) -> Result<SamplerHandle, SamplerEr
         prev: None,
         report: SamplerReport::default(),
         heap_metric,
-        given_limit: cfg.limit_bytes,
+        limit: cfg.limit,
         live: LiveVerdict::new(AnalysisInput {
-            limit_bytes: cfg.limit_bytes,
+            limit_bytes: cfg.limit.given_bytes(),
             ramp_up_s: cfg.ramp_up.as_secs_f64(),
             ..AnalysisInput::default()
         }),
@@ -377,7 +377,7 @@ struct Sampler {
     report: SamplerReport,
     /// `--heap-metric` as written, for `memory.sources.heap_metric`.
     heap_metric: Option<String>,
-    given_limit: Option<u64>,
+    limit: crate::memory::LimitRule,
     /// The verdict so far, decided by the same analysis as the final one.
     live: LiveVerdict,
     live_tx: watch::Sender<Option<MemoryReport>>,
@@ -427,8 +427,9 @@ impl Sampler {
             return false;
         }
         self.report.samples += 1;
-        if self.given_limit.is_none() && self.report.advertised_limit.is_some() {
-            self.live.set_limit(self.report.advertised_limit);
+        if self.limit.given_bytes().is_none() && self.report.advertised_limit.is_some() {
+            self.live
+                .set_limit(self.limit.resolve(self.report.advertised_limit));
         }
         self.live.push(&sample);
         self.report.leak_detected_at_s = self.live.leak_detected_at_s();

@@ -11,7 +11,7 @@ use promql_parser::label::Matcher;
 use promql_parser::parser::Expr;
 
 use super::exposition::{self, Sample};
-use crate::opts::MemoryAggregate;
+use crate::memory::MemoryAggregate;
 
 /// A parsed instant-vector selector.
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@ use clw_limit::CgroupMemory;
 
 use super::sampler::scrape::Picks;
 use super::selector::Selector;
-use crate::opts::{LoadTestOpts, MemoryAggregate};
+use super::MemoryAggregate;
 use crate::target::Target;
 
 /// The chosen source of the service's memory (and, with it, its limit).
@@ -33,40 +33,53 @@ pub(crate) enum SourceSpec {
     Cgroup(CgroupMemory),
 }
 
+/// The flags that choose the source, as given (each names itself in
+/// errors). clap keeps the sources mutually exclusive.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SourceFlags<'a> {
+    pub(crate) memory_metric: Option<&'a str>,
+    pub(crate) limit_metric: Option<&'a str>,
+    pub(crate) memory_aggregate: MemoryAggregate,
+    pub(crate) prometheus_url: Option<&'a str>,
+    pub(crate) memory_query: Option<&'a str>,
+    pub(crate) limit_query: Option<&'a str>,
+    pub(crate) cgroup: Option<&'a std::path::Path>,
+    pub(crate) container: Option<&'a str>,
+}
+
 impl SourceSpec {
     /// The source the flags ask for; `Err` says which flag is wrong and why.
-    pub(crate) fn from_opts(opts: &LoadTestOpts) -> Result<SourceSpec, String> {
+    pub(crate) fn from_flags(opts: &SourceFlags<'_>) -> Result<SourceSpec, String> {
         let how = opts.memory_aggregate;
-        let selector = |flag: &str, text: &Option<String>| {
-            text.as_deref()
-                .map(|t| Selector::parse(t).map_err(|e| format!("{flag}: {e}")))
+        let selector = |flag: &str, text: Option<&str>| {
+            text.map(|t| Selector::parse(t).map_err(|e| format!("{flag}: {e}")))
                 .transpose()
         };
-        let limit = selector("--limit-metric", &opts.limit_metric)?;
-        if let Some(memory) = selector("--memory-metric", &opts.memory_metric)? {
+        let limit = selector("--limit-metric", opts.limit_metric)?;
+        if let Some(memory) = selector("--memory-metric", opts.memory_metric)? {
             return Ok(SourceSpec::Metrics(Picks {
                 memory: Some(memory),
                 limit,
                 how,
             }));
         }
-        if let (Some(url), Some(memory)) = (&opts.prometheus_url, &opts.memory_query) {
+        if let (Some(url), Some(memory)) = (opts.prometheus_url, opts.memory_query) {
             let server = Target::parse(url).map_err(|e| format!("--prometheus-url: {e}"))?;
             check_promql("--memory-query", memory)?;
-            if let Some(limit) = &opts.limit_query {
+            if let Some(limit) = opts.limit_query {
                 check_promql("--limit-query", limit)?;
             }
             return Ok(SourceSpec::Prometheus {
                 server,
-                memory: memory.clone(),
-                limit: opts.limit_query.clone(),
+                memory: memory.to_string(),
+                limit: opts.limit_query.map(str::to_string),
                 how,
             });
         }
-        if let Some(dir) = &opts.cgroup {
+        if let Some(dir) = opts.cgroup {
             return open_cgroup("--cgroup", dir);
         }
-        if let Some(container) = &opts.container {
+        if let Some(container) = opts.container {
             let dir =
                 clw_limit::find_container(container).map_err(|e| format!("--container: {e}"))?;
             return open_cgroup("--container", &dir);
@@ -135,7 +148,7 @@ mod tests {
         else {
             panic!()
         };
-        SourceSpec::from_opts(&lt)
+        SourceSpec::from_flags(&crate::load_test::source_flags(&lt))
     }
 
     #[test]

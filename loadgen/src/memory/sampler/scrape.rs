@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::load::http::{begin_request, end_request_line, finish_request, Conn, Response};
 use crate::memory::exposition;
 use crate::memory::selector::{Gauges, NoMatch, Selector};
-use crate::opts::MemoryAggregate;
+use crate::memory::MemoryAggregate;
 use crate::target::Target;
 
 /// The figures a sample takes from /metrics; None when not exported.
