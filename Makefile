@@ -162,20 +162,18 @@ FIX_PORT ?= 38444
 # unbounded, expired-retained, payload-duplication, arc-cycle,
 # handle-accumulation; empty: the one profiles/leaky.json names.
 LEAK ?=
-# Reads a run's summary.json; jq is Debian's, installed when missing.
+# A few figure tables read summary.json with jq (Debian's, installed when
+# missing). Pass/fail rules are clw-cli's own: `clw-cli verify RUN_DIR
+# --expect leak|bounded|soak` (run/src/verify.rs) and `clw-cli capacity`
+# (run/src/capacity.rs), each printing the top growth sites or the holds.
 JQ ?= jq
 NEED_JQ = command -v $(JQ) >/dev/null || (apt-get update -qq && apt-get install -y -qq jq >/dev/null)
-
-# The heap profiles' verdict on where memory grew: the top 3 growth sites
-# (memory.growth_sites, docs/loadgen.md "Heap profiles").
-TOP_SITES = if (.memory.growth_sites // []) == [] then "growth sites: none (\([.notes[] | select(startswith("heap"))] | join("; ")))" else "top growth sites:", (.memory.growth_sites[:3][] | "  \(.bytes_grown / 1048576 * 10 | round / 10) MiB  \(.share_percent | round)%  \(.function)  \(.file // "?"):\(.line // "?")") end
 
 # The production failure on a laptop: the leaky server under a 256 MiB
 # cgroup limit, login-storm at 100 users, until the kernel OOM-kills it
 # (exit 137). Succeeds (exit 0) when the leak is reproduced: an OOM kill or
 # a `leak` verdict. reports/leak-repro/ holds the curves and the report.
 leak-repro:
-	@$(NEED_JQ)
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	rm -rf reports/leak-repro
 	$(if $(LEAK),CLAW_SESSION_CACHE_LEAK=$(LEAK)) $(MEM_BIN)/clw-cli auth load-test \
@@ -183,11 +181,7 @@ leak-repro:
 	  --duration $(LEAK_DURATION) --target http://127.0.0.1:$(LEAK_PORT) \
 	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/leaky.json --port $(LEAK_PORT)" \
 	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out reports/leak-repro || true
-	@$(JQ) -e '(.server.exit.oom_killed == true) or (.memory.verdict == "leak")' \
-	  reports/leak-repro/summary.json >/dev/null \
-	  && $(JQ) -r '"leak reproduced: verdict \(.memory.verdict), limit by \(.server.limit_enforcement), " + (if .server.exit.oom_killed then "OOM-killed at \(.server.exit.at_s * 10 | round / 10) s (exit \(if .server.exit.signal then 128 + .server.exit.signal else .server.exit.code end)\(if .server.exit.emulated then ", emulated by the watchdog" else "" end))" else "not killed within $(LEAK_DURATION) s" end)' reports/leak-repro/summary.json \
-	  || { echo "leak NOT reproduced: see reports/leak-repro/summary.json"; exit 1; }
-	@$(JQ) -r '$(TOP_SITES)' reports/leak-repro/summary.json
+	$(MEM_BIN)/clw-cli verify reports/leak-repro --expect leak
 
 # The load at which a build stops levelling off: capacity-steps (25, 50,
 # 100 and 200 users, each held 50 s) against profiles/CAPACITY_PROFILE.json
@@ -197,31 +191,19 @@ leak-repro:
 CAPACITY_PROFILE ?= fixed
 CAPACITY_PORT ?= 38445
 CAPACITY_OUT = reports/capacity-$(CAPACITY_PROFILE)
-CAPACITY_TABLE = def mib: . / 1048576 * 10 | round / 10 | if . == 0 then 0 else . end; \
-  [.stages[] | select(.from == .target and .end_s > .start_s) \
-  | . + {reached: ((.requests // 0) > 0)} \
-  | . + {covered: (if .reached and (.throughput_rps // 0) > 0 then .requests / .throughput_rps else .end_s - .start_s end)} \
-  | . + {grown: ((.memory_slope_bytes_per_s // 0) * .covered), peak: (.peak_allocated_bytes // .peak_rss_bytes // 0)} \
-  | . + {climbs: (.reached and .grown > 1048576 and .grown > 0.05 * .peak)}] as $$holds \
-  | ($$holds[] | if .reached then "\(.target) users: \(.throughput_rps | round) req/s, p99 \(.p99_ms) ms, peak RSS \(.peak_rss_bytes // 0 | mib) MiB, \(if .peak_allocated_bytes then "allocated" else "RSS" end) \(.grown | mib | if . > 0 then "+\(.)" else "\(.)" end) MiB over \(.covered | round) s: \(if .climbs then "still climbing" else "levelled off" end)" else "\(.target) users: not reached (the run ended first)" end), \
-  (if .server.exit.oom_killed then "the server was OOM-killed at \(.server.exit.at_s | round) s" else empty end), \
-  ([$$holds[] | select(.climbs)] | if length > 0 then "stops levelling off at \(.[0].target) users" \
-   else ([$$holds[] | select(.reached)] | if length == 0 then "no hold was reached" else "levelled off at every hold reached, up to \(.[-1].target) users" end) end)
 .PHONY: capacity
 capacity:
-	@$(NEED_JQ)
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	rm -rf $(CAPACITY_OUT)
 	$(MEM_BIN)/clw-cli auth load-test --scenario scenarios/capacity-steps.toml \
 	  --target http://127.0.0.1:$(CAPACITY_PORT) \
 	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/$(CAPACITY_PROFILE).json --port $(CAPACITY_PORT)" \
 	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out $(CAPACITY_OUT) || true
-	@$(JQ) -r '$(CAPACITY_TABLE)' $(CAPACITY_OUT)/summary.json
+	$(MEM_BIN)/clw-cli capacity $(CAPACITY_OUT)
 
 # The fix under the same load: the fixed server must stay under 80% of the
 # limit for DURATION seconds, never be killed, and read as `bounded`.
 fix-verify:
-	@$(NEED_JQ)
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	rm -rf reports/fix-verify
 	$(MEM_BIN)/clw-cli auth load-test \
@@ -229,12 +211,7 @@ fix-verify:
 	  --duration $(DURATION) --target http://127.0.0.1:$(FIX_PORT) \
 	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/fixed.json --port $(FIX_PORT)" \
 	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out reports/fix-verify || true
-	@$(JQ) -e '.server.exit == null and (.memory.peak_rss_percent // 100) < 80 and .memory.verdict == "bounded"' \
-	  reports/fix-verify/summary.json >/dev/null \
-	  && $(JQ) -r '"fix verified: peak RSS \(.memory.peak_rss_percent)% of the limit, verdict bounded, not killed"' reports/fix-verify/summary.json \
-	  || { $(JQ) -r '"fix NOT verified: peak RSS \(.memory.peak_rss_percent)% (need < 80), verdict \(.memory.verdict) (need bounded), server exit \(.server.exit)"' reports/fix-verify/summary.json; exit 1; }
-	@$(JQ) -r '$(TOP_SITES)' reports/fix-verify/summary.json
-
+	$(MEM_BIN)/clw-cli verify reports/fix-verify --expect bounded
 
 # Issue 11's acceptance: make leak-repro for each leak kind must name the
 # leaking cache (or the request path) as its top growth site, and make
@@ -329,15 +306,7 @@ SOAK_NOFILE ?= $(shell echo $$(( $(SOAK_USERS) * 2 + 1024 )))
 # server under its MEMORY_LIMIT: no 5xx, never killed, peak RSS under 80%
 # of the limit, verdict bounded, and the run's own thresholds passed.
 # Raises the open-files limit (both processes inherit it) or says why not.
-SOAK_FIGURES = "soak: \(.requests.total) requests, \(.throughput_rps | round) req/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, max \(.latency_ms.max) ms", \
-  "soak: errors \(.requests.failed) (by status \(.requests.by_status | tojson), by error \(.requests.by_error | tojson))", \
-  "soak: peak RSS \((.memory.peak_rss_bytes // 0) / 1048576 * 10 | round / 10) MiB = \(.memory.peak_rss_percent)% of \((.memory.limit_bytes // 0) / 1048576 | round) MiB (limit by \(.server.limit_enforcement)), verdict \(.memory.verdict), server exit \(.server.exit | tojson), passed \(.passed)"
-SOAK_PASS = .complete == true and .server.exit == null and .requests.ok > 0 \
-  and ([.requests.by_status | to_entries[] | select(.key | startswith("5")) | .value] | add // 0) == 0 \
-  and (.memory.peak_rss_percent // 100) < 80 and .memory.verdict == "bounded" and .passed == true
-
 soak:
-	@$(NEED_JQ)
 	$(CARGO) build --release -p clw-cli -p clw-auth --bins
 	rm -rf reports/soak
 	@ulimit -n $(SOAK_NOFILE) 2>/dev/null || ulimit -n "$$(ulimit -Hn)"; \
@@ -351,10 +320,7 @@ soak:
 	  --spawn-server "$(MEM_BIN)/clw-auth --config profiles/fixed.json --port $(SOAK_PORT)" \
 	  --memory-limit $(MEMORY_LIMIT) --on-server-exit stop --out reports/soak || true
 	@test -f reports/soak/summary.json || { echo "soak FAILED: no reports/soak/summary.json (clw-cli did not run)"; exit 1; }
-	@$(JQ) -r '$(SOAK_FIGURES)' reports/soak/summary.json
-	@$(JQ) -e '$(SOAK_PASS)' reports/soak/summary.json >/dev/null \
-	  && echo "soak passed: no 5xx, not killed, peak under 80% of the limit, verdict bounded" \
-	  || { echo "soak FAILED: need a complete run, no 5xx, server not killed, peak < 80%, verdict bounded, thresholds passed (see reports/soak/summary.json)"; exit 1; }
+	$(MEM_BIN)/clw-cli verify reports/soak --expect soak
 
 # --- the CI memory gate ---
 .PHONY: gate

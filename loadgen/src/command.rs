@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::load_test::{folder_stamp, load_test, load_tests};
-use crate::opts::{AuthCommand, Command, DhatOpts, Opts, ReportOpts};
+use crate::opts::{
+    AuthCommand, CapacityOpts, Command, DhatOpts, Expect, Opts, ReportOpts, VerifyOpts,
+};
 use crate::outcome::{setup, usage, Error, Outcome};
 
 /// Run the command `opts` describes.
@@ -36,7 +38,50 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
         Command::Gate(g) => crate::gate::gate(g),
         Command::Merge(m) => crate::merge::merge(&m),
         Command::Dhat(d) => dhat(&d),
+        Command::Verify(v) => verify(&v),
+        Command::Capacity(c) => capacity(&c),
     }
+}
+
+/// summary.json of `dir`: a folder without one, or one that breaks its
+/// contract, is bad input (exit 2).
+fn summary_of(dir: &std::path::Path) -> Result<clw_run::RunSummary, Error> {
+    clw_run::RunSummary::read(&dir.join(clw_run::files::SUMMARY)).map_err(crate::outcome::run_file)
+}
+
+/// `clw-cli verify RUN_DIR --expect ...`: the rule's lines, exit 0 when
+/// the run shows what it should, 1 when not.
+fn verify(opts: &VerifyOpts) -> Result<Outcome, Error> {
+    use clw_run::verify::Expectation;
+    let summary = summary_of(&opts.run)?;
+    let expect = match opts.expect {
+        Expect::Leak => Expectation::Leak,
+        Expect::Bounded => Expectation::Bounded,
+        Expect::Soak => Expectation::Soak,
+    };
+    let dir = opts.run.display().to_string();
+    let checked = clw_run::verify::verify(&summary, dir.trim_end_matches('/'), expect);
+    for line in &checked.lines {
+        println!("{}", crate::escape::printable(line));
+    }
+    Ok(Outcome {
+        exit_code: if checked.met { 0 } else { 1 },
+        out_dir: Some(opts.run.clone()),
+        passed: checked.met,
+    })
+}
+
+/// `clw-cli capacity RUN_DIR`: a line per hold and the conclusion.
+fn capacity(opts: &CapacityOpts) -> Result<Outcome, Error> {
+    let summary = summary_of(&opts.run)?;
+    for line in clw_run::capacity::lines(&summary) {
+        println!("{line}");
+    }
+    Ok(Outcome {
+        exit_code: 0,
+        out_dir: Some(opts.run.clone()),
+        passed: true,
+    })
 }
 
 /// `clw-cli dhat FILE`: an unreadable or foreign file is bad input (exit 2).

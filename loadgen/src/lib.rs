@@ -43,8 +43,8 @@ pub use command::run;
 pub use connect_to::ConnectTo;
 pub use memory::MemoryAggregate;
 pub use opts::{
-    AuthCommand, Command, DhatOpts, GateOpts, LoadTestOpts, MergeOpts, OnServerExit, Opts,
-    ReportOpts, StageFlag,
+    AuthCommand, CapacityOpts, Command, DhatOpts, Expect, GateOpts, LoadTestOpts, MergeOpts,
+    OnServerExit, Opts, ReportOpts, StageFlag, VerifyOpts,
 };
 pub use outcome::{Error, Outcome};
 pub use scenario::{check_file, check_str, HeaderFlag, ScenarioError, ScenarioOutline};

@@ -36,6 +36,47 @@ pub enum Command {
     /// from clw-auth built with --features dhat-heap, `make profile-heap`),
     /// at the heap's peak and at exit.
     Dhat(DhatOpts),
+    /// Check a finished run against what it should show: `leak` (the leak
+    /// reproduced: OOM-killed, or verdict leak), `bounded` (the fix holds:
+    /// not killed, peak RSS under 80% of the limit, verdict bounded) or
+    /// `soak` (bounded, complete, no 5xx, thresholds passed). Prints the
+    /// figures and the top growth sites; exit 0 when met, 1 when not.
+    Verify(VerifyOpts),
+    /// A stepped run's capacity (scenarios/capacity-steps.toml): each
+    /// hold's throughput, p99, peak RSS and memory growth, and the first
+    /// hold at which memory still climbs (more than 1 MiB and 5% of its
+    /// peak over the hold).
+    Capacity(CapacityOpts),
+}
+
+/// `clw-cli verify RUN_DIR --expect leak|bounded|soak`
+#[derive(Debug, Clone, Args)]
+pub struct VerifyOpts {
+    /// The run folder.
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
+    /// What the run must show.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub expect: Expect,
+}
+
+/// What `clw-cli verify` checks a run for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Expect {
+    /// The leak reproduced: OOM-killed, or verdict leak (make leak-repro).
+    Leak,
+    /// The fix holds: not killed, peak under 80%, verdict bounded (make fix-verify).
+    Bounded,
+    /// Bounded, complete, no 5xx, thresholds passed (make soak).
+    Soak,
+}
+
+/// `clw-cli capacity RUN_DIR`
+#[derive(Debug, Clone, Args)]
+pub struct CapacityOpts {
+    /// The run folder of a stepped load.
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
 }
 
 /// `clw-cli merge DIR... --out DIR`

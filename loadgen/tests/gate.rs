@@ -64,6 +64,34 @@ async fn abort_on_fail_stops_a_leaking_run_at_the_live_verdict() {
     for file in ["samples.csv", "latency.csv", "latency.hlog"] {
         assert!(test.out.join(file).exists(), "{file} written");
     }
+
+    // `make leak-repro`'s rule, as clw-cli's own: this run reproduced the
+    // leak (exit 0, the verdict line), and is no verified fix (exit 1).
+    let verify = |expect: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_clw-cli"))
+            .arg("verify")
+            .arg(&test.out)
+            .args(["--expect", expect])
+            .output()
+            .unwrap()
+    };
+    let leak = verify("leak");
+    let stdout = String::from_utf8_lossy(&leak.stdout);
+    assert_eq!(leak.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.starts_with("leak reproduced: verdict leak, limit by ")
+            && stdout.contains("not killed within 60 s"),
+        "{stdout}"
+    );
+    let fixed = verify("bounded");
+    let stdout = String::from_utf8_lossy(&fixed.stdout);
+    assert_eq!(fixed.status.code(), Some(1), "{stdout}");
+    assert!(stdout.starts_with("fix NOT verified: "), "{stdout}");
+    let missing = std::process::Command::new(env!("CARGO_BIN_EXE_clw-cli"))
+        .args(["verify", "/nonexistent/run", "--expect", "leak"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2), "no run folder is bad input");
 }
 
 /// `--repeat 2` writes two ordinary run folders; the gate reads the folder

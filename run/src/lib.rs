@@ -21,6 +21,7 @@ pub mod analysis;
 pub mod atomic;
 pub mod baseline;
 pub mod bounded;
+pub mod capacity;
 mod de;
 mod error;
 mod errors;
@@ -35,6 +36,7 @@ mod stages;
 mod summary;
 mod table;
 pub mod threshold;
+pub mod verify;
 
 pub use atomic::write_atomic;
 pub use error::RunFileError;

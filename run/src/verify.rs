@@ -1,0 +1,216 @@
+//! What a finished run must show for the make targets that reproduce and
+//! verify the field guide's failure (`make leak-repro`, `make fix-verify`,
+//! `make soak`): rules over summary.json, here where they are tested, not
+//! in jq inside a Makefile. `clw-cli verify RUN_DIR --expect ...` prints
+//! [`Verification::lines`] and exits 0 when [`Verification::met`].
+
+use crate::{RunSummary, Verdict};
+
+/// What the run is expected to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expectation {
+    /// The leak reproduced (`make leak-repro`): the kernel (or the
+    /// watchdog) OOM-killed the server, or the verdict is `leak`.
+    Leak,
+    /// The fix holds (`make fix-verify`): not killed, peak RSS under 80% of
+    /// the limit, verdict `bounded`.
+    Bounded,
+    /// A long, wide run (`make soak`): as [`Expectation::Bounded`], and the
+    /// run complete, some requests served, no 5xx, its thresholds passed.
+    Soak,
+}
+
+/// The guide's rule: peak memory under 80% of the limit.
+const PEAK_CEILING_PERCENT: f64 = 80.0;
+
+/// The outcome of checking a run against an [`Expectation`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verification {
+    pub met: bool,
+    /// What to print: the figures the rule read, then whether it held.
+    pub lines: Vec<String>,
+}
+
+/// Check `s` (the summary of the run folder `dir`, named in failures)
+/// against `expect`.
+pub fn verify(s: &RunSummary, dir: &str, expect: Expectation) -> Verification {
+    let verdict = s.memory.as_ref().and_then(|m| m.verdict);
+    let percent = s.memory.as_ref().and_then(|m| m.peak_rss_percent);
+    let killed = s.server.exit.is_some();
+    let under_ceiling = percent.unwrap_or(100.0) < PEAK_CEILING_PERCENT;
+    let bounded = !killed && under_ceiling && verdict == Some(Verdict::Bounded);
+    let mut lines = Vec::new();
+    let met = match expect {
+        Expectation::Leak => {
+            let oom = s.server.exit.as_ref().is_some_and(|e| e.oom_killed);
+            let met = oom || verdict == Some(Verdict::Leak);
+            lines.push(match met {
+                true => leak_line(s),
+                false => format!("leak NOT reproduced: see {dir}/summary.json"),
+            });
+            met
+        }
+        Expectation::Bounded => {
+            let pct = number(percent);
+            lines.push(match bounded {
+                true => format!(
+                    "fix verified: peak RSS {pct}% of the limit, verdict bounded, not killed"
+                ),
+                false => format!(
+                    "fix NOT verified: peak RSS {pct}% (need < 80), verdict {} (need bounded), server exit {}",
+                    verdict.map_or("null", Verdict::as_str),
+                    exit_json(s)
+                ),
+            });
+            bounded
+        }
+        Expectation::Soak => {
+            lines.extend(soak_figures(s));
+            let server_errors: u64 = s
+                .requests
+                .by_status
+                .iter()
+                .filter(|(status, _)| status.starts_with('5'))
+                .map(|(_, n)| n)
+                .sum();
+            let met = bounded
+                && s.complete
+                && s.requests.ok > 0
+                && server_errors == 0
+                && s.passed == Some(true);
+            lines.push(match met {
+                true => "soak passed: no 5xx, not killed, peak under 80% of the limit, verdict bounded".into(),
+                false => format!("soak FAILED: need a complete run, no 5xx, server not killed, peak < 80%, verdict bounded, thresholds passed (see {dir}/summary.json)"),
+            });
+            met
+        }
+    };
+    lines.extend(growth_lines(s));
+    Verification { met, lines }
+}
+
+/// "leak reproduced: verdict leak, limit by cgroup-v1, OOM-killed at 12.3 s
+/// (exit 137)".
+fn leak_line(s: &RunSummary) -> String {
+    let verdict = s
+        .memory
+        .as_ref()
+        .and_then(|m| m.verdict)
+        .map_or("null", Verdict::as_str);
+    let how = match s.server.exit.as_ref().filter(|e| e.oom_killed) {
+        Some(exit) => format!(
+            "OOM-killed at {} s (exit {}{})",
+            tenths(exit.at_s.unwrap_or(0.0)),
+            match exit.signal {
+                Some(signal) => 128 + signal,
+                None => exit.code.unwrap_or(0),
+            },
+            if exit.emulated {
+                ", emulated by the watchdog"
+            } else {
+                ""
+            }
+        ),
+        None => format!("not killed within {} s", number(Some(s.duration_s))),
+    };
+    format!(
+        "leak reproduced: verdict {verdict}, limit by {}, {how}",
+        s.server.limit_enforcement
+    )
+}
+
+/// The soak's figures: requests and latency, errors, memory.
+fn soak_figures(s: &RunSummary) -> Vec<String> {
+    let latency = s.latency_ms.as_ref();
+    let pick = |f: fn(&crate::Percentiles) -> f64| number(latency.map(f));
+    let memory = s.memory.as_ref();
+    vec![
+        format!(
+            "soak: {} requests, {} req/s, p50 {} ms, p99 {} ms, max {} ms",
+            s.requests.total,
+            number(s.throughput_rps.map(f64::round)),
+            pick(|p| p.p50),
+            pick(|p| p.p99),
+            pick(|p| p.max),
+        ),
+        format!(
+            "soak: errors {} (by status {}, by error {})",
+            s.requests.failed,
+            json(&s.requests.by_status),
+            json(&s.requests.by_error)
+        ),
+        format!(
+            "soak: peak RSS {} MiB = {}% of {} MiB (limit by {}), verdict {}, server exit {}, passed {}",
+            tenths(mib(memory.and_then(|m| m.peak_rss_bytes))),
+            number(memory.and_then(|m| m.peak_rss_percent)),
+            mib(memory.and_then(|m| m.limit_bytes)).round(),
+            s.server.limit_enforcement,
+            memory
+                .and_then(|m| m.verdict)
+                .map_or("null", Verdict::as_str),
+            exit_json(s),
+            s.passed.map_or("null".into(), |p| p.to_string()),
+        ),
+    ]
+}
+
+/// The top three heap growth sites, or why there are none: "top growth
+/// sites:" and "  12.3 MiB  98%  fn  file:line" lines.
+pub fn growth_lines(s: &RunSummary) -> Vec<String> {
+    let sites = s
+        .memory
+        .as_ref()
+        .and_then(|m| m.growth_sites.as_deref())
+        .unwrap_or_default();
+    if sites.is_empty() {
+        let heap_notes: Vec<&str> = s
+            .notes
+            .iter()
+            .filter(|n| n.starts_with("heap"))
+            .map(String::as_str)
+            .collect();
+        return vec![format!("growth sites: none ({})", heap_notes.join("; "))];
+    }
+    std::iter::once("top growth sites:".to_string())
+        .chain(sites.iter().take(3).map(|site| {
+            format!(
+                "  {} MiB  {}%  {}  {}:{}",
+                tenths(site.bytes_grown as f64 / 1_048_576.0),
+                site.share_percent.round(),
+                site.function,
+                site.file.as_deref().unwrap_or("?"),
+                site.line.map_or("?".into(), |l| l.to_string())
+            )
+        }))
+        .collect()
+}
+
+fn exit_json(s: &RunSummary) -> String {
+    json(&s.server.exit)
+}
+
+fn mib(bytes: Option<u64>) -> f64 {
+    bytes.unwrap_or(0) as f64 / 1_048_576.0
+}
+
+/// Rounded to a tenth, printed as jq prints numbers (no trailing `.0`).
+pub(crate) fn tenths(x: f64) -> String {
+    number(Some((x * 10.0).round() / 10.0))
+}
+
+/// A figure as jq prints it: shortest form, `null` when absent.
+pub(crate) fn number(x: Option<f64>) -> String {
+    match x {
+        None => "null".into(),
+        // Adding +0 turns -0 (a rounded small negative) into 0.
+        Some(x) => (x + 0.0).to_string(),
+    }
+}
+
+/// JSON text of a figure (the error tallies), as jq's `tojson`.
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+#[cfg(test)]
+mod tests;
