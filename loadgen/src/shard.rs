@@ -42,15 +42,11 @@ impl Shard {
     }
 
     /// The global indexes of the users this shard runs, out of `total`.
-    pub fn users(self, total: u32) -> Range<u64> {
-        let (total, n, i) = (
-            u64::from(total),
-            u64::from(self.count),
-            u64::from(self.index - 1),
-        );
+    pub fn users(self, total: u32) -> Range<u32> {
+        let (n, i) = (self.count, self.index - 1);
         let (base, extra) = (total / n, total % n);
         let start = i * base + i.min(extra);
-        start..start + base + u64::from(i < extra)
+        start..start + base + u32::from(i < extra)
     }
 }
 
@@ -90,7 +86,7 @@ pub(crate) struct Part {
     /// summary.json's `shard` (None when not sharded).
     pub(crate) info: Option<clw_run::ShardInfo>,
     /// Global indexes of the users this process runs.
-    pub(crate) users: Range<u64>,
+    pub(crate) users: Range<u32>,
     /// This process samples the server's memory (and may spawn it).
     pub(crate) samples_memory: bool,
 }
@@ -108,7 +104,7 @@ pub(crate) fn resolve(
     let Some(shard) = shard else {
         return Ok(Part {
             info: None,
-            users: 0..u64::from(total),
+            users: 0..total,
             samples_memory: true,
         });
     };
@@ -136,8 +132,8 @@ pub(crate) fn resolve(
         info: Some(clw_run::ShardInfo {
             index: shard.index,
             count: shard.count,
-            first_user: users.start,
-            users: (users.end - users.start) as u32,
+            first_user: u64::from(users.start),
+            users: users.end - users.start,
             samples_memory,
             start_at: start_at.map(|t| humantime::format_rfc3339_millis(t).to_string()),
         }),
@@ -174,7 +170,7 @@ mod tests {
 
     #[test]
     fn users_split_exactly_disjoint_and_covering() {
-        let shares = |total, n| -> Vec<u64> {
+        let shares = |total, n| -> Vec<u32> {
             (1..=n)
                 .map(|index| Shard { index, count: n }.users(total))
                 .map(|r| r.end - r.start)
@@ -195,7 +191,7 @@ mod tests {
                     next = r.end;
                     sizes.push(r.end - r.start);
                 }
-                assert_eq!(next, u64::from(total), "{count} shards of {total}");
+                assert_eq!(next, total, "{count} shards of {total}");
                 let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
                 assert!(hi - lo <= 1, "{sizes:?}");
             }

@@ -3,7 +3,7 @@
 //! running when memory was measured; and the number of virtual users
 //! running, for the live metrics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Cumulative counts since load start; readers diff two snapshots.
 #[derive(Debug, Default)]
@@ -14,7 +14,7 @@ pub(crate) struct LoadCounters {
     pub(crate) failed: AtomicU64,
     /// Virtual users past their ramp-up start and not yet finished. Changed
     /// twice per user, never per request.
-    active_users: AtomicU64,
+    active_users: AtomicU32,
 }
 
 impl LoadCounters {
@@ -25,7 +25,7 @@ impl LoadCounters {
     }
 
     /// Virtual users running now.
-    pub(crate) fn active_users(&self) -> u64 {
+    pub(crate) fn active_users(&self) -> u32 {
         self.active_users.load(Ordering::Relaxed)
     }
 }

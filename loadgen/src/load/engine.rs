@@ -39,7 +39,7 @@ pub(crate) struct WorkerMsg {
     /// Connections opened by this worker's users so far.
     pub(crate) connects: u64,
     /// This worker's running virtual users at the report's time.
-    pub(crate) users: u64,
+    pub(crate) users: u32,
 }
 
 /// Start the worker threads; load starts at `t0`. Each sends its interval
@@ -96,7 +96,7 @@ fn run_worker(
             stopped: Notify::new(),
             t0,
         });
-        let users: Vec<u64> = plan
+        let users: Vec<u32> = plan
             .own_users
             .clone()
             .filter(|vu| *vu as usize % threads == worker)

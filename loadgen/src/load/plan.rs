@@ -46,7 +46,7 @@ pub(crate) struct Plan {
     pub(crate) users: u32,
     /// The global indexes of the users this process runs: all of them, or
     /// its shard's (`--shard`, src/shard.rs).
-    pub(crate) own_users: std::ops::Range<u64>,
+    pub(crate) own_users: std::ops::Range<u32>,
     pub(crate) threads: usize,
     pub(crate) duration: Duration,
     pub(crate) ramp_up: Duration,
@@ -98,7 +98,7 @@ pub(crate) struct Local {
     pub(crate) connects: Cell<u64>,
     /// Virtual users on this thread that are running (started and not
     /// stopped), sent with each interval report.
-    pub(crate) active: Cell<u64>,
+    pub(crate) active: Cell<u32>,
     /// When no new request may start (load start + duration, or earlier
     /// after a stop).
     pub(crate) deadline: Cell<Instant>,

@@ -39,7 +39,7 @@ enum Sent {
 }
 
 pub(crate) struct VirtualUser {
-    vu: u64,
+    vu: u32,
     local: Rc<Local>,
     conn: Conn,
     resp: Response,
@@ -84,7 +84,7 @@ impl Reply for Answer<'_> {
 }
 
 impl VirtualUser {
-    pub(crate) fn new(vu: u64, local: Rc<Local>) -> VirtualUser {
+    pub(crate) fn new(vu: u32, local: Rc<Local>) -> VirtualUser {
         let plan = &local.plan;
         VirtualUser {
             vu,
@@ -115,7 +115,7 @@ impl VirtualUser {
         let users = u64::from(plan.users.max(1));
         match (&plan.stages, plan.model) {
             (Some(stages), LoadModel::Closed) => {
-                let windows = stages.windows(u32::try_from(self.vu).unwrap_or(u32::MAX));
+                let windows = stages.windows(self.vu);
                 self.run_windows(&windows).await;
             }
             (Some(_), LoadModel::Open { .. }) => {
@@ -210,7 +210,7 @@ impl VirtualUser {
         };
         let timeout = plan.timeout;
         // First slot at or after this user's ramp-up start.
-        let mut k = self.vu;
+        let mut k = u64::from(self.vu);
         while due(k).is_some_and(|slot| slot < start) {
             k += users;
         }

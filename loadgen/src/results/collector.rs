@@ -24,7 +24,7 @@ pub(crate) struct Live {
     /// p99 of the last complete interval, ms.
     pub(crate) p99_ms: Option<f64>,
     /// Virtual users running at the end of the last complete interval.
-    pub(crate) users: u64,
+    pub(crate) users: u32,
 }
 
 /// The collector's result: the whole run merged.
@@ -101,7 +101,7 @@ impl Collector {
             .collect();
         // Per interval: the merged stats and the running users summed over
         // the workers that reported it.
-        let mut pending: BTreeMap<u64, (IntervalStats, u64)> = BTreeMap::new();
+        let mut pending: BTreeMap<u64, (IntervalStats, u32)> = BTreeMap::new();
         let mut totals = IntervalStats::new(steps);
         let mut error = None;
         while let Some(msg) = rx.recv().await {
@@ -153,7 +153,7 @@ impl Collector {
         start: Duration,
         end: Duration,
         stats: &IntervalStats,
-        users: u64,
+        users: u32,
     ) -> Result<(), RunFileError> {
         self.csv
             .write_interval(end.as_secs_f64(), &self.step_names, stats, users)?;
@@ -172,7 +172,7 @@ impl Collector {
         self.hlog.flush()
     }
 
-    fn publish(&self, totals: &IntervalStats, last: &IntervalStats, length: Duration, users: u64) {
+    fn publish(&self, totals: &IntervalStats, last: &IntervalStats, length: Duration, users: u32) {
         let all = last.all_steps();
         let mut live = self.live.lock().expect("live lock");
         live.requests = totals.requests();

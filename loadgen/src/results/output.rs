@@ -38,7 +38,7 @@ impl LatencyCsv {
         t_s: f64,
         step_names: &[String],
         stats: &IntervalStats,
-        users: u64,
+        users: u32,
     ) -> Result<(), RunFileError> {
         for (name, step) in step_names.iter().zip(&stats.steps) {
             if step.requests > 0 {
@@ -49,14 +49,14 @@ impl LatencyCsv {
         self.out.flush()
     }
 
-    fn row(&mut self, t_s: f64, step: &str, s: &StepStats, users: u64) -> Result<(), RunFileError> {
+    fn row(&mut self, t_s: f64, step: &str, s: &StepStats, users: u32) -> Result<(), RunFileError> {
         let corrected = if self.corrected {
             percentiles(&s.corrected)
         } else {
             None
         };
         self.out.write(&LatencyRow {
-            users: Some(users),
+            users: Some(u64::from(users)),
             ..LatencyRow::new(t_s, step, s.requests, percentiles(&s.latency), corrected)
         })
     }

@@ -104,7 +104,7 @@ fn format_line(live: &Live, rss: Option<u64>) -> String {
 /// The stage running `t` seconds into the load, in words: `stage 2/4
 /// 10→50 users (37 running)`, `stage 3/4 hold 50 users (50 running)`, or
 /// in the open model `stage 1/2 0→200/s (now 80/s)`.
-pub(crate) fn stage_label(stages: &Stages, t: f64, open: bool, running: u64) -> String {
+pub(crate) fn stage_label(stages: &Stages, t: f64, open: bool, running: u32) -> String {
     let i = stages.index_at(t);
     let Some(s) = stages.spans().get(i) else {
         return String::new();

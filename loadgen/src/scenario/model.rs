@@ -169,9 +169,9 @@ impl UserPool {
     /// iteration: put it in `RenderCtx::user_index`, then render `username`
     /// and `password` with that context. Draws from `rng` only for
     /// `random`.
-    pub(crate) fn pick_index(&self, vu: u64, rng: &Rng) -> u64 {
+    pub(crate) fn pick_index(&self, vu: u32, rng: &Rng) -> u64 {
         match self.pick {
-            UserPick::PerVu => vu % self.count,
+            UserPick::PerVu => u64::from(vu) % self.count,
             UserPick::Random => rng.below(self.count),
         }
     }

@@ -26,9 +26,11 @@ fn mix(mut z: u64) -> u64 {
 impl Rng {
     /// The generator of virtual user `vu` in a run seeded with `seed`.
     /// Different users get unrelated streams even for adjacent numbers.
-    pub(crate) fn for_vu(seed: u64, vu: u64) -> Rng {
+    pub(crate) fn for_vu(seed: u64, vu: u32) -> Rng {
         Rng {
-            state: Cell::new(mix(seed ^ mix(vu.wrapping_add(1).wrapping_mul(GOLDEN)))),
+            state: Cell::new(mix(
+                seed ^ mix(u64::from(vu).wrapping_add(1).wrapping_mul(GOLDEN))
+            )),
         }
     }
 

@@ -21,7 +21,7 @@ pub(crate) const BUILTINS: &str =
 /// Everything a template may draw on while rendering one request.
 pub(crate) struct RenderCtx<'a> {
     /// The virtual user's number, from 0.
-    pub(crate) vu: u64,
+    pub(crate) vu: u32,
     /// The virtual user's iteration number, from 0.
     pub(crate) iter: u64,
     /// The number of the pool user this iteration runs as (`{index}`).
@@ -124,7 +124,7 @@ impl Template {
         for seg in self.segs.iter() {
             match seg {
                 Segment::Lit(b) => out.extend_from_slice(b),
-                Segment::Vu => push_u64(out, ctx.vu),
+                Segment::Vu => push_u64(out, u64::from(ctx.vu)),
                 Segment::Iter => push_u64(out, ctx.iter),
                 Segment::Index => push_u64(out, ctx.user_index),
                 Segment::User => self.push_value(out, ctx.user),
