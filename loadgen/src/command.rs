@@ -9,7 +9,7 @@ use crate::load_test::{folder_stamp, load_test, load_tests};
 use crate::opts::{
     AuthCommand, CapacityOpts, Command, DhatOpts, Expect, Opts, ReportOpts, VerifyOpts,
 };
-use crate::outcome::{setup, usage, Error, Outcome};
+use crate::outcome::{usage, Error, Outcome};
 
 /// Run the command `opts` describes.
 pub async fn run(opts: Opts) -> Result<Outcome, Error> {
@@ -96,25 +96,11 @@ fn dhat(opts: &DhatOpts) -> Result<Outcome, Error> {
     })
 }
 
-/// A report's failure as an exit code: a folder that is no run, a file
-/// that cannot be read or breaks its contract is bad input (2); a page or
-/// chart that cannot be written is an output not written (4); a chart or
-/// template that fails to render is a setup failure (3).
-pub(crate) fn report_error(e: clw_report::ReportError) -> Error {
-    use clw_report::ReportError as R;
-    match e {
-        R::NotARunFolder(_) | R::Io { .. } | R::Csv { .. } | R::NoRuns => usage(e),
-        R::Write { .. } => Error::Output(e.to_string()),
-        R::Chart { .. } | R::Template { .. } => setup(e),
-    }
-}
-
 /// `clw-cli report RUN_DIR...`: one run's page, a comparison of several,
 /// and/or an index.
 fn report(opts: ReportOpts) -> Result<Outcome, Error> {
     // A run killed before its summary was written still has its CSVs:
     // clw-report decides what is a run folder, and says what is missing.
-    let not_a_run = report_error;
     let out_dir = match &opts.runs[..] {
         [] => None,
         [run] => {
@@ -126,7 +112,7 @@ fn report(opts: ReportOpts) -> Result<Outcome, Error> {
                 ),
                 false => None,
             };
-            let rendered = clw_report::render_run(run).map_err(not_a_run)?;
+            let rendered = clw_report::render_run(run).map_err(Error::from)?;
             for notice in &rendered.notices {
                 eprintln!("note: {notice}");
             }
@@ -139,13 +125,13 @@ fn report(opts: ReportOpts) -> Result<Outcome, Error> {
                     .join(format!("compare-{}", folder_stamp(SystemTime::now())))
             });
             let _lock = crate::outcome::lock_folder(&out)?;
-            let rendered = clw_report::render_comparison(runs, &out).map_err(not_a_run)?;
+            let rendered = clw_report::render_comparison(runs, &out).map_err(Error::from)?;
             println!("comparison: {}", rendered.page.display());
             Some(out)
         }
     };
     if let Some(dir) = &opts.index {
-        let page = clw_report::render_index(dir).map_err(report_error)?;
+        let page = clw_report::render_index(dir)?;
         println!("index: {}", page.display());
     }
     Ok(Outcome {

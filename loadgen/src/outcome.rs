@@ -20,15 +20,22 @@ pub struct Outcome {
     pub passed: bool,
 }
 
-/// Why a command could not do its job; [`Error::exit_code`] maps it.
+/// A failure's cause, kept whole: its message is what the user reads, its
+/// type and `source()` chain stay for whoever handles or debugs it.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a command could not do its job; [`Error::exit_code`] maps it. The
+/// modules' own error types (thiserror enums) become one of these at the
+/// command's edge, in this module's `From` impls and helpers, so each
+/// kind of failure has its exit code decided in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad usage or input, found before any load was sent (exit 2).
-    #[error("{0}")]
-    Usage(String),
+    #[error(transparent)]
+    Usage(Cause),
     /// The target is unreachable or setup failed (exit 3).
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setup(Cause),
     /// An output the command promised (summary.json, the report, a CSV the
     /// load wrote) could not be written: a full disk, a read-only folder
     /// (exit 4). The run may have measured everything; its folder is not
@@ -82,10 +89,55 @@ pub(crate) fn lock_folder(dir: &std::path::Path) -> Result<clw_run::lock::Folder
     clw_run::lock::FolderLock::acquire(dir).map_err(folder_lock)
 }
 
-pub(crate) fn usage(e: impl std::fmt::Display) -> Error {
-    Error::Usage(e.to_string())
+/// Bad usage or input (exit 2), its cause kept.
+pub(crate) fn usage(e: impl Into<Cause>) -> Error {
+    Error::Usage(e.into())
 }
 
-pub(crate) fn setup(e: impl std::fmt::Display) -> Error {
-    Error::Setup(e.to_string())
+/// A setup failure (exit 3), its cause kept.
+pub(crate) fn setup(e: impl Into<Cause>) -> Error {
+    Error::Setup(e.into())
+}
+
+/// A report's failure: a folder that is no run, a file that cannot be read
+/// or breaks its contract is bad input (2); a page or chart that cannot be
+/// written is an output not written (4); a chart or template that fails to
+/// render is a setup failure (3).
+impl From<clw_report::ReportError> for Error {
+    fn from(e: clw_report::ReportError) -> Error {
+        use clw_report::ReportError as R;
+        match e {
+            R::NotARunFolder(_) | R::Io { .. } | R::Csv { .. } | R::NoRuns => usage(e),
+            R::Write { .. } => Error::Output(e.to_string()),
+            R::Chart { .. } | R::Template { .. } => setup(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn an_error_keeps_its_type_and_cause_and_reads_as_before() {
+        let parsed = crate::shard::parse_start_at("tomorrow").unwrap_err();
+        let err = usage(parsed);
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .starts_with("`tomorrow` is not an RFC 3339 UTC time"),
+            "{err}"
+        );
+        // The module's own type is still there, and its cause below it.
+        let Error::Usage(cause) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(cause.downcast_ref::<crate::shard::ShardError>().is_some());
+        assert!(err.source().is_some(), "humantime's error under it");
+        // A bare message still works, and maps as its variant says.
+        assert_eq!(setup("no route").exit_code(), 3);
+        assert_eq!(setup("no route").to_string(), "no route");
+    }
 }

@@ -19,6 +19,36 @@ const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 /// scheduled a little late still starts (at once) with the others.
 const MAX_LATE: Duration = Duration::from_secs(5);
 
+/// Why `--shard`, `--shard-samples-memory` or `--start-at` is refused (bad
+/// usage, exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("`{0}` is not a shard I/N (1-based, e.g. 2/3)")]
+    NotAShard(String),
+    #[error("`{text}`: the shard number must be between 1 and N ({count})")]
+    OutOfRange { text: String, count: u32 },
+    #[error("`{text}` is not an RFC 3339 UTC time such as 2026-11-25T21:30:00Z ({source})")]
+    NotATime {
+        text: String,
+        #[source]
+        source: humantime::TimestampError,
+    },
+    #[error("--start-at {at} is {ahead} ahead: more than 24 h away, is the date right?")]
+    TooFarAhead { at: String, ahead: String },
+    #[error("--start-at {at} passed {ago_s:.1} s ago: give a time a few seconds ahead (every shard waits for it)")]
+    Passed { at: String, ago_s: f64 },
+    #[error("--shard-samples-memory {samples}: there is no shard {samples} of {count}")]
+    NoSamplingShard { samples: u32, count: u32 },
+    #[error("--shard {index}/{count}: {total} users cannot be split over {count} shards (each needs at least one; raise --concurrent-users or lower N)")]
+    TooFewUsers { index: u32, count: u32, total: u32 },
+    #[error("--spawn-server on shard {index}/{count}: only the shard that samples memory (--shard-samples-memory, {samples}) may start the server; the others load the one it started")]
+    SpawnOffTheSamplingShard {
+        index: u32,
+        count: u32,
+        samples: u32,
+    },
+}
+
 /// Shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
@@ -28,15 +58,16 @@ pub struct Shard {
 
 impl Shard {
     /// `I/N` with 1 <= I <= N.
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let bad = || format!("`{text}` is not a shard I/N (1-based, e.g. 2/3)");
+    pub fn parse(text: &str) -> Result<Shard, ShardError> {
+        let bad = || ShardError::NotAShard(text.to_string());
         let (i, n) = text.trim().split_once('/').ok_or_else(bad)?;
         let index: u32 = i.trim().parse().map_err(|_| bad())?;
         let count: u32 = n.trim().parse().map_err(|_| bad())?;
         if count == 0 || index == 0 || index > count {
-            return Err(format!(
-                "`{text}`: the shard number must be between 1 and N ({count})"
-            ));
+            return Err(ShardError::OutOfRange {
+                text: text.to_string(),
+                count,
+            });
         }
         Ok(Shard { index, count })
     }
@@ -52,30 +83,31 @@ impl Shard {
 
 /// `--start-at`: RFC 3339 in UTC (`2026-11-25T21:30:00Z`, fractions of a
 /// second allowed), as `date -u +%FT%TZ` prints it.
-pub fn parse_start_at(text: &str) -> Result<SystemTime, String> {
+pub fn parse_start_at(text: &str) -> Result<SystemTime, ShardError> {
     let t = text.trim();
     let t = t
         .strip_suffix("+00:00")
         .map_or(t.to_string(), |s| format!("{s}Z"));
-    humantime::parse_rfc3339(&t).map_err(|e| {
-        format!("`{text}` is not an RFC 3339 UTC time such as 2026-11-25T21:30:00Z ({e})")
+    humantime::parse_rfc3339(&t).map_err(|source| ShardError::NotATime {
+        text: text.to_string(),
+        source,
     })
 }
 
 /// How long to wait for `at` from `now`; refuses an instant more than a
 /// day ahead or already more than a few seconds past.
-pub fn wait_for(at: SystemTime, now: SystemTime) -> Result<Duration, String> {
-    let shown = humantime::format_rfc3339_millis(at);
+pub fn wait_for(at: SystemTime, now: SystemTime) -> Result<Duration, ShardError> {
+    let shown = || humantime::format_rfc3339_millis(at).to_string();
     match at.duration_since(now) {
-        Ok(wait) if wait > MAX_WAIT => Err(format!(
-            "--start-at {shown} is {} ahead: more than 24 h away, is the date right?",
-            humantime::format_duration(Duration::from_secs(wait.as_secs()))
-        )),
+        Ok(wait) if wait > MAX_WAIT => Err(ShardError::TooFarAhead {
+            at: shown(),
+            ahead: humantime::format_duration(Duration::from_secs(wait.as_secs())).to_string(),
+        }),
         Ok(wait) => Ok(wait),
-        Err(e) if e.duration() > MAX_LATE => Err(format!(
-            "--start-at {shown} passed {:.1} s ago: give a time a few seconds ahead (every shard waits for it)",
-            e.duration().as_secs_f64()
-        )),
+        Err(e) if e.duration() > MAX_LATE => Err(ShardError::Passed {
+            at: shown(),
+            ago_s: e.duration().as_secs_f64(),
+        }),
         Err(_) => Ok(Duration::ZERO),
     }
 }
@@ -100,7 +132,7 @@ pub(crate) fn resolve(
     total: u32,
     start_at: Option<SystemTime>,
     spawns_server: bool,
-) -> Result<Part, String> {
+) -> Result<Part, ShardError> {
     let Some(shard) = shard else {
         return Ok(Part {
             info: None,
@@ -109,23 +141,25 @@ pub(crate) fn resolve(
         });
     };
     if samples == 0 || samples > shard.count {
-        return Err(format!(
-            "--shard-samples-memory {samples}: there is no shard {samples} of {}",
-            shard.count
-        ));
+        return Err(ShardError::NoSamplingShard {
+            samples,
+            count: shard.count,
+        });
     }
     if total < shard.count {
-        return Err(format!(
-            "--shard {}/{}: {total} users cannot be split over {} shards (each needs at least one; raise --concurrent-users or lower N)",
-            shard.index, shard.count, shard.count
-        ));
+        return Err(ShardError::TooFewUsers {
+            index: shard.index,
+            count: shard.count,
+            total,
+        });
     }
     let samples_memory = shard.index == samples;
     if spawns_server && !samples_memory {
-        return Err(format!(
-            "--spawn-server on shard {}/{}: only the shard that samples memory (--shard-samples-memory, {samples}) may start the server; the others load the one it started",
-            shard.index, shard.count
-        ));
+        return Err(ShardError::SpawnOffTheSamplingShard {
+            index: shard.index,
+            count: shard.count,
+            samples,
+        });
     }
     let users = shard.users(total);
     Ok(Part {
@@ -210,12 +244,12 @@ mod tests {
             (2, 3, 34, 33)
         );
         assert!(resolve(two, 2, 100, None, false).unwrap().samples_memory);
-        let e = resolve(two, 1, 100, None, true).unwrap_err();
+        let e = resolve(two, 1, 100, None, true).unwrap_err().to_string();
         assert!(e.contains("--spawn-server on shard 2/3"), "{e}");
         assert!(resolve(two, 2, 100, None, true).is_ok());
-        let e = resolve(two, 4, 100, None, false).unwrap_err();
+        let e = resolve(two, 4, 100, None, false).unwrap_err().to_string();
         assert!(e.contains("no shard 4 of 3"), "{e}");
-        let e = resolve(two, 1, 2, None, false).unwrap_err();
+        let e = resolve(two, 1, 2, None, false).unwrap_err().to_string();
         assert!(e.contains("2 users cannot be split over 3"), "{e}");
         let whole = resolve(None, 1, 10, None, true).unwrap();
         assert_eq!(
@@ -226,10 +260,13 @@ mod tests {
 
     #[test]
     fn shard_numbers_parse_one_based() {
-        assert_eq!(Shard::parse("2/3"), Ok(Shard { index: 2, count: 3 }));
-        assert_eq!(Shard::parse(" 1 / 1 "), Ok(Shard { index: 1, count: 1 }));
+        assert_eq!(Shard::parse("2/3").unwrap(), Shard { index: 2, count: 3 });
+        assert_eq!(
+            Shard::parse(" 1 / 1 ").unwrap(),
+            Shard { index: 1, count: 1 }
+        );
         for bad in ["0/3", "4/3", "1/0", "3", "a/b", "1/3/5", ""] {
-            let err = Shard::parse(bad).unwrap_err();
+            let err = Shard::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad.trim()), "{bad}: {err}");
         }
     }
@@ -245,11 +282,11 @@ mod tests {
         assert!(parse_start_at("in 5 minutes").is_err());
         assert!(parse_start_at("2026-11-25T21:30:00+02:00").is_err());
         let s = Duration::from_secs;
-        assert_eq!(wait_for(at, at - s(10)), Ok(s(10)));
-        assert_eq!(wait_for(at, at + s(2)), Ok(Duration::ZERO));
-        let late = wait_for(at, at + s(60)).unwrap_err();
+        assert_eq!(wait_for(at, at - s(10)).unwrap(), s(10));
+        assert_eq!(wait_for(at, at + s(2)).unwrap(), Duration::ZERO);
+        let late = wait_for(at, at + s(60)).unwrap_err().to_string();
         assert!(late.contains("passed 60.0 s ago"), "{late}");
-        let far = wait_for(at, at - s(25 * 3600)).unwrap_err();
+        let far = wait_for(at, at - s(25 * 3600)).unwrap_err().to_string();
         assert!(far.contains("more than 24 h"), "{far}");
     }
 }

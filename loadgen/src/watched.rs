@@ -10,6 +10,11 @@ use clw_limit::ExitInfo;
 /// How often the watched PID is checked.
 const POLL: Duration = Duration::from_millis(100);
 
+/// `--server-pid` names no running process (bad usage, exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("--server-pid {0}: no such process on this host")]
+pub(crate) struct NoSuchProcess(pub(crate) u32);
+
 /// A process on this host whose death ends (or fails) the run.
 #[derive(Debug, Clone)]
 pub(crate) struct Watched {
@@ -21,10 +26,10 @@ pub(crate) struct Watched {
 
 impl Watched {
     /// Start watching `pid`; Err when no such process runs now.
-    pub(crate) fn new(pid: u32) -> Result<Watched, String> {
+    pub(crate) fn new(pid: u32) -> Result<Watched, NoSuchProcess> {
         match stat(pid) {
             Some((state, start_time)) if !is_dead_state(state) => Ok(Watched { pid, start_time }),
-            _ => Err(format!("--server-pid {pid}: no such process on this host")),
+            _ => Err(NoSuchProcess(pid)),
         }
     }
 

@@ -50,7 +50,7 @@ pub(super) fn render(r: &GateResult) -> Result<String, Error> {
     report.add_test_suite(suite);
     report
         .to_string()
-        .map_err(|e| Error::Usage(format!("cannot render JUnit XML: {e}")))
+        .map_err(|e| crate::outcome::usage(format!("cannot render JUnit XML: {e}")))
 }
 
 fn comparison_case(c: &Comparison) -> TestCase {

@@ -20,7 +20,7 @@ use clw_run::baseline::{Baseline, Comparison};
 use clw_run::{files, RunSummary, ThresholdResult};
 
 use crate::opts::GateOpts;
-use crate::outcome::{Error, Outcome};
+use crate::outcome::{usage, Error, Outcome};
 
 /// One run folder read for the gate.
 pub(crate) struct GatedRun {
@@ -64,7 +64,7 @@ pub(crate) fn gate(opts: GateOpts) -> Result<Outcome, Error> {
         let _lock = crate::outcome::lock_folder(parent)?;
         baseline
             .write(&opts.baseline)
-            .map_err(|e| Error::Usage(e.to_string()))?;
+            .map_err(|e| Error::Output(e.to_string()))?;
         println!(
             "baseline {} written from {} run(s): {}",
             opts.baseline.display(),
@@ -82,7 +82,7 @@ pub(crate) fn gate(opts: GateOpts) -> Result<Outcome, Error> {
             passed: true,
         });
     }
-    let baseline = Baseline::read(&opts.baseline).map_err(|e| Error::Usage(e.to_string()))?;
+    let baseline = Baseline::read(&opts.baseline).map_err(usage)?;
     let result = judge(runs, &baseline, &opts.baseline, opts.max_regression);
     print!("{}", markdown::console(&result));
     if let Some(path) = &opts.junit {
@@ -180,12 +180,12 @@ fn read_runs(dirs: &[PathBuf]) -> Result<Vec<GatedRun>, Error> {
             continue;
         }
         let mut inner: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| Error::Usage(format!("cannot read run folder {}: {e}", dir.display())))?
+            .map_err(|e| usage(format!("cannot read run folder {}: {e}", dir.display())))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.join(files::SUMMARY).is_file())
             .collect();
         if inner.is_empty() {
-            return Err(Error::Usage(format!(
+            return Err(usage(format!(
                 "{} holds no summary.json (nor run folders that do)",
                 dir.display()
             )));
@@ -199,8 +199,7 @@ fn read_runs(dirs: &[PathBuf]) -> Result<Vec<GatedRun>, Error> {
 }
 
 fn read_run(dir: &Path) -> Result<GatedRun, Error> {
-    let summary =
-        RunSummary::read(&dir.join(files::SUMMARY)).map_err(|e| Error::Usage(e.to_string()))?;
+    let summary = RunSummary::read(&dir.join(files::SUMMARY)).map_err(crate::outcome::run_file)?;
     Ok(GatedRun {
         dir: dir.to_path_buf(),
         summary,
@@ -210,10 +209,10 @@ fn read_run(dir: &Path) -> Result<GatedRun, Error> {
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
-            .map_err(|e| Error::Usage(format!("cannot create {}: {e}", parent.display())))?;
+            .map_err(|e| Error::Output(format!("cannot create {}: {e}", parent.display())))?;
     }
     clw_run::write_atomic(path, bytes)
-        .map_err(|e| Error::Usage(format!("cannot write {}: {e}", path.display())))
+        .map_err(|e| Error::Output(format!("cannot write {}: {e}", path.display())))
 }
 
 fn append(path: &Path, text: &str) -> Result<(), Error> {
@@ -223,7 +222,7 @@ fn append(path: &Path, text: &str) -> Result<(), Error> {
         .append(true)
         .open(path)
         .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| Error::Usage(format!("cannot append to {}: {e}", path.display())))
+        .map_err(|e| Error::Output(format!("cannot append to {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -7,12 +7,35 @@ use std::path::Path;
 
 use clw_units::format_size as format_bytes;
 
+/// Why a run may not start where its outputs go (a setup failure, exit 3).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DiskError {
+    #[error("cannot tell the free space of {}: {source}", dir.display())]
+    Unknown {
+        dir: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "only {} free on the filesystem of {} (at least {} needed for the run's outputs; \
+         free some space, choose another --out, or lower --min-free-space)",
+        format_bytes(*free),
+        dir.display(),
+        format_bytes(*floor)
+    )]
+    TooLittle {
+        dir: std::path::PathBuf,
+        free: u64,
+        floor: u64,
+    },
+}
+
 /// Refuses when the filesystem that will hold `out` has less than `floor`
 /// bytes available to this user. `out` need not exist yet: its nearest
 /// existing ancestor is asked. The floor is `--min-free-space` (64 MiB by
 /// default: room for a long run's CSVs, histograms, heap profiles and
 /// report, with a margin).
-pub(crate) fn check_floor(out: &Path, floor: u64) -> Result<(), String> {
+pub(crate) fn check_floor(out: &Path, floor: u64) -> Result<(), DiskError> {
     if floor == 0 {
         return Ok(());
     }
@@ -20,16 +43,16 @@ pub(crate) fn check_floor(out: &Path, floor: u64) -> Result<(), String> {
         .ancestors()
         .find(|a| !a.as_os_str().is_empty() && a.exists())
         .unwrap_or(Path::new("."));
-    let free = free_bytes(existing)
-        .map_err(|e| format!("cannot tell the free space of {}: {e}", existing.display()))?;
+    let free = free_bytes(existing).map_err(|source| DiskError::Unknown {
+        dir: existing.to_path_buf(),
+        source,
+    })?;
     if free < floor {
-        return Err(format!(
-            "only {} free on the filesystem of {} (at least {} needed for the run's outputs; \
-             free some space, choose another --out, or lower --min-free-space)",
-            format_bytes(free),
-            existing.display(),
-            format_bytes(floor)
-        ));
+        return Err(DiskError::TooLittle {
+            dir: existing.to_path_buf(),
+            free,
+            floor,
+        });
     }
     Ok(())
 }
@@ -49,7 +72,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("not/yet/made");
         check_floor(&out, 1).expect("one byte is free");
-        let err = check_floor(&out, u64::MAX).unwrap_err();
+        let err = check_floor(&out, u64::MAX).unwrap_err().to_string();
         assert!(err.starts_with("only "), "{err}");
         assert!(err.contains(&dir.path().display().to_string()), "{err}");
         assert!(err.contains("--min-free-space"), "{err}");
