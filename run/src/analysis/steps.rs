@@ -118,6 +118,11 @@ pub(super) struct Shape {
     pub(super) tolerance: f64,
     /// The last third's peak above the middle third's.
     rise_max: f64,
+    /// The last third's mean above the middle third's: unlike the peaks,
+    /// a GC's sawtooth averages out of it.
+    rise_mean: f64,
+    /// Seconds between the thirds' middles (a third of the window).
+    third_s: f64,
     /// Levelled off below the limit (what `memory.plateau` says): the last
     /// third rose no more than the tolerance above the middle third (a fall
     /// passes too: it is not growth).
@@ -146,8 +151,17 @@ pub(super) fn overruled_by_growth(
 ) {
     // Every block's peak, or nearly, above the ones before (tau >= 0.9): a
     // curve that rose and then levelled off ranks far lower (0.6 for a
-    // saturating fill), so only a climb that never paused overrules.
-    let Some(g) = growth.filter(|g| g.rising && g.mk.tau >= 0.9 && shape.levelled_off) else {
+    // saturating fill), so only a climb that never paused overrules. A
+    // noiseless fill still ranks 1.0 (each block a hair above the last), so
+    // the climb must also go on at its pace into the last third: the
+    // thirds' means rise by at least half of what the slope gives over a
+    // third (a linear climb: all of it; a fill levelled off: nearly none).
+    let Some(g) = growth.filter(|g| {
+        g.rising
+            && g.mk.tau >= 0.9
+            && shape.levelled_off
+            && shape.rise_mean >= 0.5 * g.mk.slope * shape.third_s
+    }) else {
         return;
     };
     shape.levelled_off = false;
@@ -226,6 +240,8 @@ pub(super) fn plateau(
     let shape = Shape {
         tolerance,
         rise_max,
+        rise_mean,
+        third_s: span / 3.0,
         levelled_off: flat && !climbed_into_kill && !died_flat,
         climbed_into_kill,
         climbed_past_guide,

@@ -576,3 +576,15 @@ fn a_climb_hidden_in_gc_noise_is_no_plateau() {
     let report = judge(&s, &input());
     assert_says(&report, Verdict::Leak, false, "no plateau");
 }
+
+/// A noiseless fill that levels off ranks tau 1.0 (each block a hair above
+/// the one before), but its last third barely rises: still a plateau, not
+/// overruled by the growth test (the climb above goes on at its pace).
+#[test]
+fn a_noiseless_fill_stays_a_plateau() {
+    let s = series_every(1.0, 180, |t| {
+        50.0 * MIB + 100.0 * MIB * (1.0 - (-t / 15.0).exp())
+    });
+    let report = judge(&s, &input());
+    assert_says(&report, Verdict::Bounded, true, "levelled off");
+}
