@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use clw_run::analysis::{self, AnalysisInput, Series};
-use clw_run::{MemoryReport, Percentiles, Requests, RunFileError, RunSummary, StageSummary};
+use clw_run::{
+    LimitEnforcement, MemoryReport, Percentiles, Requests, RunFileError, RunSummary, StageSummary,
+};
 
 use crate::error::ReportError;
 use crate::errors::Errors;
@@ -130,7 +132,7 @@ impl Run {
     /// told about.
     pub(crate) fn server_known(&self) -> bool {
         self.summary.as_ref().is_some_and(|s| {
-            !s.server.limit_enforcement.is_empty()
+            s.server.limit_enforcement != LimitEnforcement::Unrecorded
                 || s.server.pid.is_some()
                 || s.server.command.is_some()
         })
