@@ -9,9 +9,12 @@
 //!
 //! Also the few other words more than one crate must spell alike:
 //! [`Enforcement`], how a memory limit is enforced (clw-limit picks it,
-//! clw-run's summary.json records it).
+//! clw-run's summary.json records it), and, with the `pem` feature,
+//! [`pem::pem_reason`], the words for a PEM file that does not parse.
 
 mod enforcement;
+#[cfg(feature = "pem")]
+pub mod pem;
 
 use std::time::Duration;
 
