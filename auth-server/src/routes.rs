@@ -16,11 +16,17 @@ use serde_json::value::RawValue;
 use crate::cache::{InsertError, Lookup};
 use crate::error::{error_response, ErrorCode};
 use crate::memory::alloc_stats;
-use crate::server::ClientAddr;
 use crate::state::{Phase, State};
 use crate::token::{self, TokenDigest};
 
 type Resp = Response<Full<Bytes>>;
+
+/// The client's address, which the server puts in each request's
+/// extensions for the handlers (the login throttle keys on it; the heap
+/// profile answers loopback without a token). It lives here, with its readers,
+/// so the server depends on the routes and not the other way round.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) IpAddr);
 
 /// A refusal found before the handler's main work: small to pass around,
 /// turned into a response at the end.

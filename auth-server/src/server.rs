@@ -27,6 +27,7 @@ use crate::config::{Config, Invalid};
 use crate::connections::{Admitted, Connections};
 use crate::error::{error_response, ErrorCode};
 use crate::memory::detect_limit;
+use crate::routes::ClientAddr;
 use crate::state::{Phase, State};
 use crate::tls::Handshake;
 use crate::units::format_size;
@@ -312,11 +313,6 @@ where
     let admitted = connections.admit().await;
     serve_connection(io, peer, admitted, state).await;
 }
-
-/// The client's address, in each request's extensions (the login throttle
-/// keys on it).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
 
 /// A server running in the background (see [`Server::spawn`]).
 pub struct ServerHandle {

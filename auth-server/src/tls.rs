@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use clw_units::pem::pem_reason;
 use rustls::ServerConfig;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -166,22 +167,6 @@ pub(crate) async fn handshake(
             Err(Handshake::Failed)
         }
         Err(_) => Err(Handshake::Timeout),
-    }
-}
-
-/// A PEM parse error in words (the crate's own text prints byte arrays).
-fn pem_reason(e: &rustls_pki_types::pem::Error) -> String {
-    use rustls_pki_types::pem::Error as E;
-    match e {
-        E::MissingSectionEnd { end_marker } => format!(
-            "a PEM section never ends (no `-----END {}-----` line)",
-            String::from_utf8_lossy(end_marker)
-        ),
-        E::IllegalSectionStart { line } => {
-            format!("bad PEM line `{}`", String::from_utf8_lossy(line))
-        }
-        E::Base64Decode(why) => format!("bad base64 in a PEM section: {why}"),
-        other => other.to_string(),
     }
 }
 

@@ -36,49 +36,10 @@ pub use container::{
 };
 pub use proc_mem::{ProcMem, ProcMemory};
 
-/// How the memory limit is enforced; reported as `server.limit_enforcement`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Enforcement {
-    /// A fresh cgroup v2 with `memory.max` and `memory.swap.max = 0`.
-    CgroupV2,
-    /// A fresh cgroup v1 memory cgroup with `memory.limit_in_bytes`.
-    CgroupV1,
-    /// A transient systemd scope with `MemoryMax` and `MemorySwapMax=0`.
-    SystemdRun,
-    /// No kernel limit: a thread polls RSS and sends SIGKILL at the limit.
-    Watchdog,
-}
-
-impl Enforcement {
-    /// The name used in summary.json and on the console.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Enforcement::CgroupV2 => "cgroup-v2",
-            Enforcement::CgroupV1 => "cgroup-v1",
-            Enforcement::SystemdRun => "systemd-run",
-            Enforcement::Watchdog => "watchdog",
-        }
-    }
-
-    /// True when the kernel enforces the limit (its OOM killer does the kill).
-    pub fn is_kernel(self) -> bool {
-        !matches!(self, Enforcement::Watchdog)
-    }
-
-    /// The order [`spawn`] tries when nothing is preferred.
-    pub const ORDER: [Enforcement; 4] = [
-        Enforcement::CgroupV2,
-        Enforcement::CgroupV1,
-        Enforcement::SystemdRun,
-        Enforcement::Watchdog,
-    ];
-}
-
-impl std::fmt::Display for Enforcement {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// How the memory limit is enforced, reported as `server.limit_enforcement`:
+/// clw-units holds the enum so that clw-run can record it without
+/// depending on this crate.
+pub use clw_units::Enforcement;
 
 /// What to run and under which limit.
 #[derive(Debug, Clone)]

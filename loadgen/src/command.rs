@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::load_test::{folder_stamp, load_test, load_tests};
-use crate::opts::{
-    AuthCommand, CapacityOpts, Command, DhatOpts, Expect, Opts, ReportOpts, VerifyOpts,
-};
-use crate::outcome::{usage, Error, Outcome};
+use crate::opts::{AuthCommand, CapacityOpts, Command, Expect, Opts, ReportOpts, VerifyOpts};
+use crate::outcome::{Error, Outcome};
 
 /// Run the command `opts` describes.
 pub async fn run(opts: Opts) -> Result<Outcome, Error> {
@@ -37,7 +35,7 @@ pub async fn run(opts: Opts) -> Result<Outcome, Error> {
         Command::Report(r) => report(r),
         Command::Gate(g) => crate::gate::gate(g),
         Command::Merge(m) => crate::merge::merge(&m),
-        Command::Dhat(d) => dhat(&d),
+        Command::Dhat(d) => crate::dhat::dhat(&d),
         Command::Verify(v) => verify(&v),
         Command::Capacity(c) => capacity(&c),
     }
@@ -84,17 +82,6 @@ fn capacity(opts: &CapacityOpts) -> Result<Outcome, Error> {
     })
 }
 
-/// `clw-cli dhat FILE`: an unreadable or foreign file is bad input (exit 2).
-fn dhat(opts: &DhatOpts) -> Result<Outcome, Error> {
-    let sites = crate::dhat::HeapSites::read(&opts.file, opts.top).map_err(usage)?;
-    println!("{}", opts.file.display());
-    print!("{}", sites.render());
-    Ok(Outcome {
-        exit_code: 0,
-        out_dir: None,
-        passed: true,
-    })
-}
 
 /// `clw-cli report RUN_DIR...`: one run's page, a comparison of several,
 /// and/or an index.

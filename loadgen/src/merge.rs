@@ -35,7 +35,7 @@ pub(crate) fn merge(opts: &MergeOpts) -> Result<Outcome, Error> {
     let intervals = sum.finish();
     let mut merged = merge::merge_summary(&shards, &info, &intervals);
     let steps: Vec<String> = merged.steps.keys().cloned().collect();
-    let open = merged.model == "open";
+    let open = merged.model == clw_run::Model::Open;
     merge::write_files(&opts.out, &shards, &info, &intervals, &steps, open).map_err(run_file)?;
     // Stage figures again, from the merged latency (and the sampling
     // shard's samples): the base shard's were its own load only.

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use clw_units::pem::pem_reason;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -464,22 +465,6 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// A PEM parse error in words (the crate's own text prints byte arrays).
-fn pem_reason(e: &rustls_pki_types::pem::Error) -> String {
-    use rustls_pki_types::pem::Error as E;
-    match e {
-        E::MissingSectionEnd { end_marker } => format!(
-            "a PEM section never ends (no `-----END {}-----` line)",
-            String::from_utf8_lossy(end_marker)
-        ),
-        E::IllegalSectionStart { line } => {
-            format!("bad PEM line `{}`", String::from_utf8_lossy(line))
-        }
-        E::Base64Decode(why) => format!("bad base64 in a PEM section: {why}"),
-        other => other.to_string(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::ReportError;
-use crate::samples::Series;
+use crate::samples::Column;
 
 /// Kinds drawn as their own line; the rest are summed as "other kinds".
 const MAX_LINES: usize = 6;
@@ -18,9 +18,9 @@ pub(crate) struct Errors {
     pub(crate) t_s: Vec<f64>,
     /// Failures of requests sent while the server lived, per kind, most
     /// frequent first (at most [`MAX_LINES`], the rest as "other kinds").
-    pub(crate) kinds: Vec<(String, Series)>,
+    pub(crate) kinds: Vec<(String, Column)>,
     /// The `all` rows' `errors`: the sum of every kind.
-    pub(crate) all: Series,
+    pub(crate) all: Column,
     /// Failures of requests sent after the server's death, over the run.
     pub(crate) after_death: u64,
 }

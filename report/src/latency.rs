@@ -3,26 +3,26 @@
 use std::path::Path;
 
 use crate::error::ReportError;
-use crate::samples::Series;
+use crate::samples::Column;
 
 /// The `all` rows of latency.csv (the whole load per interval), column by
 /// column, plus the request count per step for when summary.json is missing.
 #[derive(Debug, Default)]
 pub(crate) struct Latency {
     pub(crate) t_s: Vec<f64>,
-    pub(crate) count: Series,
+    pub(crate) count: Column,
     /// Requests per second of each interval: `count` over the interval's
     /// length (from the previous row's end), so the series integrates to
     /// the requests counted: summary.json's `requests.total`.
-    pub(crate) rps: Series,
-    pub(crate) p50: Series,
-    pub(crate) p90: Series,
-    pub(crate) p99: Series,
-    pub(crate) max: Series,
-    pub(crate) cp50: Series,
-    pub(crate) cp90: Series,
-    pub(crate) cp99: Series,
-    pub(crate) cmax: Series,
+    pub(crate) rps: Column,
+    pub(crate) p50: Column,
+    pub(crate) p90: Column,
+    pub(crate) p99: Column,
+    pub(crate) max: Column,
+    pub(crate) cp50: Column,
+    pub(crate) cp90: Column,
+    pub(crate) cp99: Column,
+    pub(crate) cmax: Column,
     /// Step names in order of first appearance, without `all`.
     pub(crate) steps: Vec<String>,
 }

@@ -11,6 +11,8 @@ mod chart;
 mod compare;
 mod error;
 mod errors;
+/// Synthetic run folders for tests and demos (the `fixtures` feature).
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 mod font;
 mod format;

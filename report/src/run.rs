@@ -4,20 +4,22 @@
 
 use std::path::{Path, PathBuf};
 
-use clw_run::analysis::{self, AnalysisInput, Series};
-use clw_run::{MemoryReport, Percentiles, Requests, RunFileError, RunSummary, StageSummary};
+use clw_run::analysis::{self, AnalysisInput};
+use clw_run::{
+    LimitEnforcement, MemoryReport, Percentiles, Requests, RunFileError, RunSummary, StageSummary,
+};
 
 use crate::error::ReportError;
 use crate::errors::Errors;
 use crate::latency::Latency;
-use crate::samples::{self, Samples};
+use crate::samples::{self, Column, Series};
 
 /// Everything a page or chart needs from one run folder.
 #[derive(Debug)]
 pub(crate) struct Run {
     pub(crate) dir: PathBuf,
     pub(crate) name: String,
-    pub(crate) samples: Samples,
+    pub(crate) samples: Series,
     pub(crate) latency: Latency,
     /// errors.csv; `None` in run folders written before it existed.
     pub(crate) errors: Option<Errors>,
@@ -40,7 +42,7 @@ impl Run {
             return Err(ReportError::NotARunFolder(dir.to_path_buf()));
         }
         let mut notices = Vec::new();
-        let samples = Samples::read(dir, &mut notices)?;
+        let samples = samples::read(dir, &mut notices)?;
         let latency = Latency::read(dir, &mut notices)?;
         let errors = Errors::read(dir, &mut notices)?;
         let summary = read_summary(dir, &mut notices);
@@ -61,7 +63,7 @@ impl Run {
         if samples.t_s.is_empty() && dir.join("samples.csv").exists() {
             notices.push("samples.csv has no complete rows".into());
         }
-        let (memory, recomputed) = memory_verdict(dir, summary.as_ref(), &mut notices);
+        let (memory, recomputed) = memory_verdict(&samples, summary.as_ref(), &mut notices);
         let stages = crate::stages::load(dir, summary.as_ref(), &mut notices);
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
         Ok(Run {
@@ -81,7 +83,7 @@ impl Run {
     /// Requests per second over time, and where they come from: latency.csv's
     /// exact per-second counts (the requests summary.json counts, so the
     /// chart integrates to its figures), else samples.csv's sampled rate.
-    pub(crate) fn throughput(&self) -> (&[f64], &crate::samples::Series, &'static str) {
+    pub(crate) fn throughput(&self) -> (&[f64], &Column, &'static str) {
         if self.latency.t_s.is_empty() {
             (&self.samples.t_s, &self.samples.rps, "samples.csv")
         } else {
@@ -130,7 +132,7 @@ impl Run {
     /// told about.
     pub(crate) fn server_known(&self) -> bool {
         self.summary.as_ref().is_some_and(|s| {
-            !s.server.limit_enforcement.is_empty()
+            s.server.limit_enforcement != LimitEnforcement::Unrecorded
                 || s.server.pid.is_some()
                 || s.server.command.is_some()
         })
@@ -179,8 +181,8 @@ impl Run {
         if let Some(p) = self.memory().and_then(|m| m.peak_rss_bytes) {
             return Some((p as f64, self.samples.memory_noun()));
         }
-        let (label, series) = self.samples.primary_memory()?;
-        samples::peak(series).map(|p| (p, label))
+        let (label, column) = samples::primary_memory(&self.samples)?;
+        samples::peak(column).map(|p| (p, label))
     }
 
     /// The peak of the cgroup's charged memory and its name (`cgroup
@@ -250,7 +252,7 @@ fn read_summary(dir: &Path, notices: &mut Vec<String>) -> Option<RunSummary> {
 /// limit, ramp-up and OOM kill that summary.json does know, and why it was
 /// recomputed.
 fn memory_verdict(
-    dir: &Path,
+    series: &Series,
     summary: Option<&RunSummary>,
     notices: &mut Vec<String>,
 ) -> (Option<MemoryReport>, Option<&'static str>) {
@@ -260,14 +262,7 @@ fn memory_verdict(
     if final_verdict {
         return (written, None);
     }
-    let path = dir.join(clw_run::files::SAMPLES);
-    if !path.exists() {
-        return (written, None);
-    }
-    // Read problems were already reported by the samples chart's reader.
-    let Ok(series) = Series::read(&path) else {
-        return (written, None);
-    };
+    // No samples.csv, or none of its rows complete.
     if series.is_empty() {
         return (written, None);
     }
@@ -281,7 +276,7 @@ fn memory_verdict(
         oom_killed: summary.is_some_and(RunSummary::oom_killed),
         server_died: summary.is_some_and(|s| s.server.exit.is_some()),
     };
-    let report = analysis::analyze(&series, &input);
+    let report = analysis::analyze(series, &input);
     let why = match summary {
         None => "no summary.json",
         Some(s) if !s.complete => "the run did not finish",

@@ -8,7 +8,7 @@ use crate::format::{self, DASH};
 use crate::growth::Growth;
 use crate::run::Run;
 use crate::verdict::Banner;
-use clw_run::{Percentiles, RunSummary};
+use clw_run::{Model, Percentiles, RunSummary};
 
 #[derive(Debug, Serialize)]
 pub(crate) struct RunView {
@@ -123,7 +123,7 @@ impl RunView {
             notes: s.map(console_notes).unwrap_or_default(),
             growth,
             steps: steps(run),
-            stages: crate::stages::rows(&run.stages, s.is_some_and(|s| s.model == "open")),
+            stages: crate::stages::rows(&run.stages, s.is_some_and(|s| s.model == Model::Open)),
             thresholds: s
                 .map(|s| {
                     s.thresholds
@@ -327,7 +327,7 @@ fn setup(run: &Run, s: &RunSummary) -> Vec<(String, String)> {
         (n, f) => text(n.or(f).as_deref()),
     };
     rows.push(("Scenario", scenario));
-    let model = match (given(&s.model), s.arrival_rate) {
+    let model = match (given(s.model.as_str()), s.arrival_rate) {
         (Some(m), Some(rate)) => format!("{m}, {rate} arrivals/s"),
         (m, _) => text(m.as_deref()),
     };
@@ -356,7 +356,7 @@ fn setup(run: &Run, s: &RunSummary) -> Vec<(String, String)> {
     rows.push((
         "Limit enforced by",
         if run.server_known() {
-            text(Some(&server.limit_enforcement))
+            text(Some(server.limit_enforcement.as_str()))
         } else {
             "not spawned by clw-cli".into()
         },

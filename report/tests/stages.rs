@@ -58,7 +58,7 @@ fn write_run(dir: &Path, finished: bool) {
     let summary = RunSummary {
         complete: finished,
         scenario: "staged".into(),
-        model: "closed".into(),
+        model: clw_run::Model::Closed,
         concurrent_users: 10,
         duration_s: 6.0,
         ramp_up_s: 2.0,

@@ -34,7 +34,7 @@ fn folder(dir: &Path, seconds: u32, oom_killed: bool, rss: impl Fn(f64) -> f64) 
         scenario: "shape".into(),
         memory: None,
         server: ServerInfo {
-            limit_enforcement: "cgroup-v2".into(),
+            limit_enforcement: clw_run::Enforcement::CgroupV2.into(),
             limit_bytes: Some(LIMIT),
             exit: oom_killed.then(|| ServerExit {
                 signal: Some(9),

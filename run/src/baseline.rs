@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::RunFileError;
 use crate::summary::Host;
-use crate::RunSummary;
+use crate::{Model, RunSummary};
 
 /// Bumped when a baseline field changes meaning.
 pub const BASELINE_VERSION: u32 = 1;
@@ -111,7 +111,7 @@ pub struct Setup {
     pub scenario: String,
     pub users: u32,
     pub duration_s: f64,
-    pub model: String,
+    pub model: Model,
     pub arrival_rate: Option<f64>,
     /// Runs whose median this is.
     pub runs: usize,
@@ -149,7 +149,7 @@ impl Setup {
             format!("{:.0} s", self.duration_s),
             format!("{:.0} s", other.duration_s),
         );
-        differ("model", self.model.clone(), other.model.clone());
+        differ("model", self.model.to_string(), other.model.to_string());
         differ(
             "arrival rate",
             format!("{:?}", self.arrival_rate),
@@ -334,7 +334,7 @@ mod tests {
             scenario: "login-storm".into(),
             concurrent_users: 100,
             duration_s: 60.0,
-            model: "closed".into(),
+            model: Model::Closed,
             throughput_rps: Some(rps),
             latency_ms: Some(Percentiles {
                 p99,

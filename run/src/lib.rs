@@ -4,7 +4,8 @@
 //! Every tool that reads or writes a run folder goes through these types, so
 //! a field has one name, one type and one meaning everywhere:
 //!
-//! - [`RunSummary`]: summary.json, with its [`MemoryReport`] and [`Verdict`];
+//! - [`RunSummary`]: summary.json, with its [`MemoryReport`] and [`Verdict`],
+//!   its [`Model`] and [`LimitEnforcement`];
 //! - [`SampleRow`] / [`SamplesWriter`] / [`read_samples`]: samples.csv;
 //! - [`LatencyRow`] / [`LatencyWriter`] / [`read_latency`]: latency.csv;
 //! - [`HdrLog`] / [`read_hlog`]: latency.hlog;
@@ -37,8 +38,11 @@ mod summary;
 mod table;
 pub mod threshold;
 pub mod verify;
+mod words;
 
 pub use atomic::write_atomic;
+/// The methods [`LimitEnforcement::By`] names (clw-limit's, from clw-units).
+pub use clw_units::Enforcement;
 pub use error::RunFileError;
 pub use errors::{read_errors, ErrorsRow, ErrorsWriter, ERRORS_HEADER};
 pub use heap::GrowthSite;
@@ -53,6 +57,7 @@ pub use summary::{
     AfterDeath, Host, MergeInfo, Percentiles, Requests, RunSummary, ServerExit, ServerInfo,
     ShardInfo, StepSummary, ThresholdResult, TlsSummary, SCHEMA_VERSION,
 };
+pub use words::{LimitEnforcement, Model};
 
 /// The file names inside a run folder.
 pub mod files {

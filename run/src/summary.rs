@@ -18,6 +18,7 @@ use crate::de::null_default;
 use crate::error::RunFileError;
 use crate::memory::MemoryReport;
 use crate::stages::StageSummary;
+use crate::words::{LimitEnforcement, Model};
 
 /// The summary.json layout version, bumped when a field changes meaning or
 /// goes away (adding an optional field does not bump it). Files written
@@ -45,7 +46,7 @@ pub struct RunSummary {
     pub duration_s: f64,
     pub ramp_up_s: f64,
     /// `closed` or `open`.
-    pub model: String,
+    pub model: Model,
     /// Iterations per second (open model).
     pub arrival_rate: Option<f64>,
     /// RFC 3339, UTC, seconds.
@@ -132,7 +133,7 @@ impl Default for RunSummary {
             concurrent_users: 0,
             duration_s: 0.0,
             ramp_up_s: 0.0,
-            model: String::new(),
+            model: Model::Unrecorded,
             arrival_rate: None,
             started_at: String::new(),
             elapsed_s: None,
@@ -372,7 +373,7 @@ pub struct ServerInfo {
     /// Its `--config FILE`.
     pub config: Option<String>,
     /// `cgroup-v2`, `cgroup-v1`, `systemd-run`, `watchdog` or `none`.
-    pub limit_enforcement: String,
+    pub limit_enforcement: LimitEnforcement,
     pub limit_bytes: Option<u64>,
     /// Set when the server died during the run.
     pub exit: Option<ServerExit>,
@@ -584,6 +585,114 @@ mod tests {
         assert_eq!(back, s);
         assert_eq!(back.schema_version, SCHEMA_VERSION);
         assert!(back.oom_killed());
+    }
+
+    /// summary.json as clw-cli wrote it before `model` and
+    /// `limit_enforcement` were typed (a run that died before its end, so
+    /// the figures are null): the words read as variants and the file
+    /// writes back byte for byte.
+    #[test]
+    fn todays_words_read_back_identically() {
+        for (model, method, want_model, want_method) in [
+            (
+                "closed",
+                "cgroup-v2",
+                Model::Closed,
+                LimitEnforcement::By(clw_units::Enforcement::CgroupV2),
+            ),
+            (
+                "open",
+                "watchdog",
+                Model::Open,
+                LimitEnforcement::By(clw_units::Enforcement::Watchdog),
+            ),
+            ("closed", "none", Model::Closed, LimitEnforcement::None),
+            ("", "", Model::Unrecorded, LimitEnforcement::Unrecorded),
+        ] {
+            let text = TODAYS_SUMMARY
+                .replace("MODEL", model)
+                .replace("METHOD", method);
+            let s: RunSummary = serde_json::from_str(&text).unwrap();
+            assert_eq!(s.model, want_model);
+            assert_eq!(s.server.limit_enforcement, want_method);
+            assert_eq!(serde_json::to_string_pretty(&s).unwrap(), text);
+        }
+    }
+
+    const TODAYS_SUMMARY: &str = r#"{
+  "schema_version": 1,
+  "complete": false,
+  "clw_version": "0.1.0",
+  "scenario": "login-storm",
+  "scenario_file": "scenarios/login-storm.toml",
+  "target": "http://127.0.0.1:8443",
+  "metrics_url": null,
+  "concurrent_users": 100,
+  "duration_s": 60.0,
+  "ramp_up_s": 5.0,
+  "model": "MODEL",
+  "arrival_rate": null,
+  "started_at": "2026-11-24T06:00:00Z",
+  "elapsed_s": null,
+  "host": {
+    "hostname": "ci-runner",
+    "cpus": 2,
+    "os": "linux"
+  },
+  "requests": {
+    "total": 0,
+    "ok": 0,
+    "failed": 0,
+    "by_status": {},
+    "by_error": {}
+  },
+  "dropped_iterations": 0,
+  "connections_opened": 0,
+  "throughput_rps": null,
+  "latency_ms": null,
+  "latency_corrected_ms": null,
+  "latency_note": "",
+  "steps": {},
+  "memory": null,
+  "server": {
+    "pid": 4242,
+    "command": null,
+    "config": null,
+    "limit_enforcement": "METHOD",
+    "limit_bytes": 268435456,
+    "exit": null
+  },
+  "thresholds": [],
+  "passed": null,
+  "failures": [],
+  "interrupted": false,
+  "interrupted_by": null,
+  "notes": []
+}"#;
+
+    /// summary.json's reading is lenient, as for every other field: an
+    /// unknown word (a newer clw-cli's) is kept, not an error, and writes
+    /// back as it was.
+    #[test]
+    fn unknown_words_are_kept() {
+        let s: RunSummary = serde_json::from_str(
+            r#"{"model": "poisson", "server": {"limit_enforcement": "cgroup-v3"}}"#,
+        )
+        .unwrap();
+        assert_eq!(s.model, Model::Other("poisson".into()));
+        assert_eq!(
+            s.server.limit_enforcement,
+            LimitEnforcement::Other("cgroup-v3".into())
+        );
+        let back = serde_json::to_value(&s).unwrap();
+        assert_eq!(back["model"], "poisson");
+        assert_eq!(back["server"]["limit_enforcement"], "cgroup-v3");
+        let missing: RunSummary = serde_json::from_str("{}").unwrap();
+        assert_eq!(missing.model, Model::Unrecorded);
+        assert_eq!(
+            missing.server.limit_enforcement,
+            LimitEnforcement::Unrecorded
+        );
     }
 
     #[test]

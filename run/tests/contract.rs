@@ -102,7 +102,7 @@ fn fully_populated() -> RunSummary {
         concurrent_users: 1,
         duration_s: 1.0,
         ramp_up_s: 0.0,
-        model: "open".into(),
+        model: Model::Open,
         arrival_rate: Some(1.0),
         started_at: "2026-11-24T06:00:00Z".into(),
         elapsed_s: Some(1.0),
@@ -206,7 +206,7 @@ fn fully_populated() -> RunSummary {
             pid: Some(1),
             command: Some("c".into()),
             config: Some("f".into()),
-            limit_enforcement: "cgroup-v2".into(),
+            limit_enforcement: LimitEnforcement::By(Enforcement::CgroupV2),
             limit_bytes: Some(1),
             exit: Some(ServerExit {
                 code: Some(0),

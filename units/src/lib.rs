@@ -6,8 +6,19 @@
 //! Container tooling treats `M` as MiB (`mem_limit: 2048m`, Kubernetes
 //! `2Gi`), so every unit here is a power of 1024: a value that meant 10^6
 //! ends up 5% larger, the safe side for memory limits.
+//!
+//! Also the few other words more than one crate must spell alike:
+//! [`Enforcement`], how a memory limit is enforced (clw-limit picks it,
+//! clw-run's summary.json records it), and, with the `pem` feature,
+//! [`pem::pem_reason`], the words for a PEM file that does not parse.
+
+mod enforcement;
+#[cfg(feature = "pem")]
+pub mod pem;
 
 use std::time::Duration;
+
+pub use enforcement::Enforcement;
 
 /// A size or duration that could not be read: the input and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

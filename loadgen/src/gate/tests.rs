@@ -15,7 +15,7 @@ fn summary(peak_rss: u64, allocated: u64, verdict: Verdict) -> RunSummary {
         scenario: "login-storm".into(),
         concurrent_users: 100,
         duration_s: 60.0,
-        model: "closed".into(),
+        model: clw_run::Model::Closed,
         throughput_rps: Some(60_000.0),
         elapsed_s: Some(60.0),
         latency_ms: Some(Percentiles {

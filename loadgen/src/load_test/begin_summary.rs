@@ -4,7 +4,7 @@
 
 use std::time::SystemTime;
 
-use clw_run::{Host, MemoryReport, RunSummary, ServerInfo};
+use clw_run::{Host, LimitEnforcement, MemoryReport, Model, RunSummary, ServerInfo};
 
 use super::config::RunConfig;
 use super::start_server::Started;
@@ -35,10 +35,9 @@ pub(super) fn begin_summary(
         duration_s: cfg.duration.as_secs_f64(),
         ramp_up_s: cfg.warm_up.as_secs_f64(),
         model: match cfg.model {
-            LoadModel::Closed => "closed",
-            LoadModel::Open { .. } => "open",
-        }
-        .into(),
+            LoadModel::Closed => Model::Closed,
+            LoadModel::Open { .. } => Model::Open,
+        },
         arrival_rate: match cfg.model {
             LoadModel::Open { arrival_rate } => Some(arrival_rate),
             LoadModel::Closed => None,
@@ -63,8 +62,7 @@ pub(super) fn begin_summary(
             command: spawned.map(|s| s.command.clone()),
             config: cfg.spawn.as_ref().and_then(|s| config_of(&s.command)),
             limit_enforcement: spawned
-                .map(|s| s.child.enforcement().as_str().to_string())
-                .unwrap_or_else(|| "none".into()),
+                .map_or(LimitEnforcement::None, |s| s.child.enforcement().into()),
             limit_bytes: cfg.limit.given_bytes(),
             exit: None,
         },

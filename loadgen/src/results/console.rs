@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use clw_run::{Percentiles, RunSummary, Verdict};
+use clw_run::{LimitEnforcement, Model, Percentiles, RunSummary, Verdict};
 
 fn pct(p: &Option<Percentiles>) -> String {
     match p {
@@ -56,7 +56,11 @@ fn stages(o: &mut String, s: &RunSummary) {
     let Some(stages) = s.stages.as_deref().filter(|st| !st.is_empty()) else {
         return;
     };
-    let unit = if s.model == "open" { "/s" } else { " users" };
+    let unit = if s.model == Model::Open {
+        "/s"
+    } else {
+        " users"
+    };
     let _ = writeln!(
         o,
         "  stages    {:<16}{:<22}{:>10}{:>11}{:>11}{:>14}",
@@ -225,7 +229,7 @@ pub(crate) fn render(s: &RunSummary, out: &Path) -> String {
         let _ = writeln!(o, "    - {e}");
     }
     growth_sites(&mut o, m.growth_sites.as_deref());
-    if s.server.limit_enforcement != "none" {
+    if s.server.limit_enforcement != LimitEnforcement::None {
         let _ = writeln!(
             o,
             "  server    limit enforced by {}",
@@ -441,7 +445,7 @@ mod tests {
     #[test]
     fn a_staged_run_prints_a_line_per_stage() {
         let mut s = RunSummary {
-            model: "closed".into(),
+            model: Model::Closed,
             stages: Some(vec![
                 clw_run::StageSummary {
                     throughput_rps: Some(1234.5),

@@ -3,6 +3,7 @@
 use super::panel::{HLine, Line, Panel};
 use super::*;
 use crate::run::Run;
+use crate::samples;
 
 /// Run colours, in order; runs beyond the palette reuse it.
 const PALETTE: [RGBColor; 6] = [RED, BLUE, GREEN, PURPLE, ORANGE, BROWN];
@@ -21,7 +22,7 @@ fn overlay<'a>(
     caption: &str,
     y_desc: &str,
     empty: &str,
-    pick: impl Fn(&'a Run) -> Option<(&'static str, &'a [f64], &'a crate::samples::Series, f64)>,
+    pick: impl Fn(&'a Run) -> Option<(&'static str, &'a [f64], &'a crate::samples::Column, f64)>,
 ) -> Panel<'a> {
     let mut lines = Vec::new();
     let mut markers = Vec::new();
@@ -61,8 +62,7 @@ fn memory(runs: &[Run]) -> ChartSpec<'_> {
         "MiB",
         "no memory samples in any run",
         |r| {
-            r.samples
-                .primary_memory()
+            samples::primary_memory(&r.samples)
                 .map(|(what, s)| (what, r.samples.t_s.as_slice(), s, MIB))
         },
     );

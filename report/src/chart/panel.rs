@@ -7,7 +7,7 @@ use plotters::element::ComposedElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::samples::Series;
+use crate::samples::Column;
 pub(crate) use crate::stages::Boundary;
 
 pub(crate) type DrawResult<DB> =
@@ -18,7 +18,7 @@ pub(crate) type DrawResult<DB> =
 pub(crate) struct Line<'a> {
     pub(crate) label: String,
     pub(crate) t: &'a [f64],
-    pub(crate) values: &'a Series,
+    pub(crate) values: &'a Column,
     pub(crate) scale: f64,
     pub(crate) color: RGBColor,
     pub(crate) dashed: bool,

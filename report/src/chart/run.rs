@@ -6,6 +6,7 @@
 use super::panel::{Line, Marker, Panel};
 use super::*;
 use crate::run::Run;
+use crate::samples;
 
 /// All charts of `run`, in page order, each panel marked where the load's
 /// stages begin and end.
@@ -40,7 +41,7 @@ pub(crate) fn left_out(run: &Run) -> Vec<String> {
 fn line<'a>(
     label: &str,
     t: &'a [f64],
-    values: &'a crate::samples::Series,
+    values: &'a crate::samples::Column,
     scale: f64,
     color: RGBColor,
 ) -> Line<'a> {
@@ -108,7 +109,7 @@ fn memory(run: &Run) -> ChartSpec<'_> {
         "Server memory",
         "MiB",
         vec![
-            line(&s.memory_label(), t, &s.rss, MIB, BLUE),
+            line(&samples::memory_label(s), t, &s.rss, MIB, BLUE),
             line(
                 "jemalloc allocated (from metrics)",
                 t,
@@ -146,7 +147,7 @@ fn column_panel<'a>(
     caption: &str,
     y_desc: &str,
     line_label: &str,
-    values: &'a crate::samples::Series,
+    values: &'a crate::samples::Column,
     color: RGBColor,
     empty: &str,
 ) -> Panel<'a> {

@@ -44,7 +44,7 @@ mod tests;
 pub mod trend;
 
 pub use live::{settle, LiveVerdict};
-pub use series::Series;
+pub use series::{Column, Series};
 
 use crate::memory::{MemoryReport, MemorySources, Verdict};
 
@@ -198,8 +198,8 @@ fn peak_sentence(
 /// (no memory.stat, or a file written before that column) its raw usage.
 /// A `--cgroup`/`--container` source writes the working set as its
 /// server memory. None when the server ran in no cgroup.
-pub fn charged_series(series: &Series) -> Option<(&'static str, &Vec<Option<f64>>)> {
-    let has = |c: &Vec<Option<f64>>| c.iter().any(Option::is_some);
+pub fn charged_series(series: &Series) -> Option<(&'static str, &Column)> {
+    let has = |c: &Column| c.iter().any(Option::is_some);
     let sources: Vec<_> = series.source.iter().flatten().collect();
     if has(&series.working_set) {
         Some(("cgroup working set", &series.working_set))
@@ -266,7 +266,7 @@ pub(crate) fn steady_name(input: &AnalysisInput) -> &'static str {
 fn first_with_values(
     series: &Series,
     ramp_up_s: f64,
-    columns: [(&'static str, &Vec<Option<f64>>); 3],
+    columns: [(&'static str, &Column); 3],
 ) -> Option<(&'static str, Vec<(f64, f64)>)> {
     columns
         .into_iter()
@@ -298,7 +298,7 @@ fn eviction_note(series: &Series, ramp_up_s: f64) -> Option<String> {
         .then(|| format!("the cache evicted {evicted:.0} sessions while holding at most {cap:.0}"))
 }
 
-fn peak(columns: &[&Vec<Option<f64>>]) -> Option<u64> {
+fn peak(columns: &[&Column]) -> Option<u64> {
     columns
         .iter()
         .flat_map(|c| c.iter().flatten())

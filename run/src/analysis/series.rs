@@ -1,26 +1,36 @@
-//! samples.csv as the columns the analysis uses, with blanks kept as
-//! unknowns and a note of a final row cut off mid-write.
+//! samples.csv column by column, with blanks kept as unknowns and a note
+//! of a final row cut off mid-write: the one column-of-samples type, which
+//! the analysis judges and clw-report charts.
 
 use std::path::Path;
 
 use crate::error::RunFileError;
 use crate::samples::{read_samples, MemorySource, SampleRow, SamplesFile};
 
-/// The sample columns the analysis uses, one entry per row; `None` is a
-/// blank cell (source absent or scrape failed).
+/// One column of samples, aligned with [`Series::t_s`]; `None` is a blank
+/// cell (source absent or scrape failed).
+pub type Column = Vec<Option<f64>>;
+
+/// The columns of samples.csv, one entry per row.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Series {
     pub t_s: Vec<f64>,
-    pub rss: Vec<Option<f64>>,
-    pub hwm: Vec<Option<f64>>,
-    pub cgroup: Vec<Option<f64>>,
+    pub rss: Column,
+    pub hwm: Column,
+    pub cgroup: Column,
     /// The cgroup's working set (`cgroup_working_set_bytes`).
-    pub working_set: Vec<Option<f64>>,
-    pub allocated: Vec<Option<f64>>,
-    pub sessions: Vec<Option<f64>>,
-    pub evictions: Vec<Option<f64>>,
-    pub logins: Vec<Option<f64>>,
-    pub capacity: Vec<Option<f64>>,
+    pub working_set: Column,
+    pub allocated: Column,
+    /// jemalloc's resident bytes (`resident_bytes`).
+    pub resident: Column,
+    pub sessions: Column,
+    pub evictions: Column,
+    /// Requests completed per second in the interval ending at `t_s`.
+    pub rps: Column,
+    /// Requests failed in that interval.
+    pub errors: Column,
+    pub logins: Column,
+    pub capacity: Column,
     /// Where each row's `rss` came from (samples.csv's `source`).
     pub source: Vec<Option<MemorySource>>,
     /// The final row was incomplete (no trailing newline) and was dropped.
@@ -40,6 +50,18 @@ impl Series {
     /// source ([`crate::samples::memory_noun`]).
     pub fn memory_noun(&self) -> &'static str {
         crate::samples::memory_noun(self.source.iter().flatten().copied())
+    }
+
+    /// Where `rss` came from, each source once in order of first
+    /// appearance; empty for files written before the `source` column.
+    pub fn sources(&self) -> Vec<MemorySource> {
+        let mut seen = Vec::new();
+        for s in self.source.iter().flatten() {
+            if !seen.contains(s) {
+                seen.push(*s);
+            }
+        }
+        seen
     }
 
     /// Reads samples.csv (columns by name, tolerant of a cut-off last row).
@@ -67,8 +89,11 @@ impl Series {
         self.cgroup.push(f(r.cgroup_bytes));
         self.working_set.push(f(r.cgroup_working_set_bytes));
         self.allocated.push(f(r.allocated_bytes));
+        self.resident.push(f(r.resident_bytes));
         self.sessions.push(f(r.sessions));
         self.evictions.push(f(r.evictions));
+        self.rps.push(r.rps);
+        self.errors.push(f(r.errors));
         self.logins.push(f(r.logins));
         self.capacity.push(f(r.capacity));
         self.source.push(r.source);
@@ -88,6 +113,10 @@ mod tests {
                     rss_bytes: Some(1000),
                     hwm_bytes: Some(1200),
                     logins: Some(3),
+                    resident_bytes: Some(900),
+                    rps: Some(12.5),
+                    errors: Some(2),
+                    source: Some(MemorySource::Proc),
                     ..SampleRow::default()
                 },
                 SampleRow {
@@ -104,6 +133,10 @@ mod tests {
         assert_eq!(series.hwm, [Some(1200.0), None]);
         assert_eq!(series.cgroup, [None, None]);
         assert_eq!(series.logins, [Some(3.0), None]);
+        assert_eq!(series.resident, [Some(900.0), None]);
+        assert_eq!(series.rps, [Some(12.5), None]);
+        assert_eq!(series.errors, [Some(2.0), None]);
+        assert_eq!(series.sources(), [MemorySource::Proc]);
         assert!(series.truncated_tail);
     }
 }

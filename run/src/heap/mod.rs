@@ -3,7 +3,11 @@
 //! ranked by the allocation sites that grew (`memory.growth_sites`).
 //!
 //! [`site`] states which frame of a stack is its allocation site.
+//!
+//! [`dhat`] reads the other heap profile clw knows, DHAT's JSON
+//! (`dhat-heap.json`, `clw-cli dhat`).
 
+pub mod dhat;
 mod diff;
 mod pprof;
 mod profile;

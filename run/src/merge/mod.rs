@@ -336,7 +336,7 @@ pub fn merge_summary(
         .life_s()
         .filter(|e| *e > 0.0)
         .map(|e| out.requests.total as f64 / e);
-    let open = out.model == "open";
+    let open = out.model == crate::Model::Open;
     let (all, per_step) = step_histograms(intervals);
     let corrected = |h: Option<&hdrhistogram::Histogram<u64>>| {
         h.filter(|_| open).and_then(crate::Percentiles::of)

@@ -29,7 +29,7 @@ fn shard(index: u32, count: u32, samples_memory: bool) -> ShardRun {
         scenario: "login-storm".into(),
         concurrent_users: 10,
         duration_s: 5.0,
-        model: "closed".into(),
+        model: crate::Model::Closed,
         complete: true,
         elapsed_s: Some(5.0),
         ..RunSummary::default()

@@ -15,7 +15,7 @@ fn run(verdict: Verdict, percent: f64) -> RunSummary {
         passed: Some(true),
         ..RunSummary::default()
     };
-    s.server.limit_enforcement = "cgroup-v1".into();
+    s.server.limit_enforcement = crate::Enforcement::CgroupV1.into();
     s.requests.ok = 10;
     s.requests.total = 10;
     s
