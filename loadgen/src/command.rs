@@ -82,7 +82,6 @@ fn capacity(opts: &CapacityOpts) -> Result<Outcome, Error> {
     })
 }
 
-
 /// `clw-cli report RUN_DIR...`: one run's page, a comparison of several,
 /// and/or an index.
 fn report(opts: ReportOpts) -> Result<Outcome, Error> {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::chart;
 use crate::error::ReportError;
 use crate::format::{self, DASH};
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 use crate::verdict::Banner;
 use crate::Rendered;
 
@@ -32,7 +32,7 @@ struct RunColumn {
 }
 
 impl RunColumn {
-    fn new(run: &Run, index: usize, out: &Path) -> RunColumn {
+    fn new(run: &LoadedRun, index: usize, out: &Path) -> RunColumn {
         let s = run.summary.as_ref();
         let memory = run.memory();
         let requests = run.requests();
@@ -105,7 +105,7 @@ pub fn render_comparison(runs: &[PathBuf], out: &Path) -> Result<Rendered, Repor
     }
     let loaded = runs
         .iter()
-        .map(|d| Run::load(d))
+        .map(|d| LoadedRun::load(d))
         .collect::<Result<Vec<_>, _>>()?;
     std::fs::create_dir_all(out).map_err(|e| ReportError::write(out, e))?;
     let mut notices: Vec<String> = loaded

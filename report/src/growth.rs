@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::error::ReportError;
 use crate::format;
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 
 /// Rows in the table.
 const TOP_SITES: usize = 10;
@@ -54,7 +54,7 @@ impl SiteRow {
 impl Growth {
     /// `None` when the run has neither two profiles nor growth sites.
     pub(crate) fn of(
-        run: &Run,
+        run: &LoadedRun,
         files: &mut Vec<std::path::PathBuf>,
         notices: &mut Vec<String>,
     ) -> Result<Option<Growth>, ReportError> {

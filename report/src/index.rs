@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::error::ReportError;
 use crate::format::{self, DASH};
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 use crate::verdict::Banner;
 
 #[derive(Serialize)]
@@ -53,7 +53,7 @@ pub fn render_index(reports_dir: &Path) -> Result<PathBuf, ReportError> {
         skipped: Vec::new(),
     };
     for dir in dirs {
-        let name = crate::run::file_name(&dir);
+        let name = crate::loaded::file_name(&dir);
         let link = dir
             .join("index.html")
             .exists()
@@ -76,7 +76,7 @@ pub fn render_index(reports_dir: &Path) -> Result<PathBuf, ReportError> {
             view.comparisons.push(ComparisonRow { name, link, runs });
             continue;
         }
-        match Run::load(&dir) {
+        match LoadedRun::load(&dir) {
             Ok(run) => view.runs.push(row(&run, name, link)),
             Err(ReportError::NotARunFolder(_)) => {}
             Err(e) => view.skipped.push(format!("{name}: {e}")),
@@ -87,7 +87,7 @@ pub fn render_index(reports_dir: &Path) -> Result<PathBuf, ReportError> {
     Ok(page)
 }
 
-fn row(run: &Run, name: String, link: Option<String>) -> RunRow {
+fn row(run: &LoadedRun, name: String, link: Option<String>) -> RunRow {
     let s = run.summary.as_ref();
     RunRow {
         name,

@@ -19,8 +19,8 @@ mod format;
 mod growth;
 mod index;
 mod latency;
+mod loaded;
 mod page;
-mod run;
 mod samples;
 mod stages;
 mod verdict;
@@ -50,7 +50,7 @@ pub struct Rendered {
 /// Fails only when `dir` is not a run folder, a CSV breaks the contract
 /// before its last line, or an output cannot be written.
 pub fn render_run(dir: &Path) -> Result<Rendered, ReportError> {
-    let run = run::Run::load(dir)?;
+    let run = loaded::LoadedRun::load(dir)?;
     let mut notices = Vec::new();
     let charts = chart::write_all(&chart::run::specs(&run), dir, &mut notices)?;
     let mut files: Vec<PathBuf> = charts

@@ -5,7 +5,7 @@ use clw_run::Verdict;
 use serde::Serialize;
 
 use crate::format;
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 
 /// The banner at the top of a page and the verdict cell of the tables.
 #[derive(Debug, Clone, Serialize)]
@@ -24,7 +24,7 @@ impl Banner {
     // Long: the banner's headline and details built side by side from the same
     // facts, so the cases (leak, OOM kill, bounded, inconclusive) cannot
     // contradict each other.
-    pub(crate) fn of(run: &Run) -> Banner {
+    pub(crate) fn of(run: &LoadedRun) -> Banner {
         let memory = run.memory();
         let verdict = memory.and_then(|m| m.verdict);
         let oom = run.oom_kill();

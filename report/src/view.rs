@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::chart::Written;
 use crate::format::{self, DASH};
 use crate::growth::Growth;
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 use crate::verdict::Banner;
 use clw_run::{Model, Percentiles, RunSummary};
 
@@ -106,7 +106,7 @@ impl StepRow {
 
 impl RunView {
     pub(crate) fn new(
-        run: &Run,
+        run: &LoadedRun,
         charts: Vec<Written>,
         growth: Option<Growth>,
         mut notices: Vec<String>,
@@ -150,7 +150,7 @@ impl RunView {
 
 /// Errors by kind as the page lists them: the server's life's, then those
 /// of requests sent after its death, marked as not counted.
-fn errors_by(run: &Run) -> Vec<(String, String)> {
+fn errors_by(run: &LoadedRun) -> Vec<(String, String)> {
     let count = |n: &u64| format::count(Some(*n as f64));
     let life = run.requests().into_iter().flat_map(|r| &r.by_error);
     let dead = run.after_death().into_iter().flat_map(|d| &d.by_error);
@@ -183,7 +183,7 @@ fn console_notes(s: &clw_run::RunSummary) -> Vec<String> {
 
 /// The Requests card's note: failures, and the requests sent after the
 /// server's death that no figure counts.
-fn requests_note(run: &Run, total: Option<f64>, failed: Option<f64>) -> String {
+fn requests_note(run: &LoadedRun, total: Option<f64>, failed: Option<f64>) -> String {
     let mut note = match (total, failed) {
         (Some(t), Some(f)) if t > 0.0 => format!(
             "{} failed ({})",
@@ -205,7 +205,7 @@ fn requests_note(run: &Run, total: Option<f64>, failed: Option<f64>) -> String {
     note
 }
 
-fn figures(run: &Run) -> Vec<Figure> {
+fn figures(run: &LoadedRun) -> Vec<Figure> {
     let s = run.finished();
     let memory = run.memory();
     let peak = run.peak_memory();
@@ -274,7 +274,7 @@ fn figures(run: &Run) -> Vec<Figure> {
     ]
 }
 
-fn steps(run: &Run) -> Vec<StepRow> {
+fn steps(run: &LoadedRun) -> Vec<StepRow> {
     let Some(s) = run.finished() else {
         // Without a final summary.json the step names are known (from
         // latency.csv), their figures not.
@@ -319,7 +319,7 @@ fn steps(run: &Run) -> Vec<StepRow> {
 }
 
 // Long by design: one row per setup field of the run page, in display order.
-fn setup(run: &Run, s: &RunSummary) -> Vec<(String, String)> {
+fn setup(run: &LoadedRun, s: &RunSummary) -> Vec<(String, String)> {
     let given = |v: &str| (!v.is_empty()).then(|| v.to_string());
     let mut rows: Vec<(&str, String)> = Vec::new();
     let scenario = match (given(&s.scenario), given(&s.scenario_file)) {

@@ -2,7 +2,7 @@
 
 use super::panel::{HLine, Line, Panel};
 use super::*;
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 use crate::samples;
 
 /// Run colours, in order; runs beyond the palette reuse it.
@@ -13,16 +13,16 @@ pub(crate) fn color(i: usize) -> RGBColor {
 }
 
 /// Memory, throughput and p99 latency of every run, overlaid.
-pub(crate) fn specs(runs: &[Run]) -> Vec<ChartSpec<'_>> {
+pub(crate) fn specs(runs: &[LoadedRun]) -> Vec<ChartSpec<'_>> {
     vec![memory(runs), throughput(runs), latency(runs)]
 }
 
 fn overlay<'a>(
-    runs: &'a [Run],
+    runs: &'a [LoadedRun],
     caption: &str,
     y_desc: &str,
     empty: &str,
-    pick: impl Fn(&'a Run) -> Option<(&'static str, &'a [f64], &'a crate::samples::Column, f64)>,
+    pick: impl Fn(&'a LoadedRun) -> Option<(&'static str, &'a [f64], &'a crate::samples::Column, f64)>,
 ) -> Panel<'a> {
     let mut lines = Vec::new();
     let mut markers = Vec::new();
@@ -55,7 +55,7 @@ fn overlay<'a>(
     }
 }
 
-fn memory(runs: &[Run]) -> ChartSpec<'_> {
+fn memory(runs: &[LoadedRun]) -> ChartSpec<'_> {
     let mut p = overlay(
         runs,
         "Server memory",
@@ -93,7 +93,7 @@ fn memory(runs: &[Run]) -> ChartSpec<'_> {
     }
 }
 
-fn throughput(runs: &[Run]) -> ChartSpec<'_> {
+fn throughput(runs: &[LoadedRun]) -> ChartSpec<'_> {
     let mut p = overlay(
         runs,
         "Throughput",
@@ -112,7 +112,7 @@ fn throughput(runs: &[Run]) -> ChartSpec<'_> {
     }
 }
 
-fn latency(runs: &[Run]) -> ChartSpec<'_> {
+fn latency(runs: &[LoadedRun]) -> ChartSpec<'_> {
     let p = overlay(
         runs,
         "p99 latency (all steps)",

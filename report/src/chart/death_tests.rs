@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::run::specs;
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 
 /// A 4 s load whose server died at 2.5 s: 100 requests/s while it lived
 /// (2 resets at the death), then 5000 refusals, counted apart.
@@ -54,7 +54,7 @@ fn integral(t: &[f64], values: &[Option<f64>]) -> f64 {
 fn the_charts_integrate_to_the_key_figures_and_the_dead_are_apart() {
     let dir = tempfile::tempdir().unwrap();
     killed_run(dir.path());
-    let run = Run::load(dir.path()).unwrap();
+    let run = LoadedRun::load(dir.path()).unwrap();
     let specs = specs(&run);
     let chart = specs.iter().find(|s| s.name == "throughput").unwrap();
     let [throughput, errors] = &chart.panels[..] else {
@@ -115,7 +115,7 @@ fn an_old_run_folder_without_errors_csv_draws_errors_from_samples() {
     let dir = tempfile::tempdir().unwrap();
     crate::fixtures::leak_oom(dir.path()).unwrap();
     assert!(!dir.path().join("errors.csv").exists());
-    let run = Run::load(dir.path()).unwrap();
+    let run = LoadedRun::load(dir.path()).unwrap();
     let specs = specs(&run);
     let chart = specs.iter().find(|s| s.name == "throughput").unwrap();
     let errors = &chart.panels[1];

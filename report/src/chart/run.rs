@@ -5,12 +5,12 @@
 
 use super::panel::{Line, Marker, Panel};
 use super::*;
-use crate::run::Run;
+use crate::loaded::LoadedRun;
 use crate::samples;
 
 /// All charts of `run`, in page order, each panel marked where the load's
 /// stages begin and end.
-pub(crate) fn specs(run: &Run) -> Vec<ChartSpec<'_>> {
+pub(crate) fn specs(run: &LoadedRun) -> Vec<ChartSpec<'_>> {
     let mut specs = vec![memory(run)];
     if has_cache_figures(run) {
         specs.push(cache(run));
@@ -25,13 +25,13 @@ pub(crate) fn specs(run: &Run) -> Vec<ChartSpec<'_>> {
 
 /// The samples hold a session count or an eviction count: the service
 /// exports clw-auth's session-cache metrics.
-fn has_cache_figures(run: &Run) -> bool {
+fn has_cache_figures(run: &LoadedRun) -> bool {
     let s = &run.samples;
     s.sessions.iter().chain(&s.evictions).any(Option::is_some)
 }
 
 /// One line per chart [`specs`] left out, saying why.
-pub(crate) fn left_out(run: &Run) -> Vec<String> {
+pub(crate) fn left_out(run: &LoadedRun) -> Vec<String> {
     if has_cache_figures(run) || run.samples.t_s.is_empty() {
         return Vec::new();
     }
@@ -76,7 +76,7 @@ fn panel<'a>(caption: &str, y_desc: &str, lines: Vec<Line<'a>>, empty: &str) -> 
 }
 
 /// Where the server died, as a marker (when it was OOM-killed at a known time).
-pub(crate) fn oom_marker(run: &Run, label_prefix: &str, color: RGBColor) -> Option<Marker> {
+pub(crate) fn oom_marker(run: &LoadedRun, label_prefix: &str, color: RGBColor) -> Option<Marker> {
     let at = run.oom_kill()??;
     let emulated = run.oom_kill_emulated();
     let what = if emulated {
@@ -93,7 +93,7 @@ pub(crate) fn oom_marker(run: &Run, label_prefix: &str, color: RGBColor) -> Opti
 
 /// The span before memory is judged, shaded: the ramp-up, or with stages
 /// the time until the load first reaches its peak.
-fn warm_up_shade(run: &Run) -> Option<(f64, f64, String)> {
+fn warm_up_shade(run: &LoadedRun) -> Option<(f64, f64, String)> {
     let label = if run.stages.is_empty() {
         "ramp-up"
     } else {
@@ -102,7 +102,7 @@ fn warm_up_shade(run: &Run) -> Option<(f64, f64, String)> {
     run.ramp_up_s().map(|r| (0.0, r, label.to_string()))
 }
 
-fn memory(run: &Run) -> ChartSpec<'_> {
+fn memory(run: &LoadedRun) -> ChartSpec<'_> {
     let s = &run.samples;
     let t = s.t_s.as_slice();
     let mut p = panel(
@@ -143,7 +143,7 @@ fn memory(run: &Run) -> ChartSpec<'_> {
 /// One samples.csv column against time in a panel of its own, marked where
 /// the server was OOM-killed. `line_label` names the column in the legend.
 fn column_panel<'a>(
-    run: &'a Run,
+    run: &'a LoadedRun,
     caption: &str,
     y_desc: &str,
     line_label: &str,
@@ -162,7 +162,7 @@ fn column_panel<'a>(
     p
 }
 
-fn cache(run: &Run) -> ChartSpec<'_> {
+fn cache(run: &LoadedRun) -> ChartSpec<'_> {
     let s = &run.samples;
     let mut panels = vec![
         column_panel(
@@ -196,7 +196,7 @@ fn cache(run: &Run) -> ChartSpec<'_> {
 
 /// Where the server died: the OOM-kill marker, or for another death "server
 /// died at"; none while it lived.
-fn death_marker(run: &Run) -> Option<Marker> {
+fn death_marker(run: &LoadedRun) -> Option<Marker> {
     oom_marker(run, "", DARK_RED).or_else(|| {
         let at = run.death_at()?;
         Some(Marker {
@@ -213,7 +213,7 @@ const KIND_COLORS: [RGBColor; 6] = [RED, ORANGE, PURPLE, BROWN, BLUE, GREEN];
 /// Requests per second and failures per interval by kind. Both are the
 /// requests sent while the server lived, as the key figures are: those
 /// sent after its death are named in the errors panel's caption, not drawn.
-fn throughput(run: &Run) -> ChartSpec<'_> {
+fn throughput(run: &LoadedRun) -> ChartSpec<'_> {
     let (t, rps, from) = run.throughput();
     let mut throughput = panel(
         "Throughput",
@@ -282,7 +282,7 @@ fn throughput(run: &Run) -> ChartSpec<'_> {
     }
 }
 
-fn latency(run: &Run) -> ChartSpec<'_> {
+fn latency(run: &LoadedRun) -> ChartSpec<'_> {
     let l = &run.latency;
     let t = l.t_s.as_slice();
     let mut p = panel(

@@ -1,4 +1,4 @@
-//! One run folder loaded into memory: the three files plus the notices that
+//! One run folder loaded into memory (`LoadedRun`): the three files plus the notices that
 //! reading them produced, and the memory verdict (summary.json's, or
 //! recomputed from samples.csv when the run died before writing one).
 
@@ -16,7 +16,7 @@ use crate::samples::{self, Column, Series};
 
 /// Everything a page or chart needs from one run folder.
 #[derive(Debug)]
-pub(crate) struct Run {
+pub(crate) struct LoadedRun {
     pub(crate) dir: PathBuf,
     pub(crate) name: String,
     pub(crate) samples: Series,
@@ -27,7 +27,7 @@ pub(crate) struct Run {
     /// summary.json `stages[]`, with figures (recomputed for a killed run);
     /// empty for a constant load.
     pub(crate) stages: Vec<StageSummary>,
-    /// The memory block to show: summary.json's, or [`Run::recomputed`].
+    /// The memory block to show: summary.json's, or [`LoadedRun::recomputed`].
     memory: Option<MemoryReport>,
     /// Why the verdict was recomputed from samples.csv (summary.json had
     /// none: partial, or no memory block), when it was.
@@ -35,8 +35,8 @@ pub(crate) struct Run {
     pub(crate) notices: Vec<String>,
 }
 
-impl Run {
-    pub(crate) fn load(dir: &Path) -> Result<Run, ReportError> {
+impl LoadedRun {
+    pub(crate) fn load(dir: &Path) -> Result<LoadedRun, ReportError> {
         let meta = std::fs::metadata(dir).map_err(|e| ReportError::io(dir, e))?;
         if !meta.is_dir() {
             return Err(ReportError::NotARunFolder(dir.to_path_buf()));
@@ -66,7 +66,7 @@ impl Run {
         let (memory, recomputed) = memory_verdict(&samples, summary.as_ref(), &mut notices);
         let stages = crate::stages::load(dir, summary.as_ref(), &mut notices);
         let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-        Ok(Run {
+        Ok(LoadedRun {
             name: file_name(&canonical),
             dir: dir.to_path_buf(),
             samples,
@@ -103,7 +103,7 @@ impl Run {
         self.summary.as_ref()?.server.exit.as_ref()?.at_s
     }
 
-    /// The memory figures and verdict (see [`Run::recomputed`]).
+    /// The memory figures and verdict (see [`LoadedRun::recomputed`]).
     pub(crate) fn memory(&self) -> Option<&MemoryReport> {
         self.memory.as_ref()
     }
