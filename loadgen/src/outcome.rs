@@ -89,6 +89,25 @@ pub(crate) fn lock_folder(dir: &std::path::Path) -> Result<clw_run::lock::Folder
     clw_run::lock::FolderLock::acquire(dir).map_err(folder_lock)
 }
 
+/// A flag's value refused, as `--flag: why`: the flag named, the reason
+/// (a module's own error) kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{flag}: {source}")]
+pub(crate) struct FlagError {
+    pub(crate) flag: &'static str,
+    #[source]
+    pub(crate) source: Cause,
+}
+
+impl FlagError {
+    pub(crate) fn new(flag: &'static str, source: impl Into<Cause>) -> FlagError {
+        FlagError {
+            flag,
+            source: source.into(),
+        }
+    }
+}
+
 /// Bad usage or input (exit 2), its cause kept.
 pub(crate) fn usage(e: impl Into<Cause>) -> Error {
     Error::Usage(e.into())

@@ -12,6 +12,7 @@ use promql_parser::parser::Expr;
 
 use super::exposition::{self, Sample};
 use crate::memory::MemoryAggregate;
+use crate::outcome::FlagError;
 
 /// A parsed instant-vector selector.
 #[derive(Debug, Clone)]
@@ -47,12 +48,24 @@ fn present_list(present: &[String], more: usize) -> String {
 /// Names listed in a [`NoMatch`].
 const LISTED: usize = 6;
 
+/// Why a text is not a selector of one /metrics page.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SelectorError {
+    #[error("`{text}` is not a Prometheus selector: {reason}")]
+    NotPromQl { text: String, reason: String },
+    #[error("`{0}` is not a series selector such as `name{{label=\"value\"}}` (no functions, operators, offset or @ on a /metrics page)")]
+    NotASelector(String),
+}
+
 impl Selector {
     /// Parses `text` as a PromQL instant-vector selector (no offset, no @,
     /// no functions: one /metrics page has no history).
-    pub(crate) fn parse(text: &str) -> Result<Selector, String> {
-        let expr = promql_parser::parser::parse(text)
-            .map_err(|e| format!("`{text}` is not a Prometheus selector: {e}"))?;
+    pub(crate) fn parse(text: &str) -> Result<Selector, SelectorError> {
+        let expr =
+            promql_parser::parser::parse(text).map_err(|reason| SelectorError::NotPromQl {
+                text: text.to_string(),
+                reason,
+            })?;
         match expr {
             Expr::VectorSelector(vs) if vs.offset.is_none() && vs.at.is_none() => Ok(Selector {
                 text: text.trim().to_string(),
@@ -60,9 +73,7 @@ impl Selector {
                 matchers: vs.matchers.matchers,
                 or_matchers: vs.matchers.or_matchers,
             }),
-            _ => Err(format!(
-                "`{text}` is not a series selector such as `name{{label=\"value\"}}` (no functions, operators, offset or @ on a /metrics page)"
-            )),
+            _ => Err(SelectorError::NotASelector(text.to_string())),
         }
     }
 
@@ -112,9 +123,9 @@ pub(crate) struct Gauges {
 
 impl Gauges {
     /// Parsed from the flags; `Err` names the flag.
-    pub(crate) fn parse(heap: Option<&str>, logins: Option<&str>) -> Result<Gauges, String> {
-        let parse = |flag: &str, text: Option<&str>| {
-            text.map(|t| Selector::parse(t).map_err(|e| format!("{flag}: {e}")))
+    pub(crate) fn parse(heap: Option<&str>, logins: Option<&str>) -> Result<Gauges, FlagError> {
+        let parse = |flag: &'static str, text: Option<&str>| {
+            text.map(|t| Selector::parse(t).map_err(|e| FlagError::new(flag, e)))
                 .transpose()
         };
         Ok(Gauges {
@@ -233,7 +244,7 @@ up 1
             r#"up{a=~"("}"#,
             "1 + 1",
         ] {
-            let err = Selector::parse(bad).unwrap_err();
+            let err = Selector::parse(bad).unwrap_err().to_string();
             assert!(err.contains(bad), "{bad}: {err}");
         }
     }
@@ -259,7 +270,7 @@ http_requests_total{route="/login",code="401"} 2
             err.starts_with("--heap-metric: `nodejs_heap_size_used_bytes` matched no series; the page had jvm_memory_used_bytes"),
             "{err}"
         );
-        let err = Gauges::parse(None, Some("sum(x)")).unwrap_err();
+        let err = Gauges::parse(None, Some("sum(x)")).unwrap_err().to_string();
         assert!(err.starts_with("--logins-metric: "), "{err}");
     }
 }

@@ -11,6 +11,7 @@ use clw_limit::CgroupMemory;
 use super::sampler::scrape::Picks;
 use super::selector::Selector;
 use super::MemoryAggregate;
+use crate::outcome::FlagError;
 use crate::target::Target;
 
 /// The chosen source of the service's memory (and, with it, its limit).
@@ -49,10 +50,10 @@ pub(crate) struct SourceFlags<'a> {
 
 impl SourceSpec {
     /// The source the flags ask for; `Err` says which flag is wrong and why.
-    pub(crate) fn from_flags(opts: &SourceFlags<'_>) -> Result<SourceSpec, String> {
+    pub(crate) fn from_flags(opts: &SourceFlags<'_>) -> Result<SourceSpec, FlagError> {
         let how = opts.memory_aggregate;
-        let selector = |flag: &str, text: Option<&str>| {
-            text.map(|t| Selector::parse(t).map_err(|e| format!("{flag}: {e}")))
+        let selector = |flag: &'static str, text: Option<&str>| {
+            text.map(|t| Selector::parse(t).map_err(|e| FlagError::new(flag, e)))
                 .transpose()
         };
         let limit = selector("--limit-metric", opts.limit_metric)?;
@@ -64,7 +65,7 @@ impl SourceSpec {
             }));
         }
         if let (Some(url), Some(memory)) = (opts.prometheus_url, opts.memory_query) {
-            let server = Target::parse(url).map_err(|e| format!("--prometheus-url: {e}"))?;
+            let server = Target::parse(url).map_err(|e| FlagError::new("--prometheus-url", e))?;
             check_promql("--memory-query", memory)?;
             if let Some(limit) = opts.limit_query {
                 check_promql("--limit-query", limit)?;
@@ -80,8 +81,8 @@ impl SourceSpec {
             return open_cgroup("--cgroup", dir);
         }
         if let Some(container) = opts.container {
-            let dir =
-                clw_limit::find_container(container).map_err(|e| format!("--container: {e}"))?;
+            let dir = clw_limit::find_container(container)
+                .map_err(|e| FlagError::new("--container", e))?;
             return open_cgroup("--container", &dir);
         }
         Ok(match limit {
@@ -119,15 +120,15 @@ impl SourceSpec {
     }
 }
 
-fn check_promql(flag: &str, query: &str) -> Result<(), String> {
+fn check_promql(flag: &'static str, query: &str) -> Result<(), FlagError> {
     promql_parser::parser::parse(query)
         .map(drop)
-        .map_err(|e| format!("{flag}: `{query}` is not PromQL: {e}"))
+        .map_err(|e| FlagError::new(flag, format!("`{query}` is not PromQL: {e}")))
 }
 
-fn open_cgroup(flag: &str, dir: &std::path::Path) -> Result<SourceSpec, String> {
-    let cgroup = CgroupMemory::open(dir).map_err(|e| format!("{flag}: {e}"))?;
-    cgroup.read().map_err(|e| format!("{flag}: {e}"))?;
+fn open_cgroup(flag: &'static str, dir: &std::path::Path) -> Result<SourceSpec, FlagError> {
+    let cgroup = CgroupMemory::open(dir).map_err(|e| FlagError::new(flag, e))?;
+    cgroup.read().map_err(|e| FlagError::new(flag, e))?;
     Ok(SourceSpec::Cgroup(cgroup))
 }
 
@@ -148,7 +149,7 @@ mod tests {
         else {
             panic!()
         };
-        SourceSpec::from_flags(&crate::load_test::source_flags(&lt))
+        SourceSpec::from_flags(&crate::load_test::source_flags(&lt)).map_err(|e| e.to_string())
     }
 
     #[test]
