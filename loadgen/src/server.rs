@@ -26,6 +26,10 @@ pub(crate) struct Spawned {
 /// Why the server could not be started or never became ready.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServerError {
+    #[error(
+        "--ready-path `{0}`: expected a path starting with / and without spaces (e.g. /healthz)"
+    )]
+    BadReadyPath(String),
     #[error("bad --spawn-server command `{0}`: empty or unbalanced quotes")]
     BadCommand(String),
     #[error("cannot start the server: {0}")]
@@ -57,7 +61,7 @@ pub(crate) enum Readiness {
 impl Readiness {
     /// From `--ready-path` and `--ready-tcp` (clap keeps them apart); a
     /// path that cannot go in a request line is bad usage.
-    pub(crate) fn from_flags(path: Option<&str>, tcp: bool) -> Result<Readiness, String> {
+    pub(crate) fn from_flags(path: Option<&str>, tcp: bool) -> Result<Readiness, ServerError> {
         match (path, tcp) {
             (_, true) => Ok(Readiness::Tcp),
             (None, false) => Ok(Readiness::Http {
@@ -68,9 +72,7 @@ impl Readiness {
                 if !path.starts_with('/')
                     || path.chars().any(|c| c.is_whitespace() || c.is_control())
                 {
-                    return Err(format!(
-                        "--ready-path `{path}`: expected a path starting with / and without spaces (e.g. /healthz)"
-                    ));
+                    return Err(ServerError::BadReadyPath(path.to_string()));
                 }
                 Ok(Readiness::Http {
                     path: path.into(),

@@ -58,11 +58,23 @@ fn human(d: Duration) -> humantime::FormattedDuration {
     humantime::format_duration(d)
 }
 
+/// A load the flags and the scenario's `[load]` cannot make together (bad
+/// usage, exit 2): the message says which flags clash and what to do.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct ShapeError(String);
+
+impl From<&str> for ShapeError {
+    fn from(message: &str) -> ShapeError {
+        ShapeError(message.to_string())
+    }
+}
+
 /// Combine the scenario file's `[load]` (`file` names it in messages) with
 /// the flags; the error is a usage error's message.
 // Long: the rules combining flags with `[load]` (docs/loadgen.md, Stages),
 // one check per rule in the documented order.
-pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Shape, String> {
+pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Shape, ShapeError> {
     if !f.stages.is_empty() {
         let d = flag_stages(d, f)?;
         let f = LoadFlags {
@@ -73,10 +85,10 @@ pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Sh
     }
     let file = file.display();
     if f.users == Some(0) {
-        return Err("--concurrent-users must be at least 1".into());
+        return Err(ShapeError::from("--concurrent-users must be at least 1"));
     }
     if f.duration.is_some_and(|d| d.is_zero()) {
-        return Err("--duration must be above 0".into());
+        return Err(ShapeError::from("--duration must be above 0"));
     }
     if !d.stages.is_empty() && f.duration.is_none() {
         let stages = Stages::new(&d.stages);
@@ -100,7 +112,7 @@ pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Sh
             _ => None,
         };
         if let Some(message) = contradiction {
-            return Err(message);
+            return Err(ShapeError(message));
         }
         return Ok(Shape {
             users: f.users.unwrap_or(d.users),
@@ -122,7 +134,7 @@ pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Sh
     let duration = f.duration.unwrap_or(d.duration);
     let ramp_up = f.ramp_up.unwrap_or(d.ramp_up);
     if ramp_up > duration {
-        return Err(match (f.ramp_up.is_some(), f.duration.is_some()) {
+        return Err(ShapeError(match (f.ramp_up.is_some(), f.duration.is_some()) {
             (false, _) => format!(
                 "{file} ramps up over {} ([load] ramp_up), longer than --duration {}: give a --duration of at least {}, or --ramp-up {} or shorter",
                 human(ramp_up),
@@ -141,7 +153,7 @@ pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Sh
                 human(ramp_up),
                 human(duration)
             ),
-        });
+        }));
     }
     let model = match (f.arrival_rate, d.model) {
         (Some(arrival_rate), _) => LoadModel::Open { arrival_rate },
@@ -160,33 +172,32 @@ pub(crate) fn resolve(file: &Path, d: &LoadDefaults, f: &LoadFlags) -> Result<Sh
 /// The scenario's `[load]` with `--stage` in place of its stages,
 /// duration and ramp-up (k6's `--stage` replaces a script's `stages` the
 /// same way); the flags that would contradict them are refused here.
-fn flag_stages(d: &LoadDefaults, f: &LoadFlags) -> Result<LoadDefaults, String> {
+fn flag_stages(d: &LoadDefaults, f: &LoadFlags) -> Result<LoadDefaults, ShapeError> {
     if f.duration.is_some() || f.ramp_up.is_some() {
-        return Err("--stage sets the load's length and ramp: give --stage or --duration/--ramp-up, not both".into());
+        return Err(ShapeError::from("--stage sets the load's length and ramp: give --stage or --duration/--ramp-up, not both"));
     }
     if f.arrival_rate.is_some() {
-        return Err("--stage with --arrival-rate: the stages' targets are the rate in the open model; set model = \"open\" in the scenario and drop --arrival-rate".into());
+        return Err(ShapeError::from("--stage with --arrival-rate: the stages' targets are the rate in the open model; set model = \"open\" in the scenario and drop --arrival-rate"));
     }
     let open = matches!(d.model, LoadModel::Open { .. });
     if !open && f.users.is_some() {
-        return Err(
-            "--stage sets the virtual users stage by stage (closed model): drop --concurrent-users"
-                .into(),
-        );
+        return Err(ShapeError::from(
+            "--stage sets the virtual users stage by stage (closed model): drop --concurrent-users",
+        ));
     }
     for (i, s) in f.stages.iter().enumerate() {
         if !open && s.target.fract() != 0.0 {
-            return Err(format!(
+            return Err(ShapeError(format!(
                 "--stage {}: the target {} is not a whole number of virtual users (closed model)",
                 i + 1,
                 s.target
-            ));
+            )));
         }
     }
     let duration: Duration = f.stages.iter().map(|s| s.duration).sum();
     let peak = f.stages.iter().map(|s| s.target).fold(0.0, f64::max);
     if duration.is_zero() || peak == 0.0 {
-        return Err("--stage: the stages need some time (a duration above 0) and some load (a target above 0)".into());
+        return Err(ShapeError::from("--stage: the stages need some time (a duration above 0) and some load (a target above 0)"));
     }
     Ok(LoadDefaults {
         users: if open { d.users } else { peak as u32 },
@@ -246,8 +257,9 @@ mod tests {
 
     const FILE: &str = "scenarios/mine.toml";
 
+    /// As the phase reads it: the message.
     fn resolve(d: &LoadDefaults, f: LoadFlags) -> Result<Shape, String> {
-        super::resolve(Path::new(FILE), d, &f)
+        super::resolve(Path::new(FILE), d, &f).map_err(|e| e.to_string())
     }
 
     #[test]

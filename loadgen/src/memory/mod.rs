@@ -102,7 +102,7 @@ impl Memory {
     /// `--memory-query`, `--cgroup`, `--container`, `--metrics-url`,
     /// `--heap-metric`) that gives nothing at
     /// the first sample is an error: the run would measure nothing.
-    pub(crate) async fn start(cfg: MemoryConfig<'_>) -> Result<Memory, String> {
+    pub(crate) async fn start(cfg: MemoryConfig<'_>) -> Result<Memory, sampler::SamplerError> {
         // A gauge a flag names is as explicit as a chosen source.
         let explicit = cfg.source.is_explicit() || !cfg.gauges.is_empty() || cfg.metrics_url_given;
         if cfg.pid.is_none() && cfg.metrics_url.is_none() && !explicit {
@@ -166,7 +166,7 @@ impl Memory {
                 limit_word,
                 heap_note,
             }),
-            Err(e) if explicit => Err(e.to_string()),
+            Err(e) if explicit => Err(e),
             Err(e) => Ok(Memory {
                 handle: None,
                 halted: None,
