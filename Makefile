@@ -220,7 +220,7 @@ fix-verify:
 .PHONY: leak-sites
 leak-sites:
 	@$(NEED_JQ)
-	MAKE="$(MAKE)" JQ=$(JQ) loadgen/scripts/leak-sites.sh
+	MAKE="$(MAKE)" JQ=$(JQ) CLW_CLI=$(MEM_BIN)/clw-cli loadgen/scripts/leak-sites.sh
 
 # --- reports ---
 .PHONY: report-check compare

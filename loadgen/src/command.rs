@@ -59,13 +59,19 @@ fn verify(opts: &VerifyOpts) -> Result<Outcome, Error> {
     };
     let dir = opts.run.display().to_string();
     let checked = clw_run::verify::verify(&summary, dir.trim_end_matches('/'), expect);
-    for line in &checked.lines {
+    let rules = clw_run::verify::SiteRules {
+        top_site_in: opts.top_site_in.clone(),
+        sites_within: opts.sites_within,
+    };
+    let site_failures = clw_run::verify::check_sites(&summary, &rules);
+    for line in checked.lines.iter().chain(&site_failures) {
         println!("{}", crate::escape::printable(line));
     }
+    let met = checked.met && site_failures.is_empty();
     Ok(Outcome {
-        exit_code: if checked.met { 0 } else { 1 },
+        exit_code: if met { 0 } else { 1 },
         out_dir: Some(opts.run.clone()),
-        passed: checked.met,
+        passed: met,
     })
 }
 

@@ -58,6 +58,15 @@ pub struct VerifyOpts {
     /// What the run must show.
     #[arg(long, value_enum, value_name = "WHAT")]
     pub expect: Expect,
+    /// Also require the top heap growth site's file or function to
+    /// contain PATTERN (repeat for alternatives), e.g.
+    /// `auth-server/src/cache/`: the leak is where it should be.
+    #[arg(long, value_name = "PATTERN")]
+    pub top_site_in: Vec<String>,
+    /// Also require growth sites, none grown by more than SIZE (e.g. the
+    /// fixed cache's max_bytes, 64M): the fix holds nothing unbounded.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub sites_within: Option<u64>,
 }
 
 /// What `clw-cli verify` checks a run for.

@@ -83,6 +83,20 @@ async fn abort_on_fail_stops_a_leaking_run_at_the_live_verdict() {
             && stdout.contains("not killed within 60 s"),
         "{stdout}"
     );
+    // A leak elsewhere than where it must be is no reproduction of it.
+    let elsewhere = std::process::Command::new(env!("CARGO_BIN_EXE_clw-cli"))
+        .arg("verify")
+        .arg(&test.out)
+        .args(["--expect", "leak", "--top-site-in", "no/such/file.rs"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&elsewhere.stdout);
+    assert_eq!(elsewhere.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL: the top growth site (")
+            && stdout.contains("is not in no/such/file.rs"),
+        "{stdout}"
+    );
     let fixed = verify("bounded");
     let stdout = String::from_utf8_lossy(&fixed.stdout);
     assert_eq!(fixed.status.code(), Some(1), "{stdout}");

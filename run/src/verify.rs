@@ -89,6 +89,60 @@ pub fn verify(s: &RunSummary, dir: &str, expect: Expectation) -> Verification {
     Verification { met, lines }
 }
 
+/// Where heap growth must show, checked beside an [`Expectation`]: that a
+/// leak's top growth site is the leaking code, that a fix grows no site
+/// past what it may hold (issue 11's acceptance, loadgen/scripts/leak-sites.sh).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SiteRules {
+    /// The top growth site's file or function contains one of these.
+    pub top_site_in: Vec<String>,
+    /// Sites were found, and none grew by more than this many bytes.
+    pub sites_within: Option<u64>,
+}
+
+/// What `rules` finds wrong with `s`'s growth sites, one line each (none:
+/// they hold).
+pub fn check_sites(s: &RunSummary, rules: &SiteRules) -> Vec<String> {
+    let sites = s
+        .memory
+        .as_ref()
+        .and_then(|m| m.growth_sites.as_deref())
+        .unwrap_or_default();
+    let mut failed = Vec::new();
+    if !rules.top_site_in.is_empty() {
+        let top = sites.first();
+        let inside = top.is_some_and(|site| {
+            rules.top_site_in.iter().any(|p| {
+                site.function.contains(p.as_str())
+                    || site.file.as_deref().is_some_and(|f| f.contains(p.as_str()))
+            })
+        });
+        if !inside {
+            failed.push(format!(
+                "FAIL: the top growth site ({}) is not in {}",
+                top.map_or("none".into(), |t| format!(
+                    "{} {}",
+                    t.function,
+                    t.location()
+                )),
+                rules.top_site_in.join(", ")
+            ));
+        }
+    }
+    if let Some(bound) = rules.sites_within {
+        match sites.iter().map(|site| site.bytes_grown).max() {
+            None => failed.push("FAIL: no growth sites were captured (see the heap notes)".into()),
+            Some(grown) if grown > bound => failed.push(format!(
+                "FAIL: a site grew by {} MiB, more than the {} MiB allowed",
+                tenths(grown as f64 / 1_048_576.0),
+                tenths(bound as f64 / 1_048_576.0)
+            )),
+            Some(_) => {}
+        }
+    }
+    failed
+}
+
 /// "leak reproduced: verdict leak, limit by cgroup-v1, OOM-killed at 12.3 s
 /// (exit 137)".
 fn leak_line(s: &RunSummary) -> String {

@@ -130,3 +130,55 @@ fn growth_sites_are_the_top_three_or_why_none() {
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[1], "  1 MiB  33%  f1  src/cache.rs:146");
 }
+
+#[test]
+fn site_rules_name_the_top_site_and_the_largest_growth() {
+    let site = |function: &str, file: &str, mib: u64| GrowthSite {
+        function: function.into(),
+        file: Some(file.into()),
+        line: Some(1),
+        bytes_grown: mib << 20,
+        share_percent: 50.0,
+    };
+    let mut s = run(Verdict::Leak, 90.0);
+    let in_cache = SiteRules {
+        top_site_in: vec!["auth-server/src/cache/".into(), "clw_auth::routes::".into()],
+        sites_within: None,
+    };
+    assert_eq!(
+        check_sites(&s, &in_cache).len(),
+        1,
+        "no sites: not in the cache"
+    );
+    s.memory.as_mut().unwrap().growth_sites = Some(vec![
+        site(
+            "clw_auth::cache::leaky::insert",
+            "auth-server/src/cache/leaky.rs",
+            90,
+        ),
+        site("alloc::vec::grow", "library/alloc/src/vec.rs", 5),
+    ]);
+    assert!(check_sites(&s, &in_cache).is_empty());
+    s.memory
+        .as_mut()
+        .unwrap()
+        .growth_sites
+        .as_mut()
+        .unwrap()
+        .swap(0, 1);
+    let failed = check_sites(&s, &in_cache);
+    assert!(
+        failed[0].starts_with("FAIL: the top growth site (alloc::vec::grow "),
+        "{failed:?}"
+    );
+    let within = SiteRules {
+        top_site_in: Vec::new(),
+        sites_within: Some(64 << 20),
+    };
+    assert_eq!(
+        check_sites(&s, &within),
+        ["FAIL: a site grew by 90 MiB, more than the 64 MiB allowed"]
+    );
+    s.memory.as_mut().unwrap().growth_sites = Some(vec![site("f", "a.rs", 10)]);
+    assert!(check_sites(&s, &within).is_empty());
+}
