@@ -7,7 +7,7 @@ build:
 
 # Prometheus and promtool (Debian's `prometheus`) for the tests that scrape
 # clw-cli's --metrics-listen and that read a load test's memory through a
-# Prometheus server (loadgen/tests/memory_sources.rs); installed when missing (those tests say they
+# Prometheus server (loadgen/tests/it/memory_sources.rs); installed when missing (those tests say they
 # skip where it cannot be).
 NEED_PROMETHEUS = command -v prometheus >/dev/null && command -v promtool >/dev/null \
   || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
@@ -33,8 +33,8 @@ run-server:
 # skipping without it.
 metrics-check:
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus)
-	CLW_REQUIRE_PROMTOOL=1 $(CARGO) test -p clw-auth --test promtool -- --nocapture
-	CLW_REQUIRE_PROMTOOL=1 CLW_REQUIRE_PROMETHEUS=1 $(CARGO) test -p clw-cli --test live_metrics -- --nocapture
+	CLW_REQUIRE_PROMTOOL=1 $(CARGO) test -p clw-auth --test it promtool:: -- --nocapture
+	CLW_REQUIRE_PROMTOOL=1 CLW_REQUIRE_PROMETHEUS=1 $(CARGO) test -p clw-cli --test it live_metrics:: -- --nocapture
 
 .PHONY: bench-idle
 # A new login's latency while 10,000 idle connections hold every slot of
@@ -421,10 +421,10 @@ shard-demo:
 # Installs the services (services/install.sh: npm ci per Node service,
 # Debian's golang-go when go is missing, the Go binary in
 # target/real-services), then drives them with clw-cli on loopback
-# (loadgen/tests/real_services.rs). CLW_REQUIRE_REAL_SERVICES=1 makes a
+# (loadgen/tests/it/real_services.rs). CLW_REQUIRE_REAL_SERVICES=1 makes a
 # test fail, instead of skipping, when a service is missing. Runs one test
 # at a time: their memory verdicts need the 2 cores to themselves.
 real-services:
 	REAL_SERVICES_DIR=$(or $(CARGO_TARGET_DIR),target)/real-services services/install.sh
 	CLW_REQUIRE_REAL_SERVICES=1 REAL_SERVICES_DIR=$(or $(CARGO_TARGET_DIR),target)/real-services \
-	  $(CARGO) test -p clw-cli --test real_services -- --test-threads=1 --nocapture
+	  $(CARGO) test -p clw-cli --test it real_services:: -- --test-threads=1 --nocapture

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the real-service tests (loadgen/tests/real_services.rs) need,
+# Installs what the real-service tests (loadgen/tests/it/real_services.rs) need,
 # idempotently, and says what it does: `npm ci` for each Node service (from
 # its committed package-lock.json; skipped when node_modules matches it),
 # Debian's golang-go when `go` is missing, and the Go service's binary in

@@ -1,5 +1,5 @@
 //! summary.json: the run's figures (docs/run-folder.md is the contract; the
-//! test in tests/contract.rs keeps the two in step).
+//! test in tests/it/contract.rs keeps the two in step).
 //!
 //! One type for the writer (clw-cli) and every reader (clw-report, later a
 //! gate or a merge of runs). clw-cli writes the whole document at the start

@@ -1,7 +1,7 @@
 'use strict';
 // A login service the way an Express tutorial writes one: a form with a CSRF
 // token kept in the session, express-session's cookie, and a store chosen by
-// SESSION_STORE. clw-cli's real-service tests (loadgen/tests/real_services.rs)
+// SESSION_STORE. clw-cli's real-service tests (loadgen/tests/it/real_services.rs)
 // drive it over loopback: `memory` is express-session's own MemoryStore,
 // which its README says "will leak memory under most conditions" (sessions
 // without maxAge are never pruned); `memorystore` is the bounded twin (an LRU

@@ -1,7 +1,7 @@
 // go-sessions: a session service in Go's standard library whose session map
 // never forgets a session (no expiry, no bound): the leak, in the runtime and
 // heap profiler a Go service really has. clw-cli's real-service tests
-// (loadgen/tests/real_services.rs) drive it over loopback and must name
+// (loadgen/tests/it/real_services.rs) drive it over loopback and must name
 // (*store).insert from its /debug/pprof/heap as the top growth site.
 //
 // Flags: -addr 127.0.0.1:PORT (loopback only).

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod pprof;
+pub mod promtool;
 pub mod tls;
 
 use std::net::SocketAddr;
