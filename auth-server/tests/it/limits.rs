@@ -3,14 +3,14 @@
 //! connections make room and busy ones make new ones wait, is in
 //! tests/connections.rs.)
 
-use crate::common;
-
 use std::time::Duration;
 
 use clw_auth::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
+
+use crate::common;
 
 #[tokio::test]
 async fn a_client_that_never_finishes_its_headers_is_dropped() {

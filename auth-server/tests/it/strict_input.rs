@@ -3,7 +3,6 @@
 //! `Authorization` headers.
 
 use crate::common;
-
 use crate::common::{start, Client};
 use clw_auth::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

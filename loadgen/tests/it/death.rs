@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::{clw_auth_command, read_summary, write_scenario};
+use crate::common::{clw_auth_command, load_test_command, read_summary, write_scenario};
 use clw_run::RunSummary;
 
 const READY: &str = r#"
@@ -65,13 +65,7 @@ fn a_killed_servers_figures_are_its_lifes_and_the_refusals_are_apart() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let scenario = write_scenario(dir.path(), READY);
-    let mut cli = Command::new(env!("CARGO_BIN_EXE_clw-cli"))
-        .args(["auth", "load-test", "--quiet"])
-        .args(["--target", &format!("http://127.0.0.1:{port}")])
-        .arg("--scenario")
-        .arg(&scenario)
-        .arg("--out")
-        .arg(&out)
+    let mut cli = load_test_command(&format!("http://127.0.0.1:{port}"), &scenario, &out)
         .args(["--spawn-server", &command])
         .args(["--concurrent-users", "4", "--duration", "40s"])
         .args(["--memory-limit", "512M", "--sample-interval", "200ms"])

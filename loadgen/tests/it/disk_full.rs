@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::common::{python3, python_http_server, wait_until, write_scenario, ROOT_ONLY};
+use crate::common::{
+    load_test_command, python3, python_http_server, wait_until, write_scenario, ROOT_ONLY,
+};
 
 /// A tmpfs of `size` mounted on a fresh directory, unmounted when dropped.
 struct Tmpfs(tempfile::TempDir);
@@ -43,12 +45,8 @@ impl Drop for Tmpfs {
 }
 
 fn clw_cli(target: &str, scenario: &Path, out: &Path, flags: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_clw-cli"));
-    c.args(["auth", "load-test", "--target", target, "--scenario"])
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .args(["--no-memory", "--concurrent-users", "2", "--quiet"])
+    let mut c = load_test_command(target, scenario, out);
+    c.args(["--no-memory", "--concurrent-users", "2"])
         .args(flags)
         .stdin(Stdio::null());
     c

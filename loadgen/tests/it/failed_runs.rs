@@ -2,10 +2,9 @@
 //! server died, whose watched PID vanished, or in which no request
 //! succeeded exits 1 and says why (summary.json `failures`).
 
-use crate::common;
-
 use std::time::{Duration, Instant};
 
+use crate::common;
 use crate::common::{
     clw_auth_binary, clw_auth_command, read_summary, wait_until, workspace, LoadTest,
 };

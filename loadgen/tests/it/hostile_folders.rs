@@ -3,11 +3,11 @@
 //! be, are refused with exit 2 naming the file, by `report` and `merge`,
 //! instead of filling memory or hanging.
 
-use crate::common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::common;
 
 /// Runs clw-cli with `args`, killed (by its PID, through its handle) if
 /// it is still running after 20 s: (exit code, stderr, seconds taken).

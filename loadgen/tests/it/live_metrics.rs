@@ -3,13 +3,12 @@
 //! scraping it stores the request count summary.json reports, a taken
 //! address is bad usage before any load, and port 0 is printed.
 
-use crate::common;
-
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::common;
 use crate::common::prometheus::{get, Prometheus};
 use crate::common::promtool;
 use crate::common::{free_port, start_auth, summary, LoadTest, SESSIONS};
@@ -202,19 +201,8 @@ async fn a_taken_address_is_bad_usage_before_any_load() {
 /// The clw-cli binary running `test` with 2 users and `args` (the run's
 /// length and its metrics flags), stdout discarded, stderr as given.
 fn clw_cli_child(test: &LoadTest, args: &[&str], stderr: Stdio) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_clw-cli"))
-        .args([
-            "auth",
-            "load-test",
-            "--quiet",
-            "--no-report",
-            "--no-memory",
-            "--concurrent-users",
-            "2",
-        ])
-        .args(["--target", &test.target])
-        .args(["--scenario", test.scenario.to_str().unwrap()])
-        .args(["--out", test.out.to_str().unwrap()])
+    common::load_test_command(&test.target, &test.scenario, &test.out)
+        .args(["--no-report", "--no-memory", "--concurrent-users", "2"])
         .args(args)
         .stdout(Stdio::null())
         .stderr(stderr)

@@ -5,13 +5,13 @@
 //! clw-cli's own clap parser, so a renamed flag or an unset variable fails
 //! here, not in a cluster.
 
-use crate::common;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use clap::{CommandFactory, Parser};
 use yaml_rust2::{Yaml, YamlLoader};
+
+use crate::common;
 
 const START_AT: &str = "2030-01-01T12:00:00Z";
 

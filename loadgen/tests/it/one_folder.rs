@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::common::{python3, python_http_server, wait_until, write_scenario, Started, ROOT_ONLY};
+use crate::common::{
+    load_test_command, python3, python_http_server, wait_until, write_scenario, Started, ROOT_ONLY,
+};
 
 fn clw_cli(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_clw-cli"));
@@ -17,19 +19,10 @@ fn clw_cli(args: &[&str]) -> Command {
 }
 
 fn load_test(target: &str, scenario: &Path, out: &Path, extra: &[&str]) -> Command {
-    let mut c = clw_cli(&[
-        "auth",
-        "load-test",
-        "--quiet",
-        "--no-memory",
-        "--concurrent-users",
-        "1",
-    ]);
-    c.args(["--target", target, "--scenario"])
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .args(extra);
+    let mut c = load_test_command(target, scenario, out);
+    c.args(["--no-memory", "--concurrent-users", "1"])
+        .args(extra)
+        .stdin(Stdio::null());
     c
 }
 

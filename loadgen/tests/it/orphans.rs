@@ -4,11 +4,10 @@
 //! at the next run: clw-limit's reaper kills the server's process group and
 //! cgroup. Against Python's http.server under `sh -c`.
 
-use crate::common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::common;
 use crate::common::{children, free_port, python3, wait_until, write_scenario, ROOT_ONLY};
 
 fn alive(pid: u32) -> bool {

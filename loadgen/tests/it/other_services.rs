@@ -3,11 +3,10 @@
 //! a cgroup limit is what the cgroup charges, not RSS; `--heap-metric`
 //! reads the service's own heap gauge; the words and the report fit it.
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common;
 use crate::common::{free_port, read_summary, workspace, LoadTest};
 
 /// `python3` and the fixture, or why this machine cannot run it.

@@ -6,12 +6,11 @@
 //! `make real-services` installs them (services/install.sh) and runs this
 //! file; without the install each test prints why it skips.
 
-use crate::common;
-use crate::real;
-
 use serde_json::Value;
 
+use crate::common;
 use crate::common::{read_summary, LoadTest};
+use crate::real;
 use crate::real::{exclusive, free_addr, get, go_service, node_service, sample, Service};
 
 /// Runs the load test to its end on a runtime of its own (the tests are

@@ -4,11 +4,10 @@
 //! the listener. The server is `python3 -m http.server` (skipped, saying
 //! so, where there is no python3).
 
-use crate::common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::common;
 use crate::common::{free_port, summary, wait_until, LoadTest};
 
 /// `sh -c` wrapping a python3 HTTP server on `port` (ours: ended by its pid

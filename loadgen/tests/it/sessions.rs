@@ -5,12 +5,11 @@
 //! deletes the cookie) and records every request, so the tests check
 //! what clw-cli really sent, not what it meant to send.
 
-use crate::common;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use crate::common;
 use crate::common::{summary, LoadTest};
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -4,12 +4,11 @@
 //! the server's own counters, its histograms the shards' added value for
 //! value. Every load is 2 s and a handful of users.
 
-use crate::common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::common;
 use crate::common::{scrape, server_count, summary, write_scenario, SESSIONS};
 use clap::Parser;
 

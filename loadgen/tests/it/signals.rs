@@ -4,10 +4,12 @@
 //! spawned server never outlives the harness, not even a SIGKILLed one.
 
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{clw_auth_command, read_summary, start_auth, wait_until, write_scenario};
+use crate::common::{
+    clw_auth_command, load_test_command, read_summary, start_auth, wait_until, write_scenario,
+};
 
 const READY_ONLY: &str = r#"
 name = "ready"
@@ -20,19 +22,8 @@ path = "/ready"
 /// `clw-cli auth load-test --quiet --no-report --out DIR/run` + `args`.
 fn clw_cli(dir: &Path, target: &str, args: &[&str]) -> Child {
     let scenario = write_scenario(dir, READY_ONLY);
-    Command::new(env!("CARGO_BIN_EXE_clw-cli"))
-        .args([
-            "auth",
-            "load-test",
-            "--quiet",
-            "--no-report",
-            "--target",
-            target,
-        ])
-        .arg("--scenario")
-        .arg(scenario)
-        .arg("--out")
-        .arg(dir.join("run"))
+    load_test_command(target, &scenario, &dir.join("run"))
+        .arg("--no-report")
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -1,10 +1,9 @@
 //! `--spawn-server`: clw-cli starts the real clw-auth binary under a memory
 //! limit, waits for /ready, and reports a server that dies mid-run.
 
-use crate::common;
-
 use std::time::{Duration, Instant};
 
+use crate::common;
 use crate::common::{clw_auth_command, free_port, read_summary, LoadTest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,12 +2,11 @@
 //! clw-auth serving TLS with a certificate rcgen makes for the test (no
 //! private key is committed). Every load is 1-2 s and a handful of users.
 
-use crate::common;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::common;
 use crate::common::{server_count, summary, LoadTest, SESSIONS};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

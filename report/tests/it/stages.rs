@@ -3,14 +3,14 @@
 //! figures, or, for a killed run that wrote none, recomputed from
 //! latency.hlog and samples.csv.
 
-use crate::common;
-
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use clw_report::render_run;
 use clw_run::{HdrLog, RunSummary, SampleRow, SamplesWriter, StageSummary};
 use hdrhistogram::Histogram;
+
+use crate::common;
 
 const CHARTS: [&str; 4] = ["memory", "cache", "throughput", "latency"];
 

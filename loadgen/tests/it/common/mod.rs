@@ -21,6 +21,25 @@ pub async fn start_auth() -> clw_auth::ServerHandle {
         .spawn()
 }
 
+/// The clw-cli binary as `clw-cli auth load-test --quiet --target TARGET
+/// --scenario SCENARIO --out OUT`; the caller adds the run's flags and its
+/// stdio.
+pub fn load_test_command(target: &str, scenario: &Path, out: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_clw-cli"));
+    c.args([
+        "auth",
+        "load-test",
+        "--quiet",
+        "--target",
+        target,
+        "--scenario",
+    ])
+    .arg(scenario)
+    .arg("--out")
+    .arg(out);
+    c
+}
+
 /// `clw-cli auth load-test --quiet --no-report` followed by `args`, parsed.
 pub fn opts(args: &[&str]) -> clw_cli::Opts {
     let mut all = vec!["clw-cli", "auth", "load-test", "--quiet", "--no-report"];
