@@ -177,21 +177,29 @@ impl ClientTls {
     }
 }
 
-/// The run's TLS settings when any URL it talks to is https (the target,
-/// `--metrics-url`, `--heap-profile-url`); `None` for an all-plain run,
-/// which then never reads the system's roots. A `--cacert` that cannot be
-/// used is an error either way.
-pub(crate) fn for_urls(opts: &crate::opts::LoadTestOpts) -> Result<Option<ClientTls>, TlsError> {
-    let https = |url: &str| url.trim_start().starts_with("https://");
-    let any = https(&opts.target)
-        || opts.metrics_url.as_deref().is_some_and(https)
-        || opts.heap_profile_url.as_deref().is_some_and(https);
-    let identity = match (&opts.cert, &opts.key) {
+/// The TLS flags of a run (`--cacert`, `--insecure`, `--cert`/`--key`) and
+/// the URLs it talks to (the target, `--metrics-url`,
+/// `--heap-profile-url`), as given.
+pub(crate) struct TlsFlags<'a> {
+    pub(crate) urls: Vec<&'a str>,
+    pub(crate) cacert: Option<&'a Path>,
+    pub(crate) insecure: bool,
+    pub(crate) cert: Option<&'a Path>,
+    pub(crate) key: Option<&'a Path>,
+}
+
+/// The run's TLS settings when any URL it talks to is https; `None` for an
+/// all-plain run, which then never reads the system's roots. A `--cacert`
+/// that cannot be used is an error either way.
+pub(crate) fn for_urls(opts: &TlsFlags<'_>) -> Result<Option<ClientTls>, TlsError> {
+    let https = |url: &&str| url.trim_start().starts_with("https://");
+    let any = opts.urls.iter().any(https);
+    let identity = match (opts.cert, opts.key) {
         (Some(cert), Some(key)) => Some(Identity { cert, key }),
         _ => None,
     };
     if !any {
-        if let Some(path) = &opts.cacert {
+        if let Some(path) = opts.cacert {
             roots(Some(path))?;
         }
         if let Some(id) = identity {
@@ -199,7 +207,7 @@ pub(crate) fn for_urls(opts: &crate::opts::LoadTestOpts) -> Result<Option<Client
         }
         return Ok(None);
     }
-    let tls = ClientTls::with_identity(opts.cacert.as_deref(), opts.insecure, identity)?;
+    let tls = ClientTls::with_identity(opts.cacert, opts.insecure, identity)?;
     if tls.insecure {
         eprintln!("{INSECURE_WARNING}");
     }

@@ -23,7 +23,17 @@ use crate::watched::Watched;
 /// thresholds with the flag-made ones and the defaults; the run folder.
 pub(super) fn prepare(opts: &LoadTestOpts) -> Result<RunConfig, Error> {
     let reach = crate::target::Reach {
-        tls: crate::tls::for_urls(opts).map_err(usage)?,
+        tls: crate::tls::for_urls(&crate::tls::TlsFlags {
+            urls: std::iter::once(opts.target.as_str())
+                .chain(opts.metrics_url.as_deref())
+                .chain(opts.heap_profile_url.as_deref())
+                .collect(),
+            cacert: opts.cacert.as_deref(),
+            insecure: opts.insecure,
+            cert: opts.cert.as_deref(),
+            key: opts.key.as_deref(),
+        })
+        .map_err(usage)?,
         connect_to: opts.connect_to.clone(),
     };
     let target = reach.url(&opts.target).map_err(usage)?;

@@ -21,10 +21,24 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The real services' tests run in `make real-services` (which sets
+/// REAL_SERVICES_DIR), one at a time with the cores to themselves: in a
+/// plain `cargo test` they would judge memory beside the whole suite.
+fn run_here(test: &str) -> Option<()> {
+    match std::env::var_os("REAL_SERVICES_DIR") {
+        Some(_) => Some(()),
+        None => skip(
+            test,
+            "the real services run in make real-services, one at a time (REAL_SERVICES_DIR is unset)",
+        ),
+    }
+}
+
 /// `Some(dir)` of a Node service (`services/<name>`) that can run: node on
 /// the PATH and `npm ci` done from the committed lock file. `None` after
 /// printing why the test skips (or panics under CLW_REQUIRE_REAL_SERVICES).
 pub fn node_service(test: &str, name: &str) -> Option<PathBuf> {
+    run_here(test)?;
     let dir = workspace().join("services").join(name);
     if !on_path("node") {
         return skip(
@@ -50,6 +64,7 @@ pub fn node_service(test: &str, name: &str) -> Option<PathBuf> {
 /// The Go service's binary, built by services/install.sh from the current
 /// source; `None` after printing why not.
 pub fn go_service(test: &str) -> Option<PathBuf> {
+    run_here(test)?;
     let dir = std::env::var_os("REAL_SERVICES_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target/real-services"));
