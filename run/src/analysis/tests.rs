@@ -575,6 +575,14 @@ fn a_climb_hidden_in_gc_noise_is_no_plateau() {
     });
     let report = judge(&s, &input());
     assert_says(&report, Verdict::Leak, false, "no plateau");
+    assert!(
+        report
+            .evidence
+            .iter()
+            .any(|e| e.contains("differ by no more than the noise")),
+        "the thirds alone saw a plateau: {:#?}",
+        report.evidence
+    );
 }
 
 /// A noiseless fill that levels off ranks tau 1.0 (each block a hair above
