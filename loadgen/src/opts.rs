@@ -63,8 +63,9 @@ pub struct VerifyOpts {
     /// `auth-server/src/cache/`: the leak is where it should be.
     #[arg(long, value_name = "PATTERN")]
     pub top_site_in: Vec<String>,
-    /// Also require growth sites, none grown by more than SIZE (e.g. the
-    /// fixed cache's max_bytes, 64M): the fix holds nothing unbounded.
+    /// Also require heap profiles compared, no site grown by more than SIZE
+    /// (e.g. the fixed cache's max_bytes, 32M): the fix holds nothing
+    /// unbounded.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     pub sites_within: Option<u64>,
 }

@@ -118,6 +118,11 @@ fn growth_sites_are_the_top_three_or_why_none() {
         growth_lines(&s),
         ["growth sites: none (heap profiles off: 404)"]
     );
+    s.memory.as_mut().unwrap().growth_sites = Some(Vec::new());
+    assert_eq!(
+        growth_lines(&s),
+        ["growth sites: none (no allocation site grew between the first and last heap profile)"]
+    );
     let site = |n: u64| GrowthSite {
         function: format!("f{n}"),
         file: Some("src/cache.rs".into()),
@@ -181,4 +186,13 @@ fn site_rules_name_the_top_site_and_the_largest_growth() {
     );
     s.memory.as_mut().unwrap().growth_sites = Some(vec![site("f", "a.rs", 10)]);
     assert!(check_sites(&s, &within).is_empty());
+    // Profiles compared and nothing grew: the fix holds.
+    s.memory.as_mut().unwrap().growth_sites = Some(Vec::new());
+    assert!(check_sites(&s, &within).is_empty());
+    // No profiles compared: nothing shows the fix holds.
+    s.memory.as_mut().unwrap().growth_sites = None;
+    assert_eq!(
+        check_sites(&s, &within),
+        ["FAIL: no heap profiles were compared, so no growth sites (see the heap notes)"]
+    );
 }
