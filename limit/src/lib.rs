@@ -22,6 +22,7 @@ mod cgroup;
 mod child;
 mod container;
 mod proc_mem;
+mod proc_stat;
 mod reaper;
 mod systemd;
 
@@ -35,6 +36,7 @@ pub use container::{
     find_container, find_container_in, CgroupMemory, CgroupReading, ContainerError, CGROUP_ROOT,
 };
 pub use proc_mem::{ProcMem, ProcMemory};
+pub use proc_stat::{parse_stat, ProcStat};
 
 /// How the memory limit is enforced, reported as `server.limit_enforcement`:
 /// clw-units holds the enum so that clw-run can record it without

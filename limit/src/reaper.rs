@@ -26,6 +26,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+use crate::proc_stat::parse_stat;
+
 /// How long the reaper keeps killing and retrying the cgroup's removal: the
 /// tasks it kills leave the cgroup asynchronously.
 const REMOVE_ROUNDS: u32 = 100;
@@ -116,7 +118,10 @@ impl Drop for Reaper {
 impl Plan {
     fn new(group: libc::pid_t, cgroup: Option<&Path>) -> Plan {
         let stat = format!("/proc/{group}/stat");
-        let leader_start = std::fs::read(&stat).ok().and_then(|s| start_time(&s));
+        let leader_start = std::fs::read(&stat)
+            .ok()
+            .and_then(|s| parse_stat(&s))
+            .map(|s| s.start_time);
         let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).expect("paths hold no NUL");
         let message = match cgroup {
             Some(dir) => format!(
@@ -139,24 +144,6 @@ impl Plan {
             message: message.into_bytes(),
         }
     }
-}
-
-/// The start time (field 22) in a /proc/PID/stat line, parsed without
-/// allocating: the reaper calls it after the fork. Fields are counted after
-/// the last ')', since the command name (field 2) may hold spaces.
-fn start_time(stat: &[u8]) -> Option<u64> {
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    // After ") " comes field 3; field 22 is the 20th from there.
-    let field = stat[close + 1..]
-        .split(|&b| b == b' ')
-        .filter(|f| !f.is_empty())
-        .nth(19)?;
-    let mut value: u64 = 0;
-    for &b in field {
-        let digit = b.checked_sub(b'0').filter(|d| *d <= 9)?;
-        value = value.checked_mul(10)?.checked_add(u64::from(digit))?;
-    }
-    Some(value)
 }
 
 /// The forked reaper. Detaches from the terminal's signals, keeps only the
@@ -267,7 +254,7 @@ unsafe fn group_is_ours(plan: &Plan) -> bool {
     if n <= 0 {
         return true;
     }
-    start_time(&buf[..n as usize]).is_none_or(|now| now == armed)
+    parse_stat(&buf[..n as usize]).is_none_or(|now| now.start_time == armed)
 }
 
 /// SIGKILL every PID listed in `procs` (one per line), reading it in

@@ -28,15 +28,17 @@ impl Watched {
     /// Start watching `pid`; Err when no such process runs now.
     pub(crate) fn new(pid: u32) -> Result<Watched, NoSuchProcess> {
         match stat(pid) {
-            Some((state, start_time)) if !is_dead_state(state) => Ok(Watched { pid, start_time }),
+            Some(now) if !now.is_dead() => Ok(Watched {
+                pid,
+                start_time: now.start_time,
+            }),
             _ => Err(NoSuchProcess(pid)),
         }
     }
 
     /// Whether the process is still there (and still the same process).
     pub(crate) fn alive(&self) -> bool {
-        stat(self.pid)
-            .is_some_and(|(state, start)| start == self.start_time && !is_dead_state(state))
+        stat(self.pid).is_some_and(|now| now.start_time == self.start_time && !now.is_dead())
     }
 
     /// Wait until the process is gone. Code and signal are unknown (None):
@@ -55,38 +57,14 @@ impl Watched {
     }
 }
 
-/// Z (zombie) and X (dead): exited, only not yet reaped by its parent.
-fn is_dead_state(state: char) -> bool {
-    matches!(state, 'Z' | 'X' | 'x')
-}
-
-/// (state, start time) from /proc/PID/stat.
-fn stat(pid: u32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// The command name is in parentheses and may hold spaces and ')': the
-/// fields after it start after the last ')'.
-fn parse_stat(text: &str) -> Option<(char, u64)> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    // Field 3 (state) is fields[0], so field 22 (starttime) is fields[19].
-    let start_time = fields.get(19)?.parse().ok()?;
-    Some((state, start_time))
+/// State and start time from /proc/PID/stat.
+fn stat(pid: u32) -> Option<clw_limit::ProcStat> {
+    clw_limit::parse_stat(&std::fs::read(format!("/proc/{pid}/stat")).ok()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_lines_with_odd_command_names_parse() {
-        let line = "4242 (clw auth) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 9 0 123456 1000 50 18446744073709551615";
-        assert_eq!(parse_stat(line), Some(('S', 123456)));
-        assert_eq!(parse_stat("garbage"), None);
-    }
 
     #[tokio::test]
     async fn a_process_that_exits_is_seen_gone() {

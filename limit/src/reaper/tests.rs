@@ -4,6 +4,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::proc_stat::parse_stat;
 
 /// `sh` leading its own process group, with a `sleep` it started and did
 /// not exec: the wrapper and its orphan-to-be. Returns both.
@@ -41,16 +42,6 @@ fn gone_within(pid: i32, limit: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
     true
-}
-
-#[test]
-fn start_time_is_field_22_even_with_spaces_and_parens_in_the_name() {
-    let stat = b"4242 (a b) c)) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 12345 67 18446744073709551615";
-    assert_eq!(start_time(stat), Some(987_654));
-    assert_eq!(start_time(b"4242 (short) S 1"), None);
-    assert_eq!(start_time(b"no paren at all"), None);
-    let own = std::fs::read("/proc/self/stat").unwrap();
-    assert!(start_time(&own).is_some_and(|t| t > 0));
 }
 
 #[test]
@@ -110,7 +101,7 @@ fn the_reaper_holds_only_its_pipe_and_stderr() {
 fn a_reused_leader_pid_is_not_our_group() {
     let own = std::fs::read("/proc/self/stat").unwrap();
     let mut plan = Plan::new(std::process::id() as i32, None);
-    assert_eq!(plan.leader_start, start_time(&own));
+    assert_eq!(plan.leader_start, parse_stat(&own).map(|s| s.start_time));
     // SAFETY: reads /proc only.
     assert!(unsafe { group_is_ours(&plan) });
     plan.leader_start = plan.leader_start.map(|t| t + 1);
