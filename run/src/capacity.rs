@@ -4,11 +4,11 @@
 //! A rule over summary.json's stages, here where it is tested; `clw-cli
 //! capacity RUN_DIR` prints [`lines`].
 
-use crate::verify::{number, tenths};
+use crate::verify::{number, tenths, MIB};
 use crate::{RunSummary, StageSummary};
 
 /// Memory "still climbs" over a hold when it grows by more than this...
-const CLIMB_MIN_BYTES: f64 = 1_048_576.0;
+const CLIMB_MIN_BYTES: f64 = MIB;
 /// ...and by more than this share of the hold's peak.
 const CLIMB_MIN_SHARE: f64 = 0.05;
 
@@ -88,7 +88,7 @@ pub fn lines(s: &RunSummary) -> Vec<String> {
                 } else {
                     "RSS"
                 },
-                signed(&mib(hold.grown_bytes)),
+                signed_mib(hold.grown_bytes),
                 number(Some(hold.covered_s.round())),
                 if hold.climbs {
                     "still climbing"
@@ -124,14 +124,15 @@ pub fn lines(s: &RunSummary) -> Vec<String> {
 
 /// MiB to a tenth, as the table prints it.
 fn mib(bytes: f64) -> String {
-    tenths(bytes / 1_048_576.0)
+    tenths(bytes / MIB)
 }
 
-/// A growth with its sign: `+3.2`, `0`, `-1.5`.
-fn signed(text: &str) -> String {
-    match text.parse::<f64>() {
-        Ok(x) if x > 0.0 => format!("+{text}"),
-        _ => text.to_string(),
+/// A growth in MiB to a tenth, with its sign: `+3.2`, `0`, `-1.5`.
+fn signed_mib(bytes: f64) -> String {
+    let text = mib(bytes);
+    match (bytes / MIB * 10.0).round() > 0.0 {
+        true => format!("+{text}"),
+        false => text,
     }
 }
 

@@ -104,11 +104,8 @@ pub struct SiteRules {
 /// What `rules` finds wrong with `s`'s growth sites, one line each (none:
 /// they hold).
 pub fn check_sites(s: &RunSummary, rules: &SiteRules) -> Vec<String> {
-    let sites = s
-        .memory
-        .as_ref()
-        .and_then(|m| m.growth_sites.as_deref())
-        .unwrap_or_default();
+    let compared = growth_sites(s);
+    let sites = compared.unwrap_or_default();
     let mut failed = Vec::new();
     if !rules.top_site_in.is_empty() {
         let top = sites.first();
@@ -131,17 +128,16 @@ pub fn check_sites(s: &RunSummary, rules: &SiteRules) -> Vec<String> {
         }
     }
     if let Some(bound) = rules.sites_within {
-        let compared = s.memory.as_ref().is_some_and(|m| m.growth_sites.is_some());
-        match sites.iter().map(|site| site.bytes_grown).max() {
-            None if !compared => failed.push(
+        let largest = compared.map(|sites| sites.iter().map(|site| site.bytes_grown).max());
+        match largest {
+            None => failed.push(
                 "FAIL: no heap profiles were compared, so no growth sites (see the heap notes)"
                     .into(),
             ),
-            None => {}
-            Some(grown) if grown > bound => failed.push(format!(
+            Some(Some(grown)) if grown > bound => failed.push(format!(
                 "FAIL: a site grew by {} MiB, more than the {} MiB allowed",
-                tenths(grown as f64 / 1_048_576.0),
-                tenths(bound as f64 / 1_048_576.0)
+                tenths(grown as f64 / MIB),
+                tenths(bound as f64 / MIB)
             )),
             Some(_) => {}
         }
@@ -217,19 +213,7 @@ fn soak_figures(s: &RunSummary) -> Vec<String> {
 /// The top three heap growth sites, or why there are none: "top growth
 /// sites:" and "  12.3 MiB  98%  fn  file:line" lines.
 pub fn growth_lines(s: &RunSummary) -> Vec<String> {
-    let sites = s
-        .memory
-        .as_ref()
-        .and_then(|m| m.growth_sites.as_deref())
-        .unwrap_or_default();
-    let compared = s.memory.as_ref().is_some_and(|m| m.growth_sites.is_some());
-    if sites.is_empty() && compared {
-        return vec![
-            "growth sites: none (no allocation site grew between the first and last heap profile)"
-                .into(),
-        ];
-    }
-    if sites.is_empty() {
+    let Some(sites) = growth_sites(s) else {
         let heap_notes: Vec<&str> = s
             .notes
             .iter()
@@ -237,12 +221,18 @@ pub fn growth_lines(s: &RunSummary) -> Vec<String> {
             .map(String::as_str)
             .collect();
         return vec![format!("growth sites: none ({})", heap_notes.join("; "))];
+    };
+    if sites.is_empty() {
+        return vec![
+            "growth sites: none (no allocation site grew between the first and last heap profile)"
+                .into(),
+        ];
     }
     std::iter::once("top growth sites:".to_string())
         .chain(sites.iter().take(3).map(|site| {
             format!(
                 "  {} MiB  {}%  {}  {}:{}",
-                tenths(site.bytes_grown as f64 / 1_048_576.0),
+                tenths(site.bytes_grown as f64 / MIB),
                 site.share_percent.round(),
                 site.function,
                 site.file.as_deref().unwrap_or("?"),
@@ -252,12 +242,21 @@ pub fn growth_lines(s: &RunSummary) -> Vec<String> {
         .collect()
 }
 
+/// The heap growth sites, None when no two profiles were compared (a
+/// summary without `memory.growth_sites`), empty when none grew.
+fn growth_sites(s: &RunSummary) -> Option<&[crate::GrowthSite]> {
+    s.memory.as_ref()?.growth_sites.as_deref()
+}
+
+/// Bytes in a MiB, as the lines print sizes.
+pub(crate) const MIB: f64 = 1_048_576.0;
+
 fn exit_json(s: &RunSummary) -> String {
     json(&s.server.exit)
 }
 
 fn mib(bytes: Option<u64>) -> f64 {
-    bytes.unwrap_or(0) as f64 / 1_048_576.0
+    bytes.unwrap_or(0) as f64 / MIB
 }
 
 /// Rounded to a tenth, printed as jq prints numbers (no trailing `.0`).
